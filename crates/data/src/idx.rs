@@ -1,0 +1,194 @@
+//! Reading IDX files (raw or gzip-compressed), validating header, dimensions and length.
+//!
+//! IDX layout: a big-endian `u32` magic number `0x0000_08NN` where `08` says "unsigned byte"
+//! and `NN` is the number of dimensions, one big-endian `u32` per dimension, then the data in
+//! row-major order.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+
+use crate::error::DataError;
+
+/// Magic number of an IDX file of `u8` images `[n, rows, cols]`.
+pub const IMAGES_MAGIC: u32 = 0x0000_0803;
+/// Magic number of an IDX file of `u8` labels `[n]`.
+pub const LABELS_MAGIC: u32 = 0x0000_0801;
+
+/// The whole decompressed content of an IDX file.
+#[derive(Clone, Debug)]
+pub struct RawIdx {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Every decompressed byte, header included (what the checksums cover).
+    pub bytes: Vec<u8>,
+}
+
+/// Reads `path`, decompressing it when it starts with the gzip signature.
+pub fn read_raw(path: &Path) -> Result<RawIdx, DataError> {
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file_bytes = std::fs::read(path).map_err(io)?;
+    let bytes = if file_bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(file_bytes.len() * 4);
+        GzDecoder::new(file_bytes.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::UnexpectedEof => DataError::Truncated {
+                    path: path.to_path_buf(),
+                    detail: "the gzip stream ends early".into(),
+                },
+                _ => io(source),
+            })?;
+        out
+    } else {
+        file_bytes
+    };
+    Ok(RawIdx {
+        path: path.to_path_buf(),
+        bytes,
+    })
+}
+
+/// `[n, rows, cols]` images, one byte per pixel, 0 = background.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdxImages {
+    /// Number of images.
+    pub count: usize,
+    /// Rows per image.
+    pub rows: usize,
+    /// Columns per image.
+    pub cols: usize,
+    /// `count * rows * cols` pixels, image after image, row-major.
+    pub pixels: Vec<u8>,
+}
+
+impl IdxImages {
+    /// The pixels of image `index`.
+    pub fn image(&self, index: usize) -> &[u8] {
+        let size = self.rows * self.cols;
+        &self.pixels[index * size..(index + 1) * size]
+    }
+}
+
+fn header(
+    raw: &RawIdx,
+    dims: usize,
+    magic: u32,
+    kind: &'static str,
+) -> Result<Vec<usize>, DataError> {
+    let need = 4 + 4 * dims;
+    if raw.bytes.len() < 4 {
+        return Err(DataError::Truncated {
+            path: raw.path.clone(),
+            detail: format!("{} bytes, too short for an IDX header", raw.bytes.len()),
+        });
+    }
+    let word = |i: usize| u32::from_be_bytes(raw.bytes[4 * i..4 * i + 4].try_into().unwrap());
+    let found = word(0);
+    if found != magic {
+        return Err(DataError::WrongMagic {
+            path: raw.path.clone(),
+            found,
+            expected: magic,
+            kind,
+        });
+    }
+    if raw.bytes.len() < need {
+        return Err(DataError::Truncated {
+            path: raw.path.clone(),
+            detail: format!("{} bytes, the header alone needs {need}", raw.bytes.len()),
+        });
+    }
+    Ok((1..=dims).map(|i| word(i) as usize).collect())
+}
+
+fn body<'a>(raw: &'a RawIdx, offset: usize, expected: usize) -> Result<&'a [u8], DataError> {
+    let found = raw.bytes.len() - offset;
+    if found < expected {
+        return Err(DataError::Truncated {
+            path: raw.path.clone(),
+            detail: format!("header promises {expected} data bytes, file holds {found}"),
+        });
+    }
+    if found > expected {
+        return Err(DataError::BadDimensions {
+            path: raw.path.clone(),
+            detail: format!(
+                "header promises {expected} data bytes, file holds {found} (trailing data)"
+            ),
+        });
+    }
+    Ok(&raw.bytes[offset..])
+}
+
+/// Parses an IDX image file (magic `0x00000803`).
+pub fn parse_images(raw: &RawIdx) -> Result<IdxImages, DataError> {
+    let dims = header(raw, 3, IMAGES_MAGIC, "images")?;
+    let (count, rows, cols) = (dims[0], dims[1], dims[2]);
+    if rows == 0 || cols == 0 {
+        return Err(DataError::BadDimensions {
+            path: raw.path.clone(),
+            detail: format!("images of {rows}x{cols} pixels"),
+        });
+    }
+    let pixels = body(raw, 16, count * rows * cols)?.to_vec();
+    Ok(IdxImages {
+        count,
+        rows,
+        cols,
+        pixels,
+    })
+}
+
+/// Parses an IDX label file (magic `0x00000801`), checking every label is a digit.
+pub fn parse_labels(raw: &RawIdx) -> Result<Vec<u8>, DataError> {
+    let dims = header(raw, 1, LABELS_MAGIC, "labels")?;
+    let labels = body(raw, 8, dims[0])?.to_vec();
+    if let Some((index, &label)) = labels.iter().enumerate().find(|(_, l)| **l > 9) {
+        return Err(DataError::BadLabel {
+            path: raw.path.clone(),
+            index,
+            label,
+        });
+    }
+    Ok(labels)
+}
+
+/// Reads and parses an IDX image file (raw or `.gz`) without checksum verification:
+/// for any IDX images, e.g. a translated copy of the test set.
+pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
+    parse_images(&read_raw(path)?)
+}
+
+/// Reads and parses an IDX label file (raw or `.gz`) without checksum verification.
+pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
+    parse_labels(&read_raw(path)?)
+}
+
+/// Encodes images as an uncompressed IDX file (the inverse of [`parse_images`]).
+pub fn encode_images(images: &IdxImages) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + images.pixels.len());
+    for word in [
+        IMAGES_MAGIC,
+        images.count as u32,
+        images.rows as u32,
+        images.cols as u32,
+    ] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    out.extend_from_slice(&images.pixels);
+    out
+}
+
+/// Encodes labels as an uncompressed IDX file (the inverse of [`parse_labels`]).
+pub fn encode_labels(labels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + labels.len());
+    out.extend_from_slice(&LABELS_MAGIC.to_be_bytes());
+    out.extend_from_slice(&(labels.len() as u32).to_be_bytes());
+    out.extend_from_slice(labels);
+    out
+}

@@ -1,0 +1,110 @@
+//! Output-size and parameter-count arithmetic of convolution and pooling layers.
+//!
+//! These are the formulas every CNN course derives by hand:
+//!
+//! * explicit padding `P`: `out = floor((W - F + 2P) / S) + 1`
+//! * `SAME` (TensorFlow convention, zero padding added as needed): `out = ceil(W / S)`
+//! * `VALID` (no padding): `out = ceil((W - F + 1) / S)`
+//! * parameters of a conv layer with weight sharing: `(F * F * C_in + 1) * K`
+//!
+//! where `W` is the input width (or height), `F` the filter size, `S` the stride,
+//! `C_in` the number of input channels and `K` the number of filters.
+
+/// How a convolution or pooling layer pads its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// Zero padding chosen so that `out = ceil(W / S)`.
+    Same,
+    /// No padding: `out = ceil((W - F + 1) / S)`.
+    Valid,
+    /// `P` zeros on each side: `out = floor((W - F + 2P) / S) + 1`.
+    Explicit(usize),
+}
+
+/// Spatial output size of a conv/pool layer along one axis.
+///
+/// Returns `None` when the filter does not fit (no output position) or the stride is zero.
+///
+/// ```
+/// use model::layer_math::{output_size, Padding};
+/// assert_eq!(output_size(32, 8, 2, Padding::Same), Some(16));
+/// assert_eq!(output_size(32, 8, 2, Padding::Valid), Some(13));
+/// assert_eq!(output_size(32, 8, 2, Padding::Explicit(1)), Some(14));
+/// ```
+pub fn output_size(input: usize, filter: usize, stride: usize, padding: Padding) -> Option<usize> {
+    if stride == 0 || filter == 0 {
+        return None;
+    }
+    match padding {
+        Padding::Same => Some(input.div_ceil(stride)),
+        Padding::Valid => (input + 1)
+            .checked_sub(filter)
+            .filter(|&span| span > 0)
+            .map(|span| span.div_ceil(stride)),
+        Padding::Explicit(pad) => (input + 2 * pad)
+            .checked_sub(filter)
+            .map(|span| span / stride + 1),
+    }
+}
+
+/// Total zero padding (both sides together) that `SAME` adds along one axis.
+///
+/// TensorFlow puts the smaller half before and the larger half after.
+pub fn same_padding_total(input: usize, filter: usize, stride: usize) -> usize {
+    let out = input.div_ceil(stride.max(1));
+    ((out.saturating_sub(1)) * stride + filter).saturating_sub(input)
+}
+
+/// Trainable parameters of a conv layer with weight sharing: `(F_h * F_w * C_in + 1) * K`
+/// (one bias per filter).
+pub fn conv_params(filter_h: usize, filter_w: usize, in_channels: usize, filters: usize) -> usize {
+    (filter_h * filter_w * in_channels + 1) * filters
+}
+
+/// Trainable parameters of a fully connected layer: `(inputs + 1) * outputs`.
+pub fn linear_params(inputs: usize, outputs: usize) -> usize {
+    (inputs + 1) * outputs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook case: 32x32x3 input, 20 filters of 8x8, stride 2.
+    #[test]
+    fn textbook_32x32x3_input_20_filters_8x8_stride_2() {
+        assert_eq!(output_size(32, 8, 2, Padding::Same), Some(16));
+        assert_eq!(output_size(32, 8, 2, Padding::Valid), Some(13));
+        assert_eq!(output_size(32, 8, 2, Padding::Explicit(1)), Some(14));
+        assert_eq!(conv_params(8, 8, 3, 20), 3_860);
+        // Without sharing every one of the 16x16x20 outputs would own its 8x8x3 + 1 weights.
+        assert_eq!(16 * 16 * 20 * (8 * 8 * 3 + 1), 988_160);
+    }
+
+    #[test]
+    fn mnist_layers() {
+        // LeNet-5: 5x5 SAME on 28 keeps 28, pool 2 gives 14, 5x5 VALID gives 10, pool gives 5.
+        assert_eq!(output_size(28, 5, 1, Padding::Explicit(2)), Some(28));
+        assert_eq!(output_size(28, 5, 1, Padding::Same), Some(28));
+        assert_eq!(output_size(28, 2, 2, Padding::Valid), Some(14));
+        assert_eq!(output_size(14, 5, 1, Padding::Valid), Some(10));
+        assert_eq!(output_size(10, 2, 2, Padding::Valid), Some(5));
+        assert_eq!(conv_params(5, 5, 1, 6), 156);
+        assert_eq!(conv_params(5, 5, 6, 16), 2_416);
+        assert_eq!(linear_params(400, 120), 48_120);
+    }
+
+    #[test]
+    fn same_padding_amount() {
+        assert_eq!(same_padding_total(28, 5, 1), 4);
+        assert_eq!(same_padding_total(32, 8, 2), 6);
+        assert_eq!(same_padding_total(5, 3, 2), 2);
+    }
+
+    #[test]
+    fn filter_larger_than_input_has_no_output() {
+        assert_eq!(output_size(4, 5, 1, Padding::Valid), None);
+        assert_eq!(output_size(4, 7, 1, Padding::Explicit(1)), None);
+        assert_eq!(output_size(4, 3, 0, Padding::Same), None);
+    }
+}

@@ -1,0 +1,107 @@
+//! LeNet-5 (LeCun et al., 1998) as commonly taught: ReLU and max-pooling instead of the
+//! original sigmoid and sub-sampling, 61,706 trainable parameters.
+
+use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use crate::init::InitScheme;
+use crate::layers::{conv, flatten, linear, pool2};
+use crate::trace::{LayerObserver, emit_features, emit_maps};
+
+/// LeNet-5 on `[batch, 1, 28, 28]`:
+///
+/// | layer | output | parameters |
+/// |---|---|---|
+/// | conv1 5x5 pad 2, 6 filters + ReLU | 6x28x28 | 156 |
+/// | pool1 2x2/2 | 6x14x14 | 0 |
+/// | conv2 5x5 valid, 16 filters + ReLU | 16x10x10 | 2,416 |
+/// | pool2 2x2/2 | 16x5x5 | 0 |
+/// | fc1 400 -> 120 + ReLU | 120 | 48,120 |
+/// | fc2 120 -> 84 + ReLU | 84 | 10,164 |
+/// | fc3 84 -> 10 (logits) | 10 | 850 |
+#[derive(Module, Debug)]
+pub struct LeNet5<B: Backend> {
+    /// First convolution, 1 -> 6 channels, 5x5, padding 2.
+    pub conv1: Conv2d<B>,
+    /// Second convolution, 6 -> 16 channels, 5x5, no padding.
+    pub conv2: Conv2d<B>,
+    /// 2x2 max-pool with stride 2, used after both convolutions.
+    pub pool: MaxPool2d,
+    /// 400 -> 120.
+    pub fc1: Linear<B>,
+    /// 120 -> 84.
+    pub fc2: Linear<B>,
+    /// 84 -> 10 logits.
+    pub fc3: Linear<B>,
+}
+
+impl<B: Backend> LeNet5<B> {
+    /// A freshly initialised LeNet-5.
+    pub fn new(init: InitScheme, device: &B::Device) -> Self {
+        Self {
+            conv1: conv(1, 6, 5, 2, init, device),
+            conv2: conv(6, 16, 5, 0, init, device),
+            pool: pool2(),
+            fc1: linear(16 * 5 * 5, 120, init, device),
+            fc2: linear(120, 84, init, device),
+            fc3: linear(84, 10, init, device),
+        }
+    }
+
+    /// Logits `[batch, 10]` for images `[batch, 1, 28, 28]`, reporting each layer to `observer`.
+    pub fn forward_observed(
+        &self,
+        images: Tensor<B, 4>,
+        observer: &mut impl LayerObserver<B>,
+    ) -> Tensor<B, 2> {
+        let x = relu(self.conv1.forward(images));
+        emit_maps(
+            observer,
+            "conv1",
+            "conv 5x5/1 pad 2, 6 filters + ReLU",
+            self.conv1.num_params(),
+            &x,
+        );
+        let x = self.pool.forward(x);
+        emit_maps(observer, "pool1", "max-pool 2x2/2", 0, &x);
+        let x = relu(self.conv2.forward(x));
+        emit_maps(
+            observer,
+            "conv2",
+            "conv 5x5/1 valid, 16 filters + ReLU",
+            self.conv2.num_params(),
+            &x,
+        );
+        let x = self.pool.forward(x);
+        emit_maps(observer, "pool2", "max-pool 2x2/2", 0, &x);
+        let x = flatten(x);
+        let x = relu(self.fc1.forward(x));
+        emit_features(
+            observer,
+            "fc1",
+            "fully connected 400 -> 120 + ReLU",
+            self.fc1.num_params(),
+            &x,
+        );
+        let x = relu(self.fc2.forward(x));
+        emit_features(
+            observer,
+            "fc2",
+            "fully connected 120 -> 84 + ReLU",
+            self.fc2.num_params(),
+            &x,
+        );
+        let x = self.fc3.forward(x);
+        emit_features(
+            observer,
+            "fc3",
+            "fully connected 84 -> 10 (logits)",
+            self.fc3.num_params(),
+            &x,
+        );
+        x
+    }
+}

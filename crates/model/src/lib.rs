@@ -1,0 +1,43 @@
+//! The MNIST networks of the workbench as Burn modules, generic over the backend:
+//!
+//! * [`LeNet5`]: conv 5x5 pad 2 -> 6, pool, conv 5x5 -> 16, pool, fc 400-120-84-10 (61,706 parameters);
+//! * [`ConvNet`]: conv 5x5 SAME 32, pool, conv 5x5 SAME 64, pool, fc 3136-1024, dropout, fc 10
+//!   (3,274,634 parameters);
+//! * [`Mlp`]: 784-1200-1200-1200-10 (3,836,410 parameters), the fully connected baseline.
+//!
+//! Build any of them from a [`ModelConfig`]; [`Network`] holds whichever was built.
+//!
+//! ```
+//! use burn_ndarray::NdArray;
+//! use burn::prelude::*;
+//! use model::{ModelConfig, ModelKind, ModelSummary};
+//!
+//! let device = Default::default();
+//! let net = ModelConfig::new().with_kind(ModelKind::Lenet5).init::<NdArray>(&device);
+//! let logits = net.forward(Tensor::zeros([2, 1, 28, 28], &device));
+//! assert_eq!(logits.dims(), [2, 10]);
+//! assert_eq!(ModelSummary::of(&net).total_params, 61_706);
+//! ```
+
+pub mod convnet;
+pub mod init;
+pub mod layer_math;
+mod layers;
+pub mod lenet5;
+pub mod mlp;
+pub mod network;
+pub mod summary;
+pub mod trace;
+
+pub use convnet::ConvNet;
+pub use init::InitScheme;
+pub use lenet5::LeNet5;
+pub use mlp::Mlp;
+pub use network::{ModelConfig, ModelKind, Network};
+pub use summary::{LayerSummary, ModelSummary};
+pub use trace::{LayerEvent, LayerObserver, LayerOutput};
+
+/// Number of classes (digits 0-9).
+pub const NUM_CLASSES: usize = 10;
+/// Side of an MNIST image in pixels.
+pub const IMAGE_SIDE: usize = 28;

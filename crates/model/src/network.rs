@@ -1,0 +1,123 @@
+//! One type for "any of the three networks", chosen at run time from a [`ModelConfig`].
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::convnet::ConvNet;
+use crate::init::InitScheme;
+use crate::lenet5::LeNet5;
+use crate::mlp::Mlp;
+use crate::trace::{LayerObserver, NoObserver};
+
+/// Which architecture to build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// [`LeNet5`], 61,706 parameters.
+    #[default]
+    Lenet5,
+    /// [`ConvNet`], the 32/64-filter net, 3,274,634 parameters.
+    Convnet,
+    /// [`Mlp`], 784-1200-1200-1200-10, 3,836,410 parameters.
+    Mlp,
+}
+
+impl ModelKind {
+    /// Every kind, in the order the CLI lists them.
+    pub const ALL: [ModelKind; 3] = [ModelKind::Lenet5, ModelKind::Convnet, ModelKind::Mlp];
+
+    /// The CLI spelling: `lenet5`, `convnet` or `mlp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Lenet5 => "lenet5",
+            ModelKind::Convnet => "convnet",
+            ModelKind::Mlp => "mlp",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "lenet5" | "lenet" => Ok(ModelKind::Lenet5),
+            "convnet" | "cnn" => Ok(ModelKind::Convnet),
+            "mlp" => Ok(ModelKind::Mlp),
+            _ => Err(format!(
+                "unknown model '{s}' (expected one of: lenet5, convnet, mlp)"
+            )),
+        }
+    }
+}
+
+/// Hyper-parameters of a network; saved next to trained weights so they can be rebuilt.
+#[derive(Config, Debug, PartialEq)]
+pub struct ModelConfig {
+    /// The architecture.
+    #[config(default = "ModelKind::Lenet5")]
+    pub kind: ModelKind,
+    /// Weight initialisation of conv and linear layers (biases start at zero).
+    #[config(default = "InitScheme::He")]
+    pub init: InitScheme,
+    /// Drop probability of the ConvNet's dropout after fc1 (0.25 = keep 0.75); unused otherwise.
+    #[config(default = 0.25)]
+    pub dropout: f64,
+}
+
+impl ModelConfig {
+    /// Builds the configured network with fresh weights on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Network<B> {
+        match self.kind {
+            ModelKind::Lenet5 => Network::Lenet5(LeNet5::new(self.init, device)),
+            ModelKind::Convnet => Network::Convnet(ConvNet::new(self.init, self.dropout, device)),
+            ModelKind::Mlp => Network::Mlp(Mlp::new(self.init, device)),
+        }
+    }
+}
+
+/// Any of the three networks behind one type, so training and inference code is written once.
+#[derive(Module, Debug)]
+pub enum Network<B: Backend> {
+    /// LeNet-5.
+    Lenet5(LeNet5<B>),
+    /// The 32/64-filter ConvNet.
+    Convnet(ConvNet<B>),
+    /// The MLP baseline.
+    Mlp(Mlp<B>),
+}
+
+impl<B: Backend> Network<B> {
+    /// Logits `[batch, 10]` for normalised images `[batch, 1, 28, 28]`.
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.forward_observed(images, &mut NoObserver)
+    }
+
+    /// Like [`Network::forward`], reporting every layer's output to `observer`.
+    pub fn forward_observed(
+        &self,
+        images: Tensor<B, 4>,
+        observer: &mut impl LayerObserver<B>,
+    ) -> Tensor<B, 2> {
+        match self {
+            Network::Lenet5(net) => net.forward_observed(images, observer),
+            Network::Convnet(net) => net.forward_observed(images, observer),
+            Network::Mlp(net) => net.forward_observed(images, observer),
+        }
+    }
+
+    /// Which architecture this is.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Network::Lenet5(_) => ModelKind::Lenet5,
+            Network::Convnet(_) => ModelKind::Convnet,
+            Network::Mlp(_) => ModelKind::Mlp,
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Parameter counts, output shapes and the per-layer summary of the three networks.
+
+use burn::prelude::*;
+use burn_ndarray::NdArray;
+use model::{InitScheme, ModelConfig, ModelKind, ModelSummary, Network};
+
+type B = NdArray;
+
+fn build(kind: ModelKind) -> Network<B> {
+    ModelConfig::new()
+        .with_kind(kind)
+        .init::<B>(&Default::default())
+}
+
+#[test]
+fn exact_parameter_counts() {
+    assert_eq!(build(ModelKind::Lenet5).num_params(), 61_706);
+    assert_eq!(build(ModelKind::Convnet).num_params(), 3_274_634);
+    assert_eq!(build(ModelKind::Mlp).num_params(), 3_836_410);
+}
+
+#[test]
+fn lenet5_per_layer_parameters_match_the_lecture_table() {
+    let summary = ModelSummary::of(&build(ModelKind::Lenet5));
+    let rows: Vec<(&str, Vec<usize>, usize)> = summary
+        .layers
+        .iter()
+        .map(|l| (l.name.as_str(), l.output_shape.clone(), l.params))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("input", vec![1, 28, 28], 0),
+            ("conv1", vec![6, 28, 28], 156),
+            ("pool1", vec![6, 14, 14], 0),
+            ("conv2", vec![16, 10, 10], 2_416),
+            ("pool2", vec![16, 5, 5], 0),
+            ("fc1", vec![120], 48_120),
+            ("fc2", vec![84], 10_164),
+            ("fc3", vec![10], 850),
+        ]
+    );
+    assert_eq!(summary.total_params, 61_706);
+    let text = summary.to_string();
+    assert!(text.contains("61,706"), "{text}");
+    assert!(text.contains("16x5x5"), "{text}");
+}
+
+#[test]
+fn convnet_per_layer_shapes() {
+    let summary = ModelSummary::of(&build(ModelKind::Convnet));
+    let shapes: Vec<Vec<usize>> = summary
+        .layers
+        .iter()
+        .map(|l| l.output_shape.clone())
+        .collect();
+    assert_eq!(
+        shapes,
+        vec![
+            vec![1, 28, 28],
+            vec![32, 28, 28],
+            vec![32, 14, 14],
+            vec![64, 14, 14],
+            vec![64, 7, 7],
+            vec![1024],
+            vec![10],
+        ]
+    );
+    let per_layer: usize = summary.layers.iter().map(|l| l.params).sum();
+    assert_eq!(per_layer, 3_274_634);
+}
+
+#[test]
+fn forward_on_batch_1_and_64_for_every_kind_and_init() {
+    let device = Default::default();
+    for kind in ModelKind::ALL {
+        for init in [InitScheme::He, InitScheme::Xavier] {
+            let net = ModelConfig::new()
+                .with_kind(kind)
+                .with_init(init)
+                .init::<B>(&device);
+            for batch in [1, 64] {
+                let images = Tensor::<B, 4>::random(
+                    [batch, 1, 28, 28],
+                    burn::tensor::Distribution::Normal(0.0, 1.0),
+                    &device,
+                );
+                let logits = net.forward(images);
+                assert_eq!(logits.dims(), [batch, 10], "{kind} {init} batch {batch}");
+                let values = logits.into_data().to_vec::<f32>().unwrap();
+                assert!(
+                    values.iter().all(|v| v.is_finite()),
+                    "{kind}: non-finite logits"
+                );
+                assert!(values.iter().any(|v| *v != 0.0), "{kind}: all-zero logits");
+            }
+        }
+    }
+}
+
+#[test]
+fn he_and_xavier_draw_weights_with_the_expected_spread() {
+    let device = Default::default();
+    let std_of = |init| {
+        let net = ModelConfig::new()
+            .with_kind(ModelKind::Mlp)
+            .with_init(init)
+            .init::<B>(&device);
+        let Network::Mlp(mlp) = net else {
+            unreachable!()
+        };
+        let w = mlp.fc2.weight.val().into_data().to_vec::<f32>().unwrap();
+        let mean = w.iter().sum::<f32>() / w.len() as f32;
+        (w.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / w.len() as f32).sqrt()
+    };
+    // fc2 is 1200 -> 1200: He std = sqrt(2/1200) = 0.0408, Xavier std = sqrt(2/2400) = 0.0289.
+    let he = std_of(InitScheme::He);
+    let xavier = std_of(InitScheme::Xavier);
+    assert!((he - 0.0408).abs() < 0.002, "He std {he}");
+    assert!((xavier - 0.0289).abs() < 0.002, "Xavier std {xavier}");
+}
+
+#[test]
+fn model_kind_parses_from_cli_spellings() {
+    assert_eq!("lenet5".parse::<ModelKind>(), Ok(ModelKind::Lenet5));
+    assert_eq!("LeNet-5".parse::<ModelKind>(), Ok(ModelKind::Lenet5));
+    assert_eq!("convnet".parse::<ModelKind>(), Ok(ModelKind::Convnet));
+    assert_eq!("mlp".parse::<ModelKind>(), Ok(ModelKind::Mlp));
+    let err = "resnet".parse::<ModelKind>().unwrap_err();
+    assert!(err.contains("lenet5, convnet, mlp"), "{err}");
+}
+
+#[test]
+fn config_round_trips_through_json() {
+    let config = ModelConfig::new()
+        .with_kind(ModelKind::Convnet)
+        .with_init(InitScheme::Xavier)
+        .with_dropout(0.5);
+    let json = serde_json::to_string(&config).unwrap();
+    assert!(json.contains("\"convnet\""), "{json}");
+    let back: ModelConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, config);
+}
