@@ -47,6 +47,16 @@ impl MnistDataset {
         Self::select(self.set.clone(), indices)
     }
 
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// True when the dataset holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
     /// The labels of this dataset, in order.
     pub fn labels(&self) -> Vec<u8> {
         self.indices

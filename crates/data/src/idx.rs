@@ -106,7 +106,7 @@ fn header(
     Ok((1..=dims).map(|i| word(i) as usize).collect())
 }
 
-fn body<'a>(raw: &'a RawIdx, offset: usize, expected: usize) -> Result<&'a [u8], DataError> {
+fn body(raw: &RawIdx, offset: usize, expected: usize) -> Result<&[u8], DataError> {
     let found = raw.bytes.len() - offset;
     if found < expected {
         return Err(DataError::Truncated {

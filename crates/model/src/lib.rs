@@ -26,6 +26,7 @@ mod layers;
 pub mod lenet5;
 pub mod mlp;
 pub mod network;
+pub mod persist;
 pub mod summary;
 pub mod trace;
 
@@ -34,6 +35,7 @@ pub use init::InitScheme;
 pub use lenet5::LeNet5;
 pub use mlp::Mlp;
 pub use network::{ModelConfig, ModelKind, Network};
+pub use persist::{PersistError, load_model, save_model};
 pub use summary::{LayerSummary, ModelSummary};
 pub use trace::{LayerEvent, LayerObserver, LayerOutput};
 

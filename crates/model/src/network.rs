@@ -83,6 +83,8 @@ impl ModelConfig {
 }
 
 /// Any of the three networks behind one type, so training and inference code is written once.
+// The variants differ in size, but a network is built once and moved rarely: no need to box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Network<B: Backend> {
     /// LeNet-5.

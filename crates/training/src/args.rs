@@ -1,0 +1,280 @@
+//! The command line of `cargo run -p training`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Parser, ValueEnum};
+use mnist_data::Augmentation;
+use model::{InitScheme, ModelConfig, ModelKind};
+
+use crate::config::{MonitorMetric, OptimizerConfig, ScheduleConfig, TrainConfig};
+
+/// Optimizer choice on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// Adam.
+    Adam,
+    /// RMSProp.
+    Rmsprop,
+    /// SGD with momentum.
+    Sgd,
+}
+
+/// Learning-rate schedule choice on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
+    /// Constant learning rate.
+    Constant,
+    /// Cosine annealing to `--min-lr` over all epochs.
+    Cosine,
+    /// Multiply by `--gamma` every epoch.
+    Exponential,
+}
+
+/// Train a network on MNIST with Burn's Learner.
+#[derive(Debug, Parser)]
+#[command(name = "training", version, about, long_about = None)]
+pub struct TrainArgs {
+    /// Network: lenet5, convnet or mlp.
+    #[arg(long, default_value = "lenet5")]
+    pub model: ModelKind,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerArg,
+    /// Base learning rate (0 < lr <= 1).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Adam's beta1.
+    #[arg(long, default_value_t = 0.9)]
+    pub beta1: f32,
+    /// Adam's beta2.
+    #[arg(long, default_value_t = 0.999)]
+    pub beta2: f32,
+    /// Epsilon of Adam and RMSProp (PyTorch's default; Burn's is 1e-5).
+    #[arg(long, default_value_t = 1e-8)]
+    pub epsilon: f32,
+    /// RMSProp's decay of the squared-gradient average (PyTorch's alpha).
+    #[arg(long, default_value_t = 0.99)]
+    pub decay: f32,
+    /// Momentum of SGD (default 0.9) or RMSProp (default 0).
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Use Nesterov momentum with SGD.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// L2 weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value = "constant")]
+    pub schedule: ScheduleArg,
+    /// Final learning rate of the cosine schedule.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_lr: f64,
+    /// Per-epoch factor of the exponential schedule.
+    #[arg(long, default_value_t = 0.7)]
+    pub gamma: f64,
+    /// Images per batch.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Maximum number of epochs.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    /// Seed of initialisation, split, shuffling and augmentation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Weight initialisation: he (Kaiming normal) or xavier (Glorot normal).
+    #[arg(long, default_value = "he")]
+    pub init: InitScheme,
+    /// Drop probability of the ConvNet's dropout (0.25 = keep 0.75).
+    #[arg(long, default_value_t = 0.25)]
+    pub dropout: f64,
+    /// Training augmentation: random shift of up to N pixels per axis.
+    #[arg(long, default_value_t = 0)]
+    pub augment_shift: usize,
+    /// Training augmentation: Gaussian noise of this sigma on the normalised input.
+    #[arg(long, default_value_t = 0.0)]
+    pub jitter: f32,
+    /// Early stopping: stop after N epochs without improvement of the monitored metric.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Validation metric for early stopping and for choosing the kept model.
+    #[arg(long, value_enum, default_value = "loss")]
+    pub monitor: MonitorArg,
+    /// Random restarts: train K times from different initialisations, keep the best.
+    #[arg(long, default_value_t = 1)]
+    pub restarts: usize,
+    /// Images of the training set held out for validation.
+    #[arg(long, default_value_t = 5_000)]
+    pub valid_size: usize,
+    /// Train on only the first N training images (quick experiments).
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Evaluate on only the first N test images.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// Maximum shift (pixels per axis) of the translated test set.
+    #[arg(long, default_value_t = 3)]
+    pub test_shift: usize,
+    /// Run directory for checkpoints, metrics, curves, model and report [default: runs/<model>].
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+    /// Continue the interrupted run in --artifacts from its last checkpoint (its config.json
+    /// decides all training options).
+    #[arg(long, requires = "artifacts")]
+    pub resume: bool,
+    /// Folder with the MNIST IDX files [default: $MNIST_DIR, else data/mnist].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// One line per epoch instead of the terminal dashboard (automatic when not on a terminal).
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// Monitored validation metric on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MonitorArg {
+    /// Validation loss (lower is better).
+    Loss,
+    /// Validation accuracy (higher is better).
+    Accuracy,
+}
+
+impl TrainArgs {
+    /// Checks the options and turns them into a [`TrainConfig`].
+    pub fn to_config(&self) -> Result<TrainConfig> {
+        if !(self.lr > 0.0 && self.lr <= 1.0) {
+            bail!("--lr must be in (0, 1], got {}", self.lr);
+        }
+        if self.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        if self.epochs == 0 {
+            bail!("--epochs must be at least 1");
+        }
+        if self.restarts == 0 {
+            bail!("--restarts must be at least 1");
+        }
+        if self.patience == Some(0) {
+            bail!("--patience must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            bail!(
+                "--dropout is a drop probability in [0, 1), got {}",
+                self.dropout
+            );
+        }
+        if let Some(m) = self.momentum
+            && !(0.0..1.0).contains(&m)
+        {
+            bail!("--momentum must be in [0, 1), got {m}");
+        }
+        if !(self.jitter >= 0.0 && self.jitter.is_finite()) {
+            bail!("--jitter must be a finite sigma >= 0, got {}", self.jitter);
+        }
+        if self.augment_shift > 27 || self.test_shift > 27 {
+            bail!("shifts must be below 28 pixels");
+        }
+        if self.valid_size == 0 || self.valid_size >= 60_000 {
+            bail!(
+                "--valid-size must be between 1 and 59,999, got {}",
+                self.valid_size
+            );
+        }
+        if self.train_limit == Some(0) || self.test_limit == Some(0) {
+            bail!("--train-limit and --test-limit must be at least 1");
+        }
+        if !(self.gamma > 0.0 && self.gamma <= 1.0) {
+            bail!("--gamma must be in (0, 1], got {}", self.gamma);
+        }
+        if !(0.0..=self.lr).contains(&self.min_lr) {
+            bail!("--min-lr must be in [0, --lr], got {}", self.min_lr);
+        }
+        for (name, value) in [
+            ("--beta1", self.beta1),
+            ("--beta2", self.beta2),
+            ("--decay", self.decay),
+        ] {
+            if !(0.0..1.0).contains(&value) {
+                bail!("{name} must be in [0, 1), got {value}");
+            }
+        }
+        if self.epsilon <= 0.0 || self.epsilon.is_nan() {
+            bail!("--epsilon must be positive, got {}", self.epsilon);
+        }
+        let optimizer = match self.optimizer {
+            OptimizerArg::Adam => OptimizerConfig::Adam {
+                beta1: self.beta1,
+                beta2: self.beta2,
+                epsilon: self.epsilon,
+            },
+            OptimizerArg::Rmsprop => OptimizerConfig::Rmsprop {
+                decay: self.decay,
+                momentum: self.momentum.unwrap_or(0.0) as f32,
+                epsilon: self.epsilon,
+            },
+            OptimizerArg::Sgd => OptimizerConfig::Sgd {
+                momentum: self.momentum.unwrap_or(0.9),
+                nesterov: self.nesterov,
+            },
+        };
+        let schedule = match self.schedule {
+            ScheduleArg::Constant => ScheduleConfig::Constant,
+            ScheduleArg::Cosine => ScheduleConfig::Cosine {
+                min_lr: self.min_lr,
+            },
+            ScheduleArg::Exponential => ScheduleConfig::Exponential { gamma: self.gamma },
+        };
+        Ok(TrainConfig {
+            model: ModelConfig::new()
+                .with_kind(self.model)
+                .with_init(self.init)
+                .with_dropout(self.dropout),
+            optimizer,
+            learning_rate: self.lr,
+            weight_decay: self.weight_decay,
+            schedule,
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            seed: self.seed,
+            augmentation: Augmentation {
+                shift: self.augment_shift,
+                jitter: self.jitter,
+            },
+            valid_size: self.valid_size,
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+            patience: self.patience,
+            monitor: match self.monitor {
+                MonitorArg::Loss => MonitorMetric::Loss,
+                MonitorArg::Accuracy => MonitorMetric::Accuracy,
+            },
+            restarts: self.restarts,
+            test_shift: self.test_shift,
+        })
+    }
+
+    /// The run directory: `--artifacts`, or the first free `runs/<model>[-N]`.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.artifacts {
+            return dir.clone();
+        }
+        let base = PathBuf::from("runs").join(self.model.name());
+        (1..)
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    PathBuf::from(format!("{}-{n}", base.display()))
+                }
+            })
+            .find(|dir| !dir.exists())
+            .expect("some run directory name is free")
+    }
+
+    /// True when progress should be plain lines (flag given, or stdout is not a terminal).
+    pub fn plain_output(&self) -> bool {
+        self.plain || !std::io::stdout().is_terminal()
+    }
+}

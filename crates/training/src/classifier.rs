@@ -1,0 +1,49 @@
+//! The network wrapped for Burn's `Learner`: cross-entropy loss and classification output.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use mnist_data::MnistBatch;
+use model::Network;
+
+/// A [`Network`] as a trainable classifier (softmax cross-entropy on the logits).
+#[derive(Module, Debug)]
+pub struct Classifier<B: Backend> {
+    /// The network being trained.
+    pub network: Network<B>,
+}
+
+impl<B: Backend> Classifier<B> {
+    /// Logits, loss and targets for one batch.
+    pub fn forward_classification(&self, batch: MnistBatch<B>) -> ClassificationOutput<B> {
+        let logits = self.network.forward(batch.images);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits.clone(), batch.targets.clone());
+        ClassificationOutput {
+            loss,
+            output: logits,
+            targets: batch.targets,
+        }
+    }
+}
+
+impl<B: AutodiffBackend> TrainStep for Classifier<B> {
+    type Input = MnistBatch<B>;
+    type Output = ClassificationOutput<B>;
+
+    fn step(&self, batch: MnistBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
+        let output = self.forward_classification(batch);
+        TrainOutput::new(self, output.loss.backward(), output)
+    }
+}
+
+impl<B: Backend> InferenceStep for Classifier<B> {
+    type Input = MnistBatch<B>;
+    type Output = ClassificationOutput<B>;
+
+    fn step(&self, batch: MnistBatch<B>) -> ClassificationOutput<B> {
+        self.forward_classification(batch)
+    }
+}

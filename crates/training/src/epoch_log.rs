@@ -1,0 +1,294 @@
+//! Per-epoch metrics: collected from Burn's metric events, written to `metrics.csv` after every
+//! epoch (atomically), printed as one line per epoch when the dashboard is off, and the source of
+//! truth for early stopping and checkpoint selection ([`crate::strategies`]).
+//!
+//! It replaces Burn's `FileMetricLogger`, which on a resumed run files the first resumed epoch's
+//! values under epoch 1, and which Burn's metric-based strategies may read before the last
+//! epoch's events have arrived (the events travel through other threads).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use burn::train::logger::MetricLogger;
+use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
+use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+use serde::{Deserialize, Serialize};
+
+/// Burn's names of the metrics the run registers.
+const LOSS: &str = "Loss";
+const ACCURACY: &str = "Accuracy";
+const LEARNING_RATE: &str = "Learning Rate";
+
+/// The metrics of one finished epoch (accuracies in percent).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy, %.
+    pub train_accuracy: f64,
+    /// Mean validation loss.
+    pub valid_loss: f64,
+    /// Validation accuracy, %.
+    pub valid_accuracy: f64,
+    /// Learning rate at the end of the epoch.
+    pub learning_rate: f64,
+    /// Wall time of the epoch (training + validation), seconds.
+    pub seconds: f64,
+}
+
+impl EpochRecord {
+    /// CSV header matching [`EpochRecord::csv_row`].
+    pub const CSV_HEADER: &'static str =
+        "epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,learning_rate,seconds";
+
+    /// One CSV line (no newline).
+    pub fn csv_row(&self) -> String {
+        format!(
+            "{},{:.6},{:.4},{:.6},{:.4},{:.6e},{:.3}",
+            self.epoch,
+            self.train_loss,
+            self.train_accuracy,
+            self.valid_loss,
+            self.valid_accuracy,
+            self.learning_rate,
+            self.seconds
+        )
+    }
+
+    /// Parses a line written by [`EpochRecord::csv_row`].
+    pub fn parse_csv_row(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.trim().split(',').collect();
+        if f.len() != 7 {
+            return None;
+        }
+        Some(Self {
+            epoch: f[0].parse().ok()?,
+            train_loss: f[1].parse().ok()?,
+            train_accuracy: f[2].parse().ok()?,
+            valid_loss: f[3].parse().ok()?,
+            valid_accuracy: f[4].parse().ok()?,
+            learning_rate: f[5].parse().ok()?,
+            seconds: f[6].parse().ok()?,
+        })
+    }
+}
+
+/// Reads the epochs recorded in a `metrics.csv` (empty when the file does not exist).
+pub fn read_metrics_csv(path: &std::path::Path) -> anyhow::Result<Vec<EpochRecord>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    };
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            EpochRecord::parse_csv_row(l)
+                .ok_or_else(|| anyhow::anyhow!("{}: malformed line '{l}'", path.display()))
+        })
+        .collect()
+}
+
+/// Weighted running mean of one metric over one epoch.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mean {
+    sum: f64,
+    weight: f64,
+    last: f64,
+}
+
+impl Mean {
+    fn add(&mut self, entry: &NumericEntry) {
+        let (value, weight) = match entry {
+            NumericEntry::Value(v) => (*v, 1.0),
+            NumericEntry::Aggregated {
+                aggregated_value,
+                count,
+            } => (*aggregated_value, *count as f64),
+        };
+        self.sum += value * weight;
+        self.weight += weight;
+        self.last = value;
+    }
+
+    fn mean(&self) -> f64 {
+        if self.weight > 0.0 {
+            self.sum / self.weight
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    names: HashMap<MetricId, String>,
+    train: HashMap<String, Mean>,
+    valid: HashMap<String, Mean>,
+    history: Vec<EpochRecord>,
+    epoch_started: Option<Instant>,
+}
+
+/// Shared handle: one clone goes to Burn as a metric logger, one stays with the caller to read
+/// the history.
+#[derive(Clone)]
+pub struct EpochLog {
+    state: Arc<(Mutex<State>, Condvar)>,
+    csv_path: PathBuf,
+    print_lines: bool,
+    prefix: String,
+}
+
+impl EpochLog {
+    /// A log writing `csv_path`, continuing `history` (the epochs already done when resuming).
+    /// With `print_lines`, prints one line per finished epoch, each starting with `prefix`.
+    pub fn new(
+        csv_path: PathBuf,
+        history: Vec<EpochRecord>,
+        print_lines: bool,
+        prefix: String,
+    ) -> Self {
+        Self {
+            state: Arc::new((
+                Mutex::new(State {
+                    history,
+                    ..State::default()
+                }),
+                Condvar::new(),
+            )),
+            csv_path,
+            print_lines,
+            prefix,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.0.lock().expect("epoch log lock")
+    }
+
+    /// Every finished epoch so far.
+    pub fn history(&self) -> Vec<EpochRecord> {
+        self.lock().history.clone()
+    }
+
+    /// The history once `epoch` is recorded in it. Burn delivers metric events on other threads
+    /// than the training loop, so a strategy asking right after an epoch must wait for them.
+    /// Returns `None` if the epoch does not arrive within `timeout`.
+    pub fn wait_for_epoch(&self, epoch: usize, timeout: Duration) -> Option<Vec<EpochRecord>> {
+        let (lock, arrived) = &*self.state;
+        let state = lock.lock().expect("epoch log lock");
+        let (state, _) = arrived
+            .wait_timeout_while(state, timeout, |s| {
+                s.history.last().is_none_or(|r| r.epoch < epoch)
+            })
+            .expect("epoch log lock");
+        state
+            .history
+            .iter()
+            .any(|r| r.epoch == epoch)
+            .then(|| state.history.clone())
+    }
+
+    fn write_csv(&self, history: &[EpochRecord]) {
+        let mut text = String::from(EpochRecord::CSV_HEADER);
+        text.push('\n');
+        for record in history {
+            text.push_str(&record.csv_row());
+            text.push('\n');
+        }
+        if let Err(e) = model::persist::atomic_write(&self.csv_path, text.as_bytes()) {
+            eprintln!("warning: cannot write {}: {e}", self.csv_path.display());
+        }
+    }
+}
+
+impl MetricLogger for EpochLog {
+    fn log(&mut self, update: MetricsUpdate, _epoch: usize, split: &Split) {
+        let mut state = self.lock();
+        state.epoch_started.get_or_insert_with(Instant::now);
+        for numeric in update.entries_numeric {
+            let Some(name) = state.names.get(&numeric.entry.metric_id).cloned() else {
+                continue;
+            };
+            let means = match split {
+                Split::Train => &mut state.train,
+                Split::Valid => &mut state.valid,
+                Split::Test(_) => continue,
+            };
+            means.entry(name).or_default().add(&numeric.numeric_entry);
+        }
+    }
+
+    fn read_numeric(
+        &mut self,
+        name: &str,
+        epoch: usize,
+        split: &Split,
+    ) -> Result<Vec<NumericEntry>, String> {
+        let state = self.lock();
+        let Some(record) = state.history.iter().find(|r| r.epoch == epoch) else {
+            return Ok(Vec::new());
+        };
+        let value = match (name, split) {
+            (LOSS, Split::Train) => record.train_loss,
+            (LOSS, Split::Valid) => record.valid_loss,
+            (ACCURACY, Split::Train) => record.train_accuracy,
+            (ACCURACY, Split::Valid) => record.valid_accuracy,
+            (LEARNING_RATE, Split::Train) => record.learning_rate,
+            _ => return Ok(Vec::new()),
+        };
+        Ok(vec![NumericEntry::Value(value)])
+    }
+
+    fn log_metric_definition(&mut self, definition: MetricDefinition) {
+        let mut state = self.lock();
+        state.names.insert(definition.metric_id, definition.name);
+    }
+
+    fn log_epoch_summary(&mut self, summary: EpochSummary) {
+        if summary.split != Split::Valid {
+            return;
+        }
+        let mut state = self.lock();
+        let mean =
+            |map: &HashMap<String, Mean>, name: &str| map.get(name).map_or(f64::NAN, Mean::mean);
+        let epoch = state.history.last().map_or(1, |r| r.epoch + 1);
+        let record = EpochRecord {
+            epoch,
+            train_loss: mean(&state.train, LOSS),
+            train_accuracy: mean(&state.train, ACCURACY),
+            valid_loss: mean(&state.valid, LOSS),
+            valid_accuracy: mean(&state.valid, ACCURACY),
+            learning_rate: state.train.get(LEARNING_RATE).map_or(f64::NAN, |m| m.last),
+            seconds: state
+                .epoch_started
+                .take()
+                .map_or(0.0, |t| t.elapsed().as_secs_f64()),
+        };
+        state.train.clear();
+        state.valid.clear();
+        if self.print_lines {
+            println!(
+                "{}epoch {:>3}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}%  lr {:.2e}  {:.1}s",
+                self.prefix,
+                record.epoch,
+                record.train_loss,
+                record.train_accuracy,
+                record.valid_loss,
+                record.valid_accuracy,
+                record.learning_rate,
+                record.seconds
+            );
+        }
+        state.history.push(record);
+        let history = state.history.clone();
+        drop(state);
+        self.write_csv(&history);
+        self.state.1.notify_all();
+    }
+}

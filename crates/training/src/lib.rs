@@ -1,0 +1,24 @@
+//! Training the MNIST networks with Burn's `Learner`: Adam, RMSProp or SGD with momentum,
+//! learning-rate schedules, early stopping, random restarts, atomic checkpoints with resume,
+//! per-epoch metrics, learning curves and a final report. Generic over the autodiff backend;
+//! the binary picks ndarray (default) or wgpu (`--features wgpu`).
+
+pub mod args;
+pub mod backend;
+pub mod classifier;
+pub mod config;
+pub mod epoch_log;
+pub mod evaluate;
+pub mod optimizer;
+pub mod plot;
+pub mod quiet_renderer;
+pub mod recorder;
+pub mod report;
+pub mod run;
+pub mod session;
+pub mod strategies;
+
+pub use args::TrainArgs;
+pub use config::TrainConfig;
+pub use report::TrainingReport;
+pub use session::{SessionOptions, run_session};

@@ -1,0 +1,48 @@
+//! The final JSON report of a training session and the per-run summaries it is built from.
+
+use serde::{Deserialize, Serialize};
+
+use crate::epoch_log::EpochRecord;
+use crate::evaluate::Evaluation;
+
+/// What one run (one random initialisation) achieved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// 1-based restart number.
+    pub restart: usize,
+    /// Seed of this run's initialisation and shuffling.
+    pub seed: u64,
+    /// Epochs trained.
+    pub epochs_run: usize,
+    /// True when early stopping ended the run before the planned epochs.
+    pub stopped_early: bool,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Validation metrics of the kept epoch.
+    pub best: EpochRecord,
+    /// Mean wall time of an epoch, seconds.
+    pub mean_epoch_seconds: f64,
+}
+
+/// `report.json`: the outcome of `cargo run -p training`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingReport {
+    /// Architecture trained.
+    pub model: String,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Burn backend used.
+    pub backend: String,
+    /// Every run, in order.
+    pub runs: Vec<RunSummary>,
+    /// 1-based number of the run whose model was kept (best validation score).
+    pub chosen_run: usize,
+    /// Accuracy and loss on the MNIST test set.
+    pub test: Evaluation,
+    /// Accuracy and loss on the translated test set.
+    pub translated_test: Evaluation,
+    /// Maximum shift (pixels per axis) of the translated test set.
+    pub test_shift: usize,
+    /// Wall time of the whole session, seconds.
+    pub total_seconds: f64,
+}

@@ -1,0 +1,278 @@
+//! A whole training session: configuration, data, one or more runs (random restarts), choice of
+//! the best, test evaluation, and every artifact written to the run directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use mnist_data::{Mnist, MnistDataset, train_valid_split, translated_set};
+use model::ModelSummary;
+use model::persist::{atomic_write, load_model, save_model};
+
+use crate::config::TrainConfig;
+use crate::epoch_log::read_metrics_csv;
+use crate::evaluate::{Evaluation, evaluate};
+use crate::plot::write_learning_curves;
+use crate::report::{RunSummary, TrainingReport};
+use crate::run::{METRICS_FILE, RunData, RunSpec, train_once};
+use crate::strategies::best_epoch;
+
+/// File holding the session's [`TrainConfig`].
+pub const CONFIG_FILE: &str = "config.json";
+/// File holding the final [`TrainingReport`].
+pub const REPORT_FILE: &str = "report.json";
+/// File holding one run's [`RunSummary`].
+pub const RUN_SUMMARY_FILE: &str = "run.json";
+/// Learning curves of a run.
+pub const CURVES_FILE: &str = "curves.png";
+
+/// Where and how a session runs (not part of the saved configuration).
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// The run directory.
+    pub artifacts: PathBuf,
+    /// Folder with the MNIST files.
+    pub data_dir: PathBuf,
+    /// Continue the interrupted session in `artifacts`.
+    pub resume: bool,
+    /// One line per epoch instead of Burn's terminal dashboard.
+    pub plain_output: bool,
+}
+
+/// The directory of run `index` (0-based): the session directory itself when there is one run.
+pub fn run_dir(artifacts: &Path, index: usize, runs: usize) -> PathBuf {
+    if runs == 1 {
+        artifacts.to_path_buf()
+    } else {
+        artifacts.join(format!("restart-{}", index + 1))
+    }
+}
+
+/// Reads the configuration of the session in `artifacts` (for `--resume`).
+pub fn read_config(artifacts: &Path) -> Result<TrainConfig> {
+    let path = artifacts.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot resume: no run in {} ({} missing)",
+            artifacts.display(),
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid training config", path.display()))
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value)?;
+    atomic_write(path, &json).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Runs a training session on backend `B` and writes its artifacts; returns the report.
+pub fn run_session<B: AutodiffBackend>(
+    device: B::Device,
+    config: TrainConfig,
+    options: &SessionOptions,
+) -> Result<TrainingReport> {
+    let started = Instant::now();
+    let artifacts = &options.artifacts;
+    if !options.resume && artifacts.join(CONFIG_FILE).exists() {
+        bail!(
+            "{} already holds a training run; pass --resume to continue it or choose another --artifacts",
+            artifacts.display()
+        );
+    }
+    write_json(&artifacts.join(CONFIG_FILE), &config)?;
+
+    let mnist = Mnist::load(&options.data_dir)?;
+    let (train, valid) = train_valid_split(&mnist.train, config.valid_size, config.seed);
+    let train = match config.train_limit {
+        Some(limit) => train.take(limit),
+        None => train,
+    };
+    let data = RunData { train, valid };
+    let test = MnistDataset::all(mnist.test.clone());
+    let translated = MnistDataset::all(translated_set(&mnist.test, config.test_shift, config.seed));
+    let (test, translated) = match config.test_limit {
+        Some(limit) => (test.take(limit), translated.take(limit)),
+        None => (test, translated),
+    };
+
+    let network = config.model.init::<B::InnerBackend>(&device);
+    println!("{}", ModelSummary::of(&network));
+    println!(
+        "backend {}; {} training / {} validation images; optimizer {}, lr {}, batch {}, up to {} epochs{}",
+        B::name(&device),
+        data.train.len(),
+        data.valid.len(),
+        config.optimizer.name(),
+        config.learning_rate,
+        config.batch_size,
+        config.epochs,
+        if config.restarts > 1 {
+            format!(", {} restarts", config.restarts)
+        } else {
+            String::new()
+        }
+    );
+
+    let mut summaries = Vec::with_capacity(config.restarts);
+    for index in 0..config.restarts {
+        let dir = run_dir(artifacts, index, config.restarts);
+        let summary = if options.resume && dir.join(RUN_SUMMARY_FILE).exists() {
+            let text = std::fs::read_to_string(dir.join(RUN_SUMMARY_FILE))?;
+            let summary: RunSummary = serde_json::from_str(&text)
+                .with_context(|| format!("{} is corrupt", dir.join(RUN_SUMMARY_FILE).display()))?;
+            println!(
+                "run {} already finished (best epoch {})",
+                index + 1,
+                summary.best_epoch
+            );
+            summary
+        } else {
+            train_run::<B>(&device, &config, &data, &dir, index, options)?
+        };
+        summaries.push(summary);
+    }
+
+    let chosen = summaries.iter().map(|s| s.best.clone()).collect::<Vec<_>>();
+    let chosen_index = best_epoch(&chosen, config.monitor)
+        .and_then(|best| summaries.iter().position(|s| s.best == *best))
+        .context("no run produced a model")?;
+    let chosen_dir = run_dir(artifacts, chosen_index, config.restarts);
+    let (network, _) = load_model::<B::InnerBackend>(&chosen_dir, &device)?;
+    if config.restarts > 1 {
+        save_model(&network, &config.model, artifacts)?;
+        for summary in &summaries {
+            println!(
+                "run {}: seed {}, best epoch {}, valid loss {:.4}, valid accuracy {:.2}%",
+                summary.restart,
+                summary.seed,
+                summary.best_epoch,
+                summary.best.valid_loss,
+                summary.best.valid_accuracy
+            );
+        }
+        println!(
+            "kept run {} (best validation {:?})",
+            chosen_index + 1,
+            config.monitor
+        );
+    }
+
+    let eval_batch = 500;
+    let test_eval = evaluate(&network, &test, eval_batch, &device);
+    let translated_eval = evaluate(&network, &translated, eval_batch, &device);
+    let report = TrainingReport {
+        model: config.model.kind.to_string(),
+        parameters: network.num_params(),
+        backend: B::name(&device),
+        runs: summaries,
+        chosen_run: chosen_index + 1,
+        test: test_eval,
+        translated_test: translated_eval,
+        test_shift: config.test_shift,
+        total_seconds: started.elapsed().as_secs_f64(),
+    };
+    write_json(&artifacts.join(REPORT_FILE), &report)?;
+    print_final_summary(&report, artifacts);
+    Ok(report)
+}
+
+fn train_run<B: AutodiffBackend>(
+    device: &B::Device,
+    config: &TrainConfig,
+    data: &RunData,
+    dir: &Path,
+    index: usize,
+    options: &SessionOptions,
+) -> Result<RunSummary> {
+    let seed = config.seed.wrapping_add(index as u64);
+    let label = if config.restarts > 1 {
+        format!("[run {}] ", index + 1)
+    } else {
+        String::new()
+    };
+    let resume = options.resume && dir.join(METRICS_FILE).exists();
+    if resume {
+        let done = read_metrics_csv(&dir.join(METRICS_FILE))?.len();
+        println!("{label}resuming after epoch {done} from {}", dir.display());
+    }
+    let spec = RunSpec {
+        dir: dir.to_path_buf(),
+        seed,
+        resume,
+        plain_output: options.plain_output,
+        label,
+    };
+    let outcome = train_once::<B>(device, config, data, &spec)?;
+    save_model(&outcome.classifier.network, &config.model, dir)?;
+    write_learning_curves(
+        &outcome.history,
+        &format!(
+            "{} on MNIST, {} (lr {})",
+            config.model.kind,
+            config.optimizer.name(),
+            config.learning_rate
+        ),
+        &dir.join(CURVES_FILE),
+    )?;
+    let best = outcome
+        .history
+        .iter()
+        .find(|r| r.epoch == outcome.best_epoch)
+        .cloned()
+        .expect("best epoch is in the history");
+    let epochs_run = outcome.history.len();
+    let summary = RunSummary {
+        restart: index + 1,
+        seed,
+        epochs_run,
+        stopped_early: epochs_run < config.epochs,
+        best_epoch: outcome.best_epoch,
+        best,
+        mean_epoch_seconds: outcome.history.iter().map(|r| r.seconds).sum::<f64>()
+            / epochs_run.max(1) as f64,
+    };
+    write_json(&dir.join(RUN_SUMMARY_FILE), &summary)?;
+    Ok(summary)
+}
+
+fn print_final_summary(report: &TrainingReport, artifacts: &Path) {
+    let run = &report.runs[report.chosen_run - 1];
+    println!(
+        "best epoch {} of {}{}: valid accuracy {:.2}%, mean epoch {:.1}s",
+        run.best_epoch,
+        run.epochs_run,
+        if run.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        },
+        run.best.valid_accuracy,
+        run.mean_epoch_seconds
+    );
+    println!(
+        "test accuracy {:.2}% ({} / {}), translated test (±{} px) {:.2}%",
+        report.test.accuracy,
+        report.test.correct,
+        report.test.images,
+        report.test_shift,
+        report.translated_test.accuracy
+    );
+    println!("artifacts in {}", artifacts.display());
+}
+
+/// Evaluates the model saved in `dir` on the first `limit` MNIST test images (all if `None`).
+pub fn evaluate_saved<B: Backend>(
+    dir: &Path,
+    data_dir: &Path,
+    limit: Option<usize>,
+) -> Result<Evaluation> {
+    let device = B::Device::default();
+    let (network, _) = load_model::<B>(dir, &device)?;
+    let test = MnistDataset::all(Mnist::load_test(data_dir)?);
+    let test = limit.map_or(test.clone(), |n| test.take(n));
+    Ok(evaluate(&network, &test, 500, &device))
+}

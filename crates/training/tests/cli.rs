@@ -1,0 +1,172 @@
+//! The binary: artifacts of a run, resume after SIGKILL mid-epoch, clear errors for bad input.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use training::epoch_log::read_metrics_csv;
+
+fn training() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_training"));
+    command.env("MNIST_DIR", mnist_data::bundled_data_dir());
+    command
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let output = training().args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "training {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+const SMALL: &[&str] = &[
+    "--train-limit",
+    "1500",
+    "--valid-size",
+    "500",
+    "--test-limit",
+    "500",
+];
+
+#[test]
+fn a_run_writes_every_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("run");
+    let mut args = vec!["--epochs", "2", "--artifacts", artifacts.to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    let stdout = run_ok(&args);
+    assert!(
+        stdout.contains("61,706"),
+        "prints the model summary:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("epoch   1"),
+        "one line per epoch:\n{stdout}"
+    );
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+    for file in [
+        "config.json",
+        "metrics.csv",
+        "curves.png",
+        "model.json",
+        "model.mpk",
+        "report.json",
+    ] {
+        assert!(artifacts.join(file).is_file(), "{file} missing");
+    }
+    let png = std::fs::read(artifacts.join("curves.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(artifacts.join("report.json")).unwrap())
+            .unwrap();
+    assert!(
+        report["test"]["accuracy"].as_f64().unwrap() > 50.0,
+        "{report}"
+    );
+    assert!(report["translated_test"]["accuracy"].is_number());
+    // No temporary files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The same directory is not silently overwritten.
+    let output = training().args(&args).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--resume"));
+}
+
+fn wait_for_epochs(metrics: &Path, epochs: usize, timeout: Duration) {
+    let start = Instant::now();
+    while read_metrics_csv(metrics).map_or(0, |h| h.len()) < epochs {
+        assert!(
+            start.elapsed() < timeout,
+            "training did not reach epoch {epochs} in time"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn resume_after_sigkill_mid_epoch_loses_and_repeats_no_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("run");
+    let mut args = vec![
+        "--epochs",
+        "4",
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+        "--train-limit",
+        "4000",
+    ];
+    args.extend_from_slice(&SMALL[2..]);
+    let mut child = training()
+        .args(&args)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_epochs(&artifacts.join("metrics.csv"), 2, Duration::from_secs(120));
+    // Kill in the middle of epoch 3.
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = read_metrics_csv(&artifacts.join("metrics.csv")).unwrap();
+    assert!(
+        before.len() >= 2 && before.len() < 4,
+        "killed after {} epochs",
+        before.len()
+    );
+    assert!(!artifacts.join("report.json").exists());
+
+    let stdout = run_ok(&["--resume", "--artifacts", artifacts.to_str().unwrap()]);
+    assert!(
+        stdout.contains(&format!("resuming after epoch {}", before.len())),
+        "{stdout}"
+    );
+    let after = read_metrics_csv(&artifacts.join("metrics.csv")).unwrap();
+    let epochs: Vec<usize> = after.iter().map(|r| r.epoch).collect();
+    assert_eq!(epochs, vec![1, 2, 3, 4], "every epoch exactly once");
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "finished epochs are kept as they were"
+    );
+    assert!(artifacts.join("report.json").is_file());
+}
+
+fn run_err(args: &[&str]) -> String {
+    let output = training().args(args).output().unwrap();
+    assert!(!output.status.success(), "{args:?} should fail");
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_options_get_clear_errors() {
+    assert!(run_err(&["--model", "resnet"]).contains("lenet5, convnet, mlp"));
+    assert!(run_err(&["--optimizer", "adagrad"]).contains("adam"));
+    assert!(run_err(&["--lr", "0"]).contains("--lr must be in (0, 1]"));
+    assert!(run_err(&["--batch-size", "0"]).contains("--batch-size"));
+    assert!(run_err(&["--dropout", "1.5"]).contains("--dropout"));
+    assert!(run_err(&["--momentum", "1.2", "--optimizer", "sgd"]).contains("--momentum"));
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    let err = run_err(&[
+        "--data-dir",
+        missing.to_str().unwrap(),
+        "--artifacts",
+        dir.path().join("r").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("train-images-idx3-ubyte") && err.contains("not found"),
+        "{err}"
+    );
+    let err = run_err(&["--resume", "--artifacts", missing.to_str().unwrap()]);
+    assert!(err.contains("cannot resume"), "{err}");
+}

@@ -1,0 +1,30 @@
+//! Helpers shared by the training tests: small, fast configurations on real MNIST.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use clap::Parser;
+use training::backend::TrainingBackend;
+use training::{SessionOptions, TrainArgs, TrainConfig, TrainingReport, run_session};
+
+/// A config from command-line words, as the binary would parse them.
+pub fn config(words: &[&str]) -> TrainConfig {
+    let mut argv = vec!["training"];
+    argv.extend_from_slice(words);
+    TrainArgs::try_parse_from(argv)
+        .expect("valid options")
+        .to_config()
+        .expect("valid config")
+}
+
+/// Runs a session in `dir` on the default backend with plain output.
+pub fn train(config: TrainConfig, dir: &Path, resume: bool) -> TrainingReport {
+    let options = SessionOptions {
+        artifacts: dir.to_path_buf(),
+        data_dir: mnist_data::bundled_data_dir(),
+        resume,
+        plain_output: true,
+    };
+    run_session::<TrainingBackend>(Default::default(), config, &options).expect("training succeeds")
+}
