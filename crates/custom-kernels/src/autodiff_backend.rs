@@ -1,0 +1,132 @@
+//! [`ConvKernels`] for `Autodiff<B>`: the forward runs the inner backend's kernel, the
+//! hand-written backward is registered on Burn's autodiff graph.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::tensor::ops::FloatTensorOps;
+use burn::tensor::ops::{FloatTensor, IntTensor};
+use burn::tensor::{Shape, TensorMetadata};
+
+use crate::backend::{ConvKernels, KernelOps};
+use crate::spec::{ConvSpec, PoolSpec};
+
+#[derive(Debug)]
+struct ConvBackward {
+    spec: ConvSpec,
+}
+
+impl<B: KernelOps> Backward<B, 3> for ConvBackward {
+    /// Input and weight (checkpointed nodes) and the forward output (for the ReLU mask).
+    type State = (NodeId, NodeId, FloatTensor<B>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_input, node_weight, node_bias] = ops.parents;
+        let output_grad = grads.consume::<B>(&ops.node);
+        let (input_id, weight_id, output) = ops.state;
+        let input: FloatTensor<B> = checkpointer.retrieve_node_output(input_id);
+        let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_id);
+        let g = B::conv2d_backward(input, weight, output, output_grad, self.spec);
+        if let Some(node) = node_input {
+            grads.register::<B>(node.id, g.input);
+        }
+        if let Some(node) = node_weight {
+            grads.register::<B>(node.id, g.weight);
+        }
+        if let Some(node) = node_bias {
+            grads.register::<B>(node.id, g.bias);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PoolBackward {
+    spec: PoolSpec,
+}
+
+impl<B: KernelOps> Backward<B, 1> for PoolBackward {
+    /// Input shape and the argmax of every output element.
+    type State = (Shape, IntTensor<B>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_input] = ops.parents;
+        let output_grad = grads.consume::<B>(&ops.node);
+        let (shape, argmax) = ops.state;
+        if let Some(node) = node_input {
+            grads.register::<B>(
+                node.id,
+                B::max_pool2d_backward(shape, output_grad, argmax, self.spec),
+            );
+        }
+    }
+}
+
+impl<B: KernelOps, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
+    fn custom_conv2d(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self> {
+        let Some(bias) = bias else {
+            // Without a bias the graph has two parents; use a zero bias that nothing tracks.
+            let filters = weight.primitive.shape().dims::<4>()[0];
+            let device = Self::float_device(&weight);
+            let zeros =
+                Self::float_zeros([filters].into(), &device, weight.primitive.dtype().into());
+            return Self::custom_conv2d(input, weight, Some(zeros), spec);
+        };
+        let op = ConvBackward { spec };
+        match op
+            .prepare::<C>([input.node.clone(), weight.node.clone(), bias.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let input_id = prep.checkpoint(&input);
+                let weight_id = prep.checkpoint(&weight);
+                let output = B::conv2d_forward(
+                    input.primitive,
+                    weight.primitive,
+                    Some(bias.primitive),
+                    spec,
+                );
+                prep.finish((input_id, weight_id, output.clone()), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_forward(
+                input.primitive,
+                weight.primitive,
+                Some(bias.primitive),
+                spec,
+            )),
+        }
+    }
+
+    fn custom_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        let op = PoolBackward { spec };
+        match op
+            .prepare::<C>([input.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let shape = input.primitive.shape();
+                let (output, argmax) = B::max_pool2d_forward(input.primitive, spec);
+                prep.finish((shape, argmax), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::max_pool2d_forward(input.primitive, spec).0),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The backend extension: the raw ops a backend provides ([`KernelOps`]) and the tensor-level
+//! ops models call ([`ConvKernels`]), implemented for concrete backends and for `Autodiff<B>`.
+
+use burn::tensor::ops::{FloatTensor, IntTensor};
+use burn::tensor::{Shape, backend::Backend};
+
+use crate::spec::{ConvSpec, PoolSpec};
+
+/// Gradients of a fused conv + bias (+ ReLU).
+pub struct ConvGrads<B: Backend> {
+    /// Gradient w.r.t. the input `[n, c, h, w]`.
+    pub input: FloatTensor<B>,
+    /// Gradient w.r.t. the weights `[k, c, kh, kw]`.
+    pub weight: FloatTensor<B>,
+    /// Gradient w.r.t. the bias `[k]`.
+    pub bias: FloatTensor<B>,
+}
+
+/// The hand-written kernels a concrete (non-autodiff) backend implements: forward passes that
+/// keep what their backward needs, and the backward passes.
+pub trait KernelOps: Backend {
+    /// `relu?(conv2d(input, weight) + bias)`, NCHW, weights `[k, c, kh, kw]`.
+    fn conv2d_forward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self>;
+
+    /// Gradients of [`KernelOps::conv2d_forward`] from its inputs, its `output` (the ReLU mask)
+    /// and the output gradient.
+    fn conv2d_backward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> ConvGrads<Self>;
+
+    /// Max-pool; also returns the flat in-plane index (`y * w + x`) of each maximum.
+    fn max_pool2d_forward(
+        input: FloatTensor<Self>,
+        spec: PoolSpec,
+    ) -> (FloatTensor<Self>, IntTensor<Self>);
+
+    /// Routes `output_grad` back to the maxima recorded in `argmax`.
+    fn max_pool2d_backward(
+        input_shape: Shape,
+        output_grad: FloatTensor<Self>,
+        argmax: IntTensor<Self>,
+        spec: PoolSpec,
+    ) -> FloatTensor<Self>;
+}
+
+/// The custom ops as the models use them: implemented by every backend the workbench runs on
+/// (ndarray, wgpu, and `Autodiff` over either, with hand-written backward passes).
+pub trait ConvKernels: Backend {
+    /// `relu?(conv2d(input, weight) + bias)` with the hand-written kernel.
+    fn custom_conv2d(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self>;
+
+    /// Max-pool with the hand-written kernel.
+    fn custom_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self>;
+}

@@ -1,0 +1,365 @@
+//! Convolution forward (fused bias + ReLU) and backward (input, weight and bias gradients).
+
+use std::cell::RefCell;
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+use crate::spec::ConvSpec;
+
+/// Every size a convolution needs, derived once from the shapes and the spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Input channels.
+    pub channels: usize,
+    /// Input height and width.
+    pub input: [usize; 2],
+    /// Filters (output channels).
+    pub filters: usize,
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Output height and width.
+    pub output: [usize; 2],
+    /// Stride, padding and ReLU.
+    pub spec: ConvSpec,
+}
+
+impl ConvGeometry {
+    /// Geometry of input `[n, c, h, w]` convolved with weights `[k, c, kh, kw]`.
+    ///
+    /// # Panics
+    /// If the channel counts disagree or the kernel does not fit the padded input.
+    pub fn new(input: [usize; 4], weight: [usize; 4], spec: ConvSpec) -> Self {
+        assert_eq!(
+            input[1], weight[1],
+            "conv2d: input has {} channels, weights expect {}",
+            input[1], weight[1]
+        );
+        let output = spec
+            .output_size([input[2], input[3]], [weight[2], weight[3]])
+            .unwrap_or_else(|| {
+                panic!("conv2d: kernel {weight:?} does not fit input {input:?} with {spec:?}")
+            });
+        Self {
+            batch: input[0],
+            channels: input[1],
+            input: [input[2], input[3]],
+            filters: weight[0],
+            kernel: [weight[2], weight[3]],
+            output,
+            spec,
+        }
+    }
+
+    /// Rows of the im2col matrix: `channels * kh * kw`.
+    pub fn patch_len(&self) -> usize {
+        self.channels * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Output positions per image: `oh * ow`.
+    pub fn positions(&self) -> usize {
+        self.output[0] * self.output[1]
+    }
+
+    fn input_len(&self) -> usize {
+        self.channels * self.input[0] * self.input[1]
+    }
+
+    fn output_len(&self) -> usize {
+        self.filters * self.positions()
+    }
+
+    /// True when the input itself is the im2col matrix (1x1 kernel, stride 1, no padding).
+    fn col_is_input(&self) -> bool {
+        self.kernel == [1, 1] && self.spec.stride == [1, 1] && self.spec.padding == [0, 0]
+    }
+
+    /// Multiply-accumulates of the forward pass.
+    pub fn macs(&self) -> usize {
+        self.batch * self.output_len() * self.patch_len()
+    }
+}
+
+thread_local! {
+    /// Per-thread im2col buffer, reused across calls (no allocation in the steady state).
+    static COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread buffer for the gradient of the im2col matrix.
+    static DCOL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Fills `col` (`patch_len x positions`, row-major) with the patches of one image.
+fn im2col(image: &[f32], g: &ConvGeometry, col: &mut [f32]) {
+    let [h, w] = g.input;
+    let [kh, kw] = g.kernel;
+    let [oh, ow] = g.output;
+    let [sh, sw] = g.spec.stride;
+    let [ph, pw] = g.spec.padding;
+    let mut rows = col.chunks_exact_mut(oh * ow);
+    for c in 0..g.channels {
+        let plane = &image[c * h * w..(c + 1) * h * w];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let row = rows.next().expect("im2col row");
+                for oy in 0..oh {
+                    let out = &mut row[oy * ow..(oy + 1) * ow];
+                    let y = (oy * sh + ky) as isize - ph as isize;
+                    if y < 0 || y >= h as isize {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let line = &plane[y as usize * w..(y as usize + 1) * w];
+                    let x0 = kx as isize - pw as isize;
+                    if sw == 1 && x0 >= 0 && x0 as usize + ow <= w {
+                        out.copy_from_slice(&line[x0 as usize..x0 as usize + ow]);
+                        continue;
+                    }
+                    for (ox, value) in out.iter_mut().enumerate() {
+                        let x = x0 + (ox * sw) as isize;
+                        *value = if x >= 0 && x < w as isize {
+                            line[x as usize]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the columns of `dcol` back onto the image gradient (the adjoint of [`im2col`]).
+fn col2im(dcol: &[f32], g: &ConvGeometry, image_grad: &mut [f32]) {
+    let [h, w] = g.input;
+    let [kh, kw] = g.kernel;
+    let [oh, ow] = g.output;
+    let [sh, sw] = g.spec.stride;
+    let [ph, pw] = g.spec.padding;
+    let mut rows = dcol.chunks_exact(oh * ow);
+    for c in 0..g.channels {
+        let plane = &mut image_grad[c * h * w..(c + 1) * h * w];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let row = rows.next().expect("col2im row");
+                for oy in 0..oh {
+                    let y = (oy * sh + ky) as isize - ph as isize;
+                    if y < 0 || y >= h as isize {
+                        continue;
+                    }
+                    let src = &row[oy * ow..(oy + 1) * ow];
+                    let line = &mut plane[y as usize * w..(y as usize + 1) * w];
+                    let x0 = kx as isize - pw as isize;
+                    if sw == 1 && x0 >= 0 && x0 as usize + ow <= w {
+                        for (dst, s) in line[x0 as usize..x0 as usize + ow].iter_mut().zip(src) {
+                            *dst += s;
+                        }
+                        continue;
+                    }
+                    for (ox, s) in src.iter().enumerate() {
+                        let x = x0 + (ox * sw) as isize;
+                        if x >= 0 && x < w as isize {
+                            line[x as usize] += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst (m x n) = read_dst * dst + a (m x k) * b (k x n)`, all row-major with the given row
+/// strides, or with `a`/`b` transposed when their flag is set (their stored shape is then
+/// `k x m` / `n x k`). Single-threaded: callers parallelise over images.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    dst: &mut [f32],
+    a: &[f32],
+    a_transposed: bool,
+    b: &[f32],
+    b_transposed: bool,
+    [m, n, k]: [usize; 3],
+    accumulate: bool,
+) {
+    debug_assert!(dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
+    let (a_rs, a_cs) = if a_transposed {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    let (b_rs, b_cs) = if b_transposed {
+        (1, k as isize)
+    } else {
+        (n as isize, 1)
+    };
+    // SAFETY: the slices hold at least the m x n, m x k and k x n elements addressed by these
+    // strides (checked above in debug builds and by construction in every caller), and `dst`
+    // does not alias `a` or `b` (distinct borrows).
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+fn with_buffer<R>(
+    buffer: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    buffer.with(|cell| {
+        let mut vec = cell.borrow_mut();
+        if vec.len() < len {
+            vec.resize(len, 0.0);
+        }
+        f(&mut vec[..len])
+    })
+}
+
+/// Convolution of `input` (`[n, c, h, w]`) with `weight` (`[k, c, kh, kw]`) plus `bias` (`[k]`),
+/// then ReLU if the spec says so. Returns `[n, k, oh, ow]`, contiguous.
+pub fn conv2d_forward(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeometry,
+) -> Vec<f32> {
+    assert_eq!(input.len(), g.batch * g.input_len(), "conv2d: input length");
+    assert_eq!(
+        weight.len(),
+        g.filters * g.patch_len(),
+        "conv2d: weight length"
+    );
+    let (p, kk) = (g.positions(), g.patch_len());
+    let mut output = vec![0.0f32; g.batch * g.output_len()];
+    output
+        .par_chunks_mut(g.output_len())
+        .zip(input.par_chunks(g.input_len()))
+        .for_each(|(out, image)| {
+            if let Some(bias) = bias {
+                for (row, &b) in out.chunks_exact_mut(p).zip(bias) {
+                    row.fill(b);
+                }
+            }
+            let accumulate = bias.is_some();
+            if g.col_is_input() {
+                matmul(
+                    out,
+                    weight,
+                    false,
+                    image,
+                    false,
+                    [g.filters, p, kk],
+                    accumulate,
+                );
+            } else {
+                with_buffer(&COL, kk * p, |col| {
+                    im2col(image, g, col);
+                    matmul(
+                        out,
+                        weight,
+                        false,
+                        col,
+                        false,
+                        [g.filters, p, kk],
+                        accumulate,
+                    );
+                });
+            }
+            if g.spec.relu {
+                for v in out.iter_mut() {
+                    *v = v.max(0.0);
+                }
+            }
+        });
+    output
+}
+
+/// Gradients of [`conv2d_forward`]: given the input, the weights, the forward `output` (used
+/// for the ReLU mask when the spec has ReLU) and the gradient of the loss w.r.t. the output,
+/// returns the gradients w.r.t. the input, the weights and the bias.
+pub fn conv2d_backward(
+    input: &[f32],
+    weight: &[f32],
+    output: &[f32],
+    output_grad: &[f32],
+    g: &ConvGeometry,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (p, kk, k) = (g.positions(), g.patch_len(), g.filters);
+    assert_eq!(
+        output_grad.len(),
+        g.batch * g.output_len(),
+        "conv2d backward: gradient length"
+    );
+    let mut input_grad = vec![0.0f32; g.batch * g.input_len()];
+    let (weight_grad, bias_grad) = input_grad
+        .par_chunks_mut(g.input_len())
+        .zip(input.par_chunks(g.input_len()))
+        .zip(
+            output_grad
+                .par_chunks(g.output_len())
+                .zip(output.par_chunks(g.output_len())),
+        )
+        .fold(
+            || (vec![0.0f32; k * kk], vec![0.0f32; k], Vec::<f32>::new()),
+            |(mut dw, mut db, mut masked), ((dx, image), (dy, y))| {
+                // Gradient at the pre-activation: the ReLU passes it where the output is positive.
+                let dy: &[f32] = if g.spec.relu {
+                    masked.clear();
+                    masked.extend(
+                        dy.iter()
+                            .zip(y)
+                            .map(|(&d, &o)| if o > 0.0 { d } else { 0.0 }),
+                    );
+                    &masked
+                } else {
+                    dy
+                };
+                for (sum, row) in db.iter_mut().zip(dy.chunks_exact(p)) {
+                    *sum += row.iter().sum::<f32>();
+                }
+                if g.col_is_input() {
+                    matmul(&mut dw, dy, false, image, true, [k, kk, p], true);
+                    matmul(dx, weight, true, dy, false, [kk, p, k], false);
+                } else {
+                    with_buffer(&COL, kk * p, |col| {
+                        im2col(image, g, col);
+                        matmul(&mut dw, dy, false, col, true, [k, kk, p], true);
+                    });
+                    with_buffer(&DCOL, kk * p, |dcol| {
+                        matmul(dcol, weight, true, dy, false, [kk, p, k], false);
+                        col2im(dcol, g, dx);
+                    });
+                }
+                (dw, db, masked)
+            },
+        )
+        .map(|(dw, db, _)| (dw, db))
+        .reduce(
+            || (vec![0.0f32; k * kk], vec![0.0f32; k]),
+            |(mut dw, mut db), (dw2, db2)| {
+                dw.iter_mut().zip(&dw2).for_each(|(a, b)| *a += b);
+                db.iter_mut().zip(&db2).for_each(|(a, b)| *a += b);
+                (dw, db)
+            },
+        );
+    (input_grad, weight_grad, bias_grad)
+}

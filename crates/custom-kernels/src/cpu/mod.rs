@@ -1,0 +1,10 @@
+//! The CPU kernels on plain `f32` slices in NCHW layout: im2col + a SIMD GEMM (the `gemm`
+//! crate, runtime-dispatched AVX2/FMA/AVX-512) for the convolution, direct loops for pooling,
+//! multi-threaded over the images of the batch with rayon. Backend-independent, so they can be
+//! tested and benchmarked on their own.
+
+mod conv;
+mod pool;
+
+pub use conv::{ConvGeometry, conv2d_backward, conv2d_forward};
+pub use pool::{PoolGeometry, max_pool2d_backward, max_pool2d_forward};

@@ -1,0 +1,147 @@
+//! [`KernelOps`] for Burn's ndarray backend: the tensors' buffers go straight to the CPU kernels.
+
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Shape, TensorMetadata};
+use burn_ndarray::{NdArray, NdArrayTensor};
+use ndarray::{ArcArray, IxDyn};
+
+use crate::backend::{ConvGrads, ConvKernels, KernelOps};
+use crate::cpu::{
+    ConvGeometry, PoolGeometry, conv2d_backward, conv2d_forward, max_pool2d_backward,
+    max_pool2d_forward,
+};
+use crate::spec::{ConvSpec, PoolSpec};
+
+type B = NdArray;
+
+fn dims4(tensor: &NdArrayTensor) -> [usize; 4] {
+    tensor.shape().dims::<4>()
+}
+
+/// Runs `f` on the tensor's `f32` values in row-major order (copying only if the storage is
+/// not already contiguous row-major).
+fn with_f32<R>(tensor: &NdArrayTensor, f: impl FnOnce(&[f32]) -> R) -> R {
+    match tensor {
+        NdArrayTensor::F32(storage) => {
+            let view = storage.view();
+            match view.as_slice() {
+                Some(slice) => f(slice),
+                None => f(view
+                    .as_standard_layout()
+                    .as_slice()
+                    .expect("standard layout")),
+            }
+        }
+        other => panic!("custom kernels expect f32 tensors, got {:?}", other.dtype()),
+    }
+}
+
+fn with_i32<R>(tensor: &NdArrayTensor, f: impl FnOnce(&[i32]) -> R) -> R {
+    match tensor {
+        NdArrayTensor::I32(storage) => {
+            let view = storage.view();
+            match view.as_slice() {
+                Some(slice) => f(slice),
+                None => f(view
+                    .as_standard_layout()
+                    .as_slice()
+                    .expect("standard layout")),
+            }
+        }
+        other => panic!(
+            "expected the i32 argmax of a custom max-pool, got {:?}",
+            other.dtype()
+        ),
+    }
+}
+
+fn tensor<E>(values: Vec<E>, shape: &[usize]) -> NdArrayTensor
+where
+    NdArrayTensor: From<ArcArray<E, IxDyn>>,
+{
+    ArcArray::from_shape_vec(IxDyn(shape), values)
+        .expect("kernel output matches its shape")
+        .into()
+}
+
+impl KernelOps for B {
+    fn conv2d_forward(
+        input: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<B> {
+        let g = ConvGeometry::new(dims4(&input), dims4(&weight), spec);
+        let out = with_f32(&input, |x| {
+            with_f32(&weight, |w| match &bias {
+                Some(bias) => with_f32(bias, |b| conv2d_forward(x, w, Some(b), &g)),
+                None => conv2d_forward(x, w, None, &g),
+            })
+        });
+        tensor(out, &[g.batch, g.filters, g.output[0], g.output[1]])
+    }
+
+    fn conv2d_backward(
+        input: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        spec: ConvSpec,
+    ) -> ConvGrads<B> {
+        let input_shape = dims4(&input);
+        let weight_shape = dims4(&weight);
+        let g = ConvGeometry::new(input_shape, weight_shape, spec);
+        let (dx, dw, db) = with_f32(&input, |x| {
+            with_f32(&weight, |w| {
+                with_f32(&output, |y| {
+                    with_f32(&output_grad, |dy| conv2d_backward(x, w, y, dy, &g))
+                })
+            })
+        });
+        ConvGrads {
+            input: tensor(dx, &input_shape),
+            weight: tensor(dw, &weight_shape),
+            bias: tensor(db, &[g.filters]),
+        }
+    }
+
+    fn max_pool2d_forward(
+        input: FloatTensor<B>,
+        spec: PoolSpec,
+    ) -> (FloatTensor<B>, NdArrayTensor) {
+        let shape = dims4(&input);
+        let g = PoolGeometry::new(shape, spec);
+        let (out, argmax) = with_f32(&input, |x| max_pool2d_forward(x, &g));
+        let out_shape = [shape[0], shape[1], g.output[0], g.output[1]];
+        (tensor(out, &out_shape), tensor(argmax, &out_shape))
+    }
+
+    fn max_pool2d_backward(
+        input_shape: Shape,
+        output_grad: FloatTensor<B>,
+        argmax: NdArrayTensor,
+        spec: PoolSpec,
+    ) -> FloatTensor<B> {
+        let shape = input_shape.dims::<4>();
+        let g = PoolGeometry::new(shape, spec);
+        let dx = with_f32(&output_grad, |dy| {
+            with_i32(&argmax, |arg| max_pool2d_backward(dy, arg, &g))
+        });
+        tensor(dx, &shape)
+    }
+}
+
+impl ConvKernels for B {
+    fn custom_conv2d(
+        input: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<B> {
+        <B as KernelOps>::conv2d_forward(input, weight, bias, spec)
+    }
+
+    fn custom_max_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
+        <B as KernelOps>::max_pool2d_forward(input, spec).0
+    }
+}
