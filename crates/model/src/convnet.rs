@@ -2,14 +2,14 @@
 //! 3,274,634 trainable parameters.
 
 use burn::nn::conv::Conv2d;
-use burn::nn::pool::MaxPool2d;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
-use crate::layers::{conv, flatten, linear, pool2};
+use crate::layers::{conv, conv_relu, flatten, linear, pool2};
 use crate::trace::{LayerObserver, emit_features, emit_maps};
+use custom_kernels::{ConvKernels, Kernels};
 
 /// The 32/64 ConvNet on `[batch, 1, 28, 28]`:
 ///
@@ -22,31 +22,33 @@ use crate::trace::{LayerObserver, emit_features, emit_maps};
 /// | fc1 3136 -> 1024 + ReLU, dropout | 1024 | 3,212,288 |
 /// | fc2 1024 -> 10 (logits) | 10 | 10,250 |
 #[derive(Module, Debug)]
-pub struct ConvNet<B: Backend> {
+pub struct ConvNet<B: ConvKernels> {
     /// 1 -> 32 channels, 5x5, SAME (padding 2).
     pub conv1: Conv2d<B>,
     /// 32 -> 64 channels, 5x5, SAME (padding 2).
     pub conv2: Conv2d<B>,
-    /// 2x2 max-pool with stride 2, used after both convolutions.
-    pub pool: MaxPool2d,
     /// 3136 -> 1024.
     pub fc1: Linear<B>,
     /// Dropout after fc1 (active only on autodiff backends, i.e. in training).
     pub dropout: Dropout,
     /// 1024 -> 10 logits.
     pub fc2: Linear<B>,
+    /// Custom or built-in conv/pool kernels (not saved with the weights).
+    #[module(skip)]
+    pub kernels: Kernels,
 }
 
-impl<B: Backend> ConvNet<B> {
-    /// A freshly initialised ConvNet; `dropout` is the drop probability (0.25 = keep 0.75).
-    pub fn new(init: InitScheme, dropout: f64, device: &B::Device) -> Self {
+impl<B: ConvKernels> ConvNet<B> {
+    /// A freshly initialised ConvNet running on `kernels`; `dropout` is the drop probability
+    /// (0.25 = keep 0.75).
+    pub fn new(init: InitScheme, dropout: f64, kernels: Kernels, device: &B::Device) -> Self {
         Self {
             conv1: conv(1, 32, 5, 2, init, device),
             conv2: conv(32, 64, 5, 2, init, device),
-            pool: pool2(),
             fc1: linear(64 * 7 * 7, 1024, init, device),
             dropout: DropoutConfig::new(dropout).init(),
             fc2: linear(1024, 10, init, device),
+            kernels,
         }
     }
 
@@ -56,7 +58,7 @@ impl<B: Backend> ConvNet<B> {
         images: Tensor<B, 4>,
         observer: &mut impl LayerObserver<B>,
     ) -> Tensor<B, 2> {
-        let x = relu(self.conv1.forward(images));
+        let x = conv_relu(&self.conv1, 2, images, self.kernels);
         emit_maps(
             observer,
             "conv1",
@@ -64,9 +66,9 @@ impl<B: Backend> ConvNet<B> {
             self.conv1.num_params(),
             &x,
         );
-        let x = self.pool.forward(x);
+        let x = pool2(x, self.kernels);
         emit_maps(observer, "pool1", "max-pool 2x2/2", 0, &x);
-        let x = relu(self.conv2.forward(x));
+        let x = conv_relu(&self.conv2, 2, x, self.kernels);
         emit_maps(
             observer,
             "conv2",
@@ -74,7 +76,7 @@ impl<B: Backend> ConvNet<B> {
             self.conv2.num_params(),
             &x,
         );
-        let x = self.pool.forward(x);
+        let x = pool2(x, self.kernels);
         emit_maps(observer, "pool2", "max-pool 2x2/2", 0, &x);
         let x = relu(self.fc1.forward(flatten(x)));
         let x = self.dropout.forward(x);

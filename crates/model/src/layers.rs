@@ -2,11 +2,11 @@
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::init::InitScheme;
+use custom_kernels::{ConvKernels, ConvSpec, Kernels, PoolSpec, conv2d, max_pool2d};
 
 /// A square `kernel x kernel` convolution with bias, stride 1 and `pad` zeros on every side.
 /// Weights follow `init`; biases start at zero.
@@ -40,9 +40,26 @@ pub(crate) fn linear<B: Backend>(
     layer
 }
 
-/// 2x2 max-pooling with stride 2.
-pub(crate) fn pool2() -> MaxPool2d {
-    MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init()
+/// `relu(conv(x) + bias)` through the chosen kernels; `padding` zeros on every side, stride 1.
+pub(crate) fn conv_relu<B: ConvKernels>(
+    layer: &Conv2d<B>,
+    padding: usize,
+    x: Tensor<B, 4>,
+    kernels: Kernels,
+) -> Tensor<B, 4> {
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    conv2d(
+        x,
+        layer.weight.val(),
+        bias,
+        ConvSpec::relu(padding),
+        kernels,
+    )
+}
+
+/// 2x2 max-pooling with stride 2 through the chosen kernels.
+pub(crate) fn pool2<B: ConvKernels>(x: Tensor<B, 4>, kernels: Kernels) -> Tensor<B, 4> {
+    max_pool2d(x, PoolSpec::TWO_BY_TWO, kernels)
 }
 
 fn zeroed<B: Backend>(param: Param<Tensor<B, 1>>) -> Param<Tensor<B, 1>> {

@@ -3,13 +3,13 @@
 
 use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
-use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
-use crate::layers::{conv, flatten, linear, pool2};
+use crate::layers::{conv, conv_relu, flatten, linear, pool2};
 use crate::trace::{LayerObserver, emit_features, emit_maps};
+use custom_kernels::{ConvKernels, Kernels};
 
 /// LeNet-5 on `[batch, 1, 28, 28]`:
 ///
@@ -23,31 +23,32 @@ use crate::trace::{LayerObserver, emit_features, emit_maps};
 /// | fc2 120 -> 84 + ReLU | 84 | 10,164 |
 /// | fc3 84 -> 10 (logits) | 10 | 850 |
 #[derive(Module, Debug)]
-pub struct LeNet5<B: Backend> {
+pub struct LeNet5<B: ConvKernels> {
     /// First convolution, 1 -> 6 channels, 5x5, padding 2.
     pub conv1: Conv2d<B>,
     /// Second convolution, 6 -> 16 channels, 5x5, no padding.
     pub conv2: Conv2d<B>,
-    /// 2x2 max-pool with stride 2, used after both convolutions.
-    pub pool: MaxPool2d,
     /// 400 -> 120.
     pub fc1: Linear<B>,
     /// 120 -> 84.
     pub fc2: Linear<B>,
     /// 84 -> 10 logits.
     pub fc3: Linear<B>,
+    /// Custom or built-in conv/pool kernels (not saved with the weights).
+    #[module(skip)]
+    pub kernels: Kernels,
 }
 
-impl<B: Backend> LeNet5<B> {
-    /// A freshly initialised LeNet-5.
-    pub fn new(init: InitScheme, device: &B::Device) -> Self {
+impl<B: ConvKernels> LeNet5<B> {
+    /// A freshly initialised LeNet-5 running on `kernels`.
+    pub fn new(init: InitScheme, kernels: Kernels, device: &B::Device) -> Self {
         Self {
             conv1: conv(1, 6, 5, 2, init, device),
             conv2: conv(6, 16, 5, 0, init, device),
-            pool: pool2(),
             fc1: linear(16 * 5 * 5, 120, init, device),
             fc2: linear(120, 84, init, device),
             fc3: linear(84, 10, init, device),
+            kernels,
         }
     }
 
@@ -57,7 +58,7 @@ impl<B: Backend> LeNet5<B> {
         images: Tensor<B, 4>,
         observer: &mut impl LayerObserver<B>,
     ) -> Tensor<B, 2> {
-        let x = relu(self.conv1.forward(images));
+        let x = conv_relu(&self.conv1, 2, images, self.kernels);
         emit_maps(
             observer,
             "conv1",
@@ -65,9 +66,9 @@ impl<B: Backend> LeNet5<B> {
             self.conv1.num_params(),
             &x,
         );
-        let x = self.pool.forward(x);
+        let x = pool2(x, self.kernels);
         emit_maps(observer, "pool1", "max-pool 2x2/2", 0, &x);
-        let x = relu(self.conv2.forward(x));
+        let x = conv_relu(&self.conv2, 0, x, self.kernels);
         emit_maps(
             observer,
             "conv2",
@@ -75,7 +76,7 @@ impl<B: Backend> LeNet5<B> {
             self.conv2.num_params(),
             &x,
         );
-        let x = self.pool.forward(x);
+        let x = pool2(x, self.kernels);
         emit_maps(observer, "pool2", "max-pool 2x2/2", 0, &x);
         let x = flatten(x);
         let x = relu(self.fc1.forward(x));

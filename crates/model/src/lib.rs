@@ -39,6 +39,8 @@ pub use persist::{PersistError, load_model, save_model};
 pub use summary::{LayerSummary, ModelSummary};
 pub use trace::{LayerEvent, LayerObserver, LayerOutput};
 
+pub use custom_kernels::Kernels;
+
 /// Number of classes (digits 0-9).
 pub const NUM_CLASSES: usize = 10;
 /// Side of an MNIST image in pixels.

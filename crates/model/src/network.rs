@@ -8,6 +8,7 @@ use crate::init::InitScheme;
 use crate::lenet5::LeNet5;
 use crate::mlp::Mlp;
 use crate::trace::{LayerObserver, NoObserver};
+use custom_kernels::{ConvKernels, Kernels};
 
 /// Which architecture to build.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,14 +70,19 @@ pub struct ModelConfig {
     /// Drop probability of the ConvNet's dropout after fc1 (0.25 = keep 0.75); unused otherwise.
     #[config(default = 0.25)]
     pub dropout: f64,
+    /// Conv/pool implementation: the hand-written kernels (default) or Burn's built-in ops.
+    #[config(default = "Kernels::Custom")]
+    pub kernels: Kernels,
 }
 
 impl ModelConfig {
     /// Builds the configured network with fresh weights on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Network<B> {
+    pub fn init<B: ConvKernels>(&self, device: &B::Device) -> Network<B> {
         match self.kind {
-            ModelKind::Lenet5 => Network::Lenet5(LeNet5::new(self.init, device)),
-            ModelKind::Convnet => Network::Convnet(ConvNet::new(self.init, self.dropout, device)),
+            ModelKind::Lenet5 => Network::Lenet5(LeNet5::new(self.init, self.kernels, device)),
+            ModelKind::Convnet => {
+                Network::Convnet(ConvNet::new(self.init, self.dropout, self.kernels, device))
+            }
             ModelKind::Mlp => Network::Mlp(Mlp::new(self.init, device)),
         }
     }
@@ -86,7 +92,7 @@ impl ModelConfig {
 // The variants differ in size, but a network is built once and moved rarely: no need to box.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub enum Network<B: Backend> {
+pub enum Network<B: ConvKernels> {
     /// LeNet-5.
     Lenet5(LeNet5<B>),
     /// The 32/64-filter ConvNet.
@@ -95,7 +101,7 @@ pub enum Network<B: Backend> {
     Mlp(Mlp<B>),
 }
 
-impl<B: Backend> Network<B> {
+impl<B: ConvKernels> Network<B> {
     /// Logits `[batch, 10]` for normalised images `[batch, 1, 28, 28]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         self.forward_observed(images, &mut NoObserver)

@@ -14,6 +14,7 @@ use burn::prelude::*;
 use burn::record::{FileRecorder, FullPrecisionSettings, NamedMpkFileRecorder, Record, Recorder};
 
 use crate::network::{ModelConfig, Network};
+use custom_kernels::ConvKernels;
 
 /// The recorder of `model.mpk`.
 pub type ModelRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
@@ -110,7 +111,7 @@ where
 }
 
 /// Saves `network` and its `config` into `dir` (`model.json` + `model.mpk`), atomically.
-pub fn save_model<B: Backend>(
+pub fn save_model<B: ConvKernels>(
     network: &Network<B>,
     config: &ModelConfig,
     dir: &Path,
@@ -135,7 +136,7 @@ pub fn load_config(dir: &Path) -> Result<ModelConfig, PersistError> {
 }
 
 /// Loads the network saved in `dir` by [`save_model`] onto `device`.
-pub fn load_model<B: Backend>(
+pub fn load_model<B: ConvKernels>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(Network<B>, ModelConfig), PersistError> {
@@ -160,7 +161,7 @@ pub fn load_model<B: Backend>(
     Ok((network.load_record(record), config))
 }
 
-fn record_matches<B: Backend>(
+fn record_matches<B: ConvKernels>(
     network: &Network<B>,
     record: &<Network<B> as Module<B>>::Record,
 ) -> bool {

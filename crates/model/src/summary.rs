@@ -6,6 +6,7 @@ use burn::prelude::*;
 
 use crate::network::Network;
 use crate::trace::LayerEvent;
+use custom_kernels::ConvKernels;
 
 /// One row of a [`ModelSummary`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub struct ModelSummary {
 
 impl ModelSummary {
     /// Runs a single zero image through `network` and records every layer.
-    pub fn of<B: Backend>(network: &Network<B>) -> Self {
+    pub fn of<B: ConvKernels>(network: &Network<B>) -> Self {
         let device = network.devices().into_iter().next().unwrap_or_default();
         let input = Tensor::<B, 4>::zeros([1, 1, 28, 28], &device);
         let mut layers = vec![LayerSummary {

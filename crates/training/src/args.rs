@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Parser, ValueEnum};
 use mnist_data::Augmentation;
-use model::{InitScheme, ModelConfig, ModelKind};
+use model::{InitScheme, Kernels, ModelConfig, ModelKind};
 
 use crate::config::{MonitorMetric, OptimizerConfig, ScheduleConfig, TrainConfig};
 
@@ -87,6 +87,9 @@ pub struct TrainArgs {
     /// Weight initialisation: he (Kaiming normal) or xavier (Glorot normal).
     #[arg(long, default_value = "he")]
     pub init: InitScheme,
+    /// Conv/pool implementation: custom (hand-written kernels) or builtin (Burn's ops).
+    #[arg(long, default_value = "custom")]
+    pub kernels: Kernels,
     /// Drop probability of the ConvNet's dropout (0.25 = keep 0.75).
     #[arg(long, default_value_t = 0.25)]
     pub dropout: f64,
@@ -230,7 +233,8 @@ impl TrainArgs {
             model: ModelConfig::new()
                 .with_kind(self.model)
                 .with_init(self.init)
-                .with_dropout(self.dropout),
+                .with_dropout(self.dropout)
+                .with_kernels(self.kernels),
             optimizer,
             learning_rate: self.lr,
             weight_decay: self.weight_decay,

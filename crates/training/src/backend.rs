@@ -2,10 +2,19 @@
 //! `wgpu` (GPU). Everything else is generic over the backend.
 
 use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use custom_kernels::ConvKernels;
 
 use crate::config::TrainConfig;
 use crate::report::TrainingReport;
 use crate::session::{SessionOptions, run_session};
+
+/// What training needs of a backend: autodiff, and the custom kernels on it and on its inner
+/// (inference) backend.
+pub trait TrainingBackendBounds: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels {}
+
+impl<B> TrainingBackendBounds for B where B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels
+{}
 
 /// The autodiff backend of this build.
 #[cfg(not(feature = "wgpu"))]

@@ -4,17 +4,18 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use custom_kernels::ConvKernels;
 use mnist_data::MnistBatch;
 use model::Network;
 
 /// A [`Network`] as a trainable classifier (softmax cross-entropy on the logits).
 #[derive(Module, Debug)]
-pub struct Classifier<B: Backend> {
+pub struct Classifier<B: ConvKernels> {
     /// The network being trained.
     pub network: Network<B>,
 }
 
-impl<B: Backend> Classifier<B> {
+impl<B: ConvKernels> Classifier<B> {
     /// Logits, loss and targets for one batch.
     pub fn forward_classification(&self, batch: MnistBatch<B>) -> ClassificationOutput<B> {
         let logits = self.network.forward(batch.images);
@@ -29,7 +30,7 @@ impl<B: Backend> Classifier<B> {
     }
 }
 
-impl<B: AutodiffBackend> TrainStep for Classifier<B> {
+impl<B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels> TrainStep for Classifier<B> {
     type Input = MnistBatch<B>;
     type Output = ClassificationOutput<B>;
 
@@ -39,7 +40,7 @@ impl<B: AutodiffBackend> TrainStep for Classifier<B> {
     }
 }
 
-impl<B: Backend> InferenceStep for Classifier<B> {
+impl<B: ConvKernels> InferenceStep for Classifier<B> {
     type Input = MnistBatch<B>;
     type Output = ClassificationOutput<B>;
 

@@ -4,6 +4,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
+use custom_kernels::ConvKernels;
 use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
 use model::Network;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ pub struct Evaluation {
 }
 
 /// Evaluates `network` (in inference mode: no dropout) on every image of `dataset`.
-pub fn evaluate<B: Backend>(
+pub fn evaluate<B: ConvKernels>(
     network: &Network<B>,
     dataset: &MnistDataset,
     batch_size: usize,

@@ -8,11 +8,11 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::record::Recorder;
-use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
 use mnist_data::{MnistBatcher, MnistDataset};
 
+use crate::backend::TrainingBackendBounds;
 use crate::classifier::Classifier;
 use crate::config::{OptimizerConfig, TrainConfig};
 use crate::epoch_log::{EpochLog, EpochRecord, read_metrics_csv};
@@ -20,6 +20,7 @@ use crate::optimizer::{adam, rmsprop, scheduler, sgd, weight_decay};
 use crate::quiet_renderer::QuietRenderer;
 use crate::recorder::CheckpointRecorder;
 use crate::strategies::{KeepBestAndLatest, PatienceStopping, best_epoch};
+use custom_kernels::ConvKernels;
 
 /// File of per-epoch metrics inside a run directory.
 pub const METRICS_FILE: &str = "metrics.csv";
@@ -36,7 +37,7 @@ pub struct RunData {
 }
 
 /// What one run (one initialisation) produced.
-pub struct RunOutcome<B: Backend> {
+pub struct RunOutcome<B: ConvKernels> {
     /// Every epoch's metrics, resumed epochs included.
     pub history: Vec<EpochRecord>,
     /// The epoch whose weights were kept (best validation `monitor`).
@@ -87,7 +88,7 @@ pub struct RunSpec {
 ///
 /// With `spec.resume`, continues from the last complete checkpoint in `spec.dir`: the epochs
 /// recorded up to it are kept and training goes on with the next one.
-pub fn train_once<B: AutodiffBackend>(
+pub fn train_once<B: TrainingBackendBounds>(
     device: &B::Device,
     config: &TrainConfig,
     data: &RunData,
@@ -168,7 +169,7 @@ pub fn train_once<B: AutodiffBackend>(
 }
 
 /// Loads the model checkpoint of `epoch` from `dir` into `classifier`.
-fn load_checkpoint<B: Backend>(
+fn load_checkpoint<B: ConvKernels>(
     dir: &Path,
     epoch: usize,
     classifier: Classifier<B>,
@@ -191,7 +192,7 @@ fn fit<B, O>(
     optimizer: O,
 ) -> Result<Classifier<B::InnerBackend>>
 where
-    B: AutodiffBackend,
+    B: TrainingBackendBounds,
     O: Optimizer<Classifier<B>, B> + 'static,
 {
     let train_loader = DataLoaderBuilder::new(MnistBatcher::new(config.augmentation, spec.seed))

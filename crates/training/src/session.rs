@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use mnist_data::{Mnist, MnistDataset, train_valid_split, translated_set};
 use model::ModelSummary;
 use model::persist::{atomic_write, load_model, save_model};
 
+use crate::backend::TrainingBackendBounds;
 use crate::config::TrainConfig;
 use crate::epoch_log::read_metrics_csv;
 use crate::evaluate::{Evaluation, evaluate};
@@ -18,6 +18,7 @@ use crate::plot::write_learning_curves;
 use crate::report::{RunSummary, TrainingReport};
 use crate::run::{METRICS_FILE, RunData, RunSpec, train_once};
 use crate::strategies::best_epoch;
+use custom_kernels::ConvKernels;
 
 /// File holding the session's [`TrainConfig`].
 pub const CONFIG_FILE: &str = "config.json";
@@ -70,7 +71,7 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// Runs a training session on backend `B` and writes its artifacts; returns the report.
-pub fn run_session<B: AutodiffBackend>(
+pub fn run_session<B: TrainingBackendBounds>(
     device: B::Device,
     config: TrainConfig,
     options: &SessionOptions,
@@ -180,7 +181,7 @@ pub fn run_session<B: AutodiffBackend>(
     Ok(report)
 }
 
-fn train_run<B: AutodiffBackend>(
+fn train_run<B: TrainingBackendBounds>(
     device: &B::Device,
     config: &TrainConfig,
     data: &RunData,
@@ -265,7 +266,7 @@ fn print_final_summary(report: &TrainingReport, artifacts: &Path) {
 }
 
 /// Evaluates the model saved in `dir` on the first `limit` MNIST test images (all if `None`).
-pub fn evaluate_saved<B: Backend>(
+pub fn evaluate_saved<B: ConvKernels>(
     dir: &Path,
     data_dir: &Path,
     limit: Option<usize>,

@@ -96,13 +96,14 @@ fn wait_for_epochs(metrics: &Path, epochs: usize, timeout: Duration) {
 fn resume_after_sigkill_mid_epoch_loses_and_repeats_no_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("run");
+    // Enough images per epoch (seconds of work) to kill the process in the middle of one.
     let mut args = vec![
         "--epochs",
         "4",
         "--artifacts",
         artifacts.to_str().unwrap(),
         "--train-limit",
-        "4000",
+        "30000",
     ];
     args.extend_from_slice(&SMALL[2..]);
     let mut child = training()
@@ -112,7 +113,7 @@ fn resume_after_sigkill_mid_epoch_loses_and_repeats_no_epoch() {
         .unwrap();
     wait_for_epochs(&artifacts.join("metrics.csv"), 2, Duration::from_secs(120));
     // Kill in the middle of epoch 3.
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(500));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let before = read_metrics_csv(&artifacts.join("metrics.csv")).unwrap();
