@@ -293,6 +293,11 @@ pub fn conv2d_forward(
     output
 }
 
+/// Images per parallel task in the backward pass. Fixed (not derived from the thread count),
+/// so the weight and bias gradients are summed in the same order on every run: training is
+/// reproducible for a given seed.
+const BACKWARD_CHUNK: usize = 8;
+
 /// Gradients of [`conv2d_forward`]: given the input, the weights, the forward `output` (used
 /// for the ReLU mask when the spec has ReLU) and the gradient of the loss w.r.t. the output,
 /// returns the gradients w.r.t. the input, the weights and the bias.
@@ -303,63 +308,86 @@ pub fn conv2d_backward(
     output_grad: &[f32],
     g: &ConvGeometry,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (p, kk, k) = (g.positions(), g.patch_len(), g.filters);
+    let (in_len, out_len) = (g.input_len(), g.output_len());
     assert_eq!(
         output_grad.len(),
-        g.batch * g.output_len(),
+        g.batch * out_len,
         "conv2d backward: gradient length"
     );
-    let mut input_grad = vec![0.0f32; g.batch * g.input_len()];
-    let (weight_grad, bias_grad) = input_grad
-        .par_chunks_mut(g.input_len())
-        .zip(input.par_chunks(g.input_len()))
+    let mut input_grad = vec![0.0f32; g.batch * in_len];
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = input_grad
+        .par_chunks_mut(BACKWARD_CHUNK * in_len)
+        .zip(input.par_chunks(BACKWARD_CHUNK * in_len))
         .zip(
             output_grad
-                .par_chunks(g.output_len())
-                .zip(output.par_chunks(g.output_len())),
+                .par_chunks(BACKWARD_CHUNK * out_len)
+                .zip(output.par_chunks(BACKWARD_CHUNK * out_len)),
         )
-        .fold(
-            || (vec![0.0f32; k * kk], vec![0.0f32; k], Vec::<f32>::new()),
-            |(mut dw, mut db, mut masked), ((dx, image), (dy, y))| {
-                // Gradient at the pre-activation: the ReLU passes it where the output is positive.
-                let dy: &[f32] = if g.spec.relu {
-                    masked.clear();
-                    masked.extend(
-                        dy.iter()
-                            .zip(y)
-                            .map(|(&d, &o)| if o > 0.0 { d } else { 0.0 }),
-                    );
-                    &masked
-                } else {
-                    dy
-                };
-                for (sum, row) in db.iter_mut().zip(dy.chunks_exact(p)) {
-                    *sum += row.iter().sum::<f32>();
-                }
-                if g.col_is_input() {
-                    matmul(&mut dw, dy, false, image, true, [k, kk, p], true);
-                    matmul(dx, weight, true, dy, false, [kk, p, k], false);
-                } else {
-                    with_buffer(&COL, kk * p, |col| {
-                        im2col(image, g, col);
-                        matmul(&mut dw, dy, false, col, true, [k, kk, p], true);
-                    });
-                    with_buffer(&DCOL, kk * p, |dcol| {
-                        matmul(dcol, weight, true, dy, false, [kk, p, k], false);
-                        col2im(dcol, g, dx);
-                    });
-                }
-                (dw, db, masked)
-            },
-        )
-        .map(|(dw, db, _)| (dw, db))
-        .reduce(
-            || (vec![0.0f32; k * kk], vec![0.0f32; k]),
-            |(mut dw, mut db), (dw2, db2)| {
-                dw.iter_mut().zip(&dw2).for_each(|(a, b)| *a += b);
-                db.iter_mut().zip(&db2).for_each(|(a, b)| *a += b);
-                (dw, db)
-            },
-        );
+        .map(|((dx, x), (dy, y))| {
+            let mut dw = vec![0.0f32; g.filters * g.patch_len()];
+            let mut db = vec![0.0f32; g.filters];
+            let mut masked = Vec::with_capacity(out_len);
+            let images = dx
+                .chunks_exact_mut(in_len)
+                .zip(x.chunks_exact(in_len))
+                .zip(dy.chunks_exact(out_len).zip(y.chunks_exact(out_len)));
+            for ((dx, x), (dy, y)) in images {
+                image_backward(x, weight, y, dy, g, dx, &mut dw, &mut db, &mut masked);
+            }
+            (dw, db)
+        })
+        .collect();
+    let mut weight_grad = vec![0.0f32; g.filters * g.patch_len()];
+    let mut bias_grad = vec![0.0f32; g.filters];
+    for (dw, db) in partials {
+        weight_grad.iter_mut().zip(&dw).for_each(|(a, b)| *a += b);
+        bias_grad.iter_mut().zip(&db).for_each(|(a, b)| *a += b);
+    }
     (input_grad, weight_grad, bias_grad)
+}
+
+/// One image's share of the backward pass: writes its input gradient into `dx` and adds its
+/// weight and bias gradients to `dw` and `db`. `masked` is scratch space.
+#[allow(clippy::too_many_arguments)]
+fn image_backward(
+    image: &[f32],
+    weight: &[f32],
+    output: &[f32],
+    output_grad: &[f32],
+    g: &ConvGeometry,
+    dx: &mut [f32],
+    dw: &mut [f32],
+    db: &mut [f32],
+    masked: &mut Vec<f32>,
+) {
+    let (p, kk, k) = (g.positions(), g.patch_len(), g.filters);
+    // Gradient at the pre-activation: the ReLU passes it where the output is positive.
+    let dy: &[f32] = if g.spec.relu {
+        masked.clear();
+        masked.extend(
+            output_grad
+                .iter()
+                .zip(output)
+                .map(|(&d, &o)| if o > 0.0 { d } else { 0.0 }),
+        );
+        masked
+    } else {
+        output_grad
+    };
+    for (sum, row) in db.iter_mut().zip(dy.chunks_exact(p)) {
+        *sum += row.iter().sum::<f32>();
+    }
+    if g.col_is_input() {
+        matmul(dw, dy, false, image, true, [k, kk, p], true);
+        matmul(dx, weight, true, dy, false, [kk, p, k], false);
+    } else {
+        with_buffer(&COL, kk * p, |col| {
+            im2col(image, g, col);
+            matmul(dw, dy, false, col, true, [k, kk, p], true);
+        });
+        with_buffer(&DCOL, kk * p, |dcol| {
+            matmul(dcol, weight, true, dy, false, [kk, p, k], false);
+            col2im(dcol, g, dx);
+        });
+    }
 }
