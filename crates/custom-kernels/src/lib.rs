@@ -11,6 +11,8 @@
 mod autodiff_backend;
 pub mod backend;
 pub mod cpu;
+#[cfg(feature = "wgpu")]
+mod cube;
 mod ndarray_backend;
 pub mod ops;
 pub mod spec;

@@ -1,0 +1,240 @@
+//! [`KernelOps`] for Burn's `CubeBackend` (wgpu): allocate the outputs and launch the kernels.
+
+use burn::tensor::ops::{FloatTensor, FloatTensorOps};
+use burn::tensor::{DType, Shape, TensorMetadata};
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
+use cubecl::{CubeCount, CubeDim};
+
+use super::kernels::{
+    conv2d_bias_grad_kernel, conv2d_forward_kernel, conv2d_input_grad_kernel,
+    conv2d_weight_grad_kernel, max_pool2d_backward_kernel, max_pool2d_forward_kernel,
+};
+use crate::backend::{ConvGrads, ConvKernels, KernelOps};
+use crate::spec::{ConvSpec, PoolSpec};
+
+/// Threads per cube (workgroup) of every kernel here.
+const THREADS: u32 = 256;
+
+/// One thread per element of a tensor of `elements` elements.
+fn launch_grid(elements: usize) -> (CubeCount, CubeDim) {
+    let cubes = elements.div_ceil(THREADS as usize).max(1) as u32;
+    (CubeCount::Static(cubes, 1, 1), CubeDim::new_1d(THREADS))
+}
+
+/// A new contiguous tensor on the same device as `like`.
+fn empty_like<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape, dtype: DType) -> CubeTensor<R> {
+    let handle = like.client.empty(shape.num_elements() * dtype.size());
+    CubeTensor::new_contiguous(
+        like.client.clone(),
+        like.device.clone(),
+        shape,
+        handle,
+        dtype,
+    )
+}
+
+fn dims4<R: CubeRuntime>(tensor: &CubeTensor<R>) -> [usize; 4] {
+    tensor.shape().dims::<4>()
+}
+
+impl<R, F, I, BT> KernelOps for CubeBackend<R, F, I, BT>
+where
+    R: CubeRuntime,
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
+    fn conv2d_forward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self> {
+        let input = into_contiguous(input);
+        let weight = into_contiguous(weight);
+        let [n, c, h, w] = dims4(&input);
+        let [k, wc, kh, kw] = dims4(&weight);
+        assert_eq!(c, wc, "conv2d: input has {c} channels, weights expect {wc}");
+        let [oh, ow] = spec.output_size([h, w], [kh, kw]).unwrap_or_else(|| {
+            panic!("conv2d: kernel {kh}x{kw} does not fit input {h}x{w} with {spec:?}")
+        });
+        let bias = match bias {
+            Some(bias) => into_contiguous(bias),
+            None => Self::float_zeros(Shape::new([k]), &weight.device, weight.dtype.into()),
+        };
+        let output = empty_like(&input, Shape::new([n, k, oh, ow]), input.dtype);
+        let (count, dim) = launch_grid(n * k * oh * ow);
+        let dtype = input.dtype;
+        let client = input.client.clone();
+        conv2d_forward_kernel::launch::<R>(
+            &client,
+            count,
+            dim,
+            input.into_tensor_arg(),
+            weight.into_tensor_arg(),
+            bias.into_tensor_arg(),
+            output.clone().into_tensor_arg(),
+            spec.stride[0] as u32,
+            spec.stride[1] as u32,
+            spec.padding[0] as u32,
+            spec.padding[1] as u32,
+            spec.relu,
+            dtype.into(),
+        );
+        output
+    }
+
+    fn conv2d_backward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        spec: ConvSpec,
+    ) -> ConvGrads<Self> {
+        let input = into_contiguous(input);
+        let weight = into_contiguous(weight);
+        let output = into_contiguous(output);
+        let grad = into_contiguous(output_grad);
+        let (input_shape, weight_shape) = (input.shape(), weight.shape());
+        let filters = weight_shape.dims::<4>()[0];
+        let dtype = input.dtype;
+        let client = input.client.clone();
+        let [sh, sw] = spec.stride.map(|s| s as u32);
+        let [ph, pw] = spec.padding.map(|p| p as u32);
+
+        let input_grad = empty_like(&input, input_shape.clone(), dtype);
+        let (count, dim) = launch_grid(input_shape.num_elements());
+        conv2d_input_grad_kernel::launch::<R>(
+            &client,
+            count,
+            dim,
+            weight.clone().into_tensor_arg(),
+            output.clone().into_tensor_arg(),
+            grad.clone().into_tensor_arg(),
+            input_grad.clone().into_tensor_arg(),
+            sh,
+            sw,
+            ph,
+            pw,
+            spec.relu,
+            dtype.into(),
+        );
+
+        let weight_grad = empty_like(&weight, weight_shape.clone(), dtype);
+        let (count, dim) = launch_grid(weight_shape.num_elements());
+        conv2d_weight_grad_kernel::launch::<R>(
+            &client,
+            count,
+            dim,
+            input.into_tensor_arg(),
+            output.clone().into_tensor_arg(),
+            grad.clone().into_tensor_arg(),
+            weight_grad.clone().into_tensor_arg(),
+            sh,
+            sw,
+            ph,
+            pw,
+            spec.relu,
+            dtype.into(),
+        );
+
+        let bias_grad = empty_like(&weight, Shape::new([filters]), dtype);
+        let (count, dim) = launch_grid(filters);
+        conv2d_bias_grad_kernel::launch::<R>(
+            &client,
+            count,
+            dim,
+            output.into_tensor_arg(),
+            grad.into_tensor_arg(),
+            bias_grad.clone().into_tensor_arg(),
+            spec.relu,
+            dtype.into(),
+        );
+
+        ConvGrads {
+            input: input_grad,
+            weight: weight_grad,
+            bias: bias_grad,
+        }
+    }
+
+    fn max_pool2d_forward(
+        input: FloatTensor<Self>,
+        spec: PoolSpec,
+    ) -> (FloatTensor<Self>, CubeTensor<R>) {
+        let input = into_contiguous(input);
+        let [n, c, h, w] = dims4(&input);
+        let [oh, ow] = spec
+            .output_size([h, w])
+            .unwrap_or_else(|| panic!("max_pool2d: window {spec:?} does not fit input {h}x{w}"));
+        let shape = Shape::new([n, c, oh, ow]);
+        let output = empty_like(&input, shape.clone(), input.dtype);
+        let argmax = empty_like(&input, shape, I::dtype());
+        let (count, dim) = launch_grid(n * c * oh * ow);
+        let dtypes = [input.dtype.into(), I::dtype().into()];
+        max_pool2d_forward_kernel::launch::<R>(
+            &input.client,
+            count,
+            dim,
+            input.clone().into_tensor_arg(),
+            output.clone().into_tensor_arg(),
+            argmax.clone().into_tensor_arg(),
+            spec.kernel[0] as u32,
+            spec.kernel[1] as u32,
+            spec.stride[0] as u32,
+            spec.stride[1] as u32,
+            dtypes,
+        );
+        (output, argmax)
+    }
+
+    fn max_pool2d_backward(
+        input_shape: Shape,
+        output_grad: FloatTensor<Self>,
+        argmax: CubeTensor<R>,
+        spec: PoolSpec,
+    ) -> FloatTensor<Self> {
+        let grad = into_contiguous(output_grad);
+        let argmax = into_contiguous(argmax);
+        let input_grad = empty_like(&grad, input_shape.clone(), grad.dtype);
+        let (count, dim) = launch_grid(input_shape.num_elements());
+        let dtypes = [grad.dtype.into(), argmax.dtype.into()];
+        max_pool2d_backward_kernel::launch::<R>(
+            &grad.client.clone(),
+            count,
+            dim,
+            grad.into_tensor_arg(),
+            argmax.into_tensor_arg(),
+            input_grad.clone().into_tensor_arg(),
+            spec.kernel[0] as u32,
+            spec.kernel[1] as u32,
+            spec.stride[0] as u32,
+            spec.stride[1] as u32,
+            dtypes,
+        );
+        input_grad
+    }
+}
+
+impl<R, F, I, BT> ConvKernels for CubeBackend<R, F, I, BT>
+where
+    R: CubeRuntime,
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
+    fn custom_conv2d(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self> {
+        <Self as KernelOps>::conv2d_forward(input, weight, bias, spec)
+    }
+
+    fn custom_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        <Self as KernelOps>::max_pool2d_forward(input, spec).0
+    }
+}

@@ -1,0 +1,283 @@
+//! Custom-vs-built-in comparisons shared by the ndarray and wgpu test suites, generic over
+//! the autodiff backend.
+//!
+//! Tolerance: |custom - builtin| <= 1e-4 * (1 + |builtin|) elementwise (f32 sums of up to a few
+//! thousand products computed in a different order).
+
+#![allow(dead_code)]
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::backend::AutodiffBackend;
+use burn_ndarray::NdArray;
+use custom_kernels::{ConvKernels, ConvSpec, Kernels, PoolSpec, conv2d, max_pool2d};
+
+/// Elementwise tolerance factor.
+pub const TOLERANCE: f32 = 1e-4;
+
+/// A conv layer to compare.
+pub struct ConvCase {
+    pub input: [usize; 4],
+    pub filters: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub relu: bool,
+}
+
+const fn case(
+    input: [usize; 4],
+    filters: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    relu: bool,
+) -> ConvCase {
+    ConvCase {
+        input,
+        filters,
+        kernel,
+        stride,
+        padding,
+        relu,
+    }
+}
+
+/// The conv shapes every backend is checked on.
+pub const CONV_CASES: [ConvCase; 12] = [
+    // The two LeNet-5 layers and the ConvNet's second layer (small batch).
+    case([2, 1, 28, 28], 6, [5, 5], [1, 1], [2, 2], true),
+    case([3, 6, 14, 14], 16, [5, 5], [1, 1], [0, 0], true),
+    case([2, 32, 14, 14], 64, [5, 5], [1, 1], [2, 2], true),
+    // Batch 1, odd sizes, no ReLU.
+    case([1, 3, 7, 9], 4, [3, 3], [1, 1], [1, 1], false),
+    // Stride 2 with padding 0, 1 and 2.
+    case([2, 2, 11, 10], 3, [3, 3], [2, 2], [0, 0], true),
+    case([2, 2, 11, 10], 3, [3, 3], [2, 2], [1, 1], false),
+    case([1, 4, 9, 9], 5, [5, 5], [2, 2], [2, 2], true),
+    // Non-square kernels, unequal strides and paddings.
+    case([2, 3, 12, 13], 4, [3, 5], [1, 2], [1, 2], true),
+    case([1, 2, 6, 8], 2, [2, 1], [1, 1], [0, 1], false),
+    // 1x1 kernels (the GEMM-only path on the CPU) and 1x1 with stride.
+    case([3, 8, 5, 5], 6, [1, 1], [1, 1], [0, 0], true),
+    case([2, 4, 6, 6], 3, [1, 1], [2, 2], [0, 0], false),
+    // Kernel as large as the input.
+    case([2, 3, 4, 4], 2, [4, 4], [1, 1], [0, 0], false),
+];
+
+/// The pool shapes every backend is checked on.
+pub const POOL_CASES: [([usize; 4], PoolSpec); 5] = [
+    ([2, 6, 28, 28], PoolSpec::TWO_BY_TWO),
+    ([1, 3, 7, 9], PoolSpec::TWO_BY_TWO),
+    (
+        [2, 2, 9, 9],
+        PoolSpec {
+            kernel: [3, 3],
+            stride: [2, 2],
+        },
+    ),
+    (
+        [1, 4, 6, 7],
+        PoolSpec {
+            kernel: [3, 2],
+            stride: [1, 1],
+        },
+    ),
+    (
+        [3, 1, 5, 5],
+        PoolSpec {
+            kernel: [2, 2],
+            stride: [1, 1],
+        },
+    ),
+];
+
+/// Asserts two results agree within [`TOLERANCE`].
+pub fn assert_close(name: &str, custom: &TensorData, reference: &TensorData) {
+    assert_eq!(custom.shape, reference.shape, "{name}: shapes differ");
+    let a = custom.clone().convert::<f32>().to_vec::<f32>().unwrap();
+    let b = reference.clone().convert::<f32>().to_vec::<f32>().unwrap();
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            (x - y).abs() <= TOLERANCE * (1.0 + y.abs()),
+            "{name}: element {i}: custom {x} vs reference {y}"
+        );
+    }
+}
+
+/// Largest elementwise difference between two results.
+pub fn max_abs_diff(a: &TensorData, b: &TensorData) -> f32 {
+    let a = a.clone().convert::<f32>().to_vec::<f32>().unwrap();
+    let b = b.clone().convert::<f32>().to_vec::<f32>().unwrap();
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Random inputs drawn on the CPU, so every backend sees the same numbers.
+fn random_data(shape: &[usize]) -> TensorData {
+    let device = Default::default();
+    let values = Tensor::<NdArray, 1>::random(
+        [shape.iter().product::<usize>()],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    )
+    .into_data()
+    .to_vec::<f32>()
+    .unwrap();
+    TensorData::new(values, shape.to_vec())
+}
+
+/// Input, weights and bias of a conv case.
+pub struct ConvInputs {
+    pub input: TensorData,
+    pub weight: TensorData,
+    pub bias: TensorData,
+}
+
+impl ConvInputs {
+    pub fn random(case: &ConvCase) -> Self {
+        Self {
+            input: random_data(&case.input),
+            weight: random_data(&[case.filters, case.input[1], case.kernel[0], case.kernel[1]]),
+            bias: random_data(&[case.filters]),
+        }
+    }
+}
+
+/// Output and input, weight and bias gradients of one conv evaluation.
+pub struct ConvResult {
+    pub output: TensorData,
+    pub input_grad: TensorData,
+    pub weight_grad: TensorData,
+    pub bias_grad: TensorData,
+}
+
+/// Runs a conv case forward and backward on backend `B` with `kernels`.
+pub fn run_conv<B>(
+    case: &ConvCase,
+    inputs: &ConvInputs,
+    kernels: Kernels,
+    device: &B::Device,
+) -> ConvResult
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let x = Tensor::<B, 4>::from_data(inputs.input.clone(), device).require_grad();
+    let w = Tensor::<B, 4>::from_data(inputs.weight.clone(), device).require_grad();
+    let b = Tensor::<B, 1>::from_data(inputs.bias.clone(), device).require_grad();
+    let spec = ConvSpec {
+        stride: case.stride,
+        padding: case.padding,
+        relu: case.relu,
+    };
+    let out = conv2d(x.clone(), w.clone(), Some(b.clone()), spec, kernels);
+    // A loss whose gradient differs per element.
+    let mix = Tensor::<B, 4>::ones(out.dims(), device).cumsum(3) * 0.1;
+    let grads = (out.clone() * mix).sum().backward();
+    ConvResult {
+        output: out.into_data(),
+        input_grad: x.grad(&grads).unwrap().into_data(),
+        weight_grad: w.grad(&grads).unwrap().into_data(),
+        bias_grad: b.grad(&grads).unwrap().into_data(),
+    }
+}
+
+/// Asserts every part of two conv results agrees.
+pub fn assert_conv_close(label: &str, custom: &ConvResult, reference: &ConvResult) {
+    assert_close(
+        &format!("{label}: output"),
+        &custom.output,
+        &reference.output,
+    );
+    assert_close(
+        &format!("{label}: input grad"),
+        &custom.input_grad,
+        &reference.input_grad,
+    );
+    assert_close(
+        &format!("{label}: weight grad"),
+        &custom.weight_grad,
+        &reference.weight_grad,
+    );
+    assert_close(
+        &format!("{label}: bias grad"),
+        &custom.bias_grad,
+        &reference.bias_grad,
+    );
+}
+
+/// A readable name for a conv case.
+pub fn conv_label(case: &ConvCase) -> String {
+    format!(
+        "input {:?} filters {} kernel {:?} stride {:?} padding {:?} relu {}",
+        case.input, case.filters, case.kernel, case.stride, case.padding, case.relu
+    )
+}
+
+/// Output and input gradient of a max-pool on backend `B` with `kernels`.
+pub fn run_pool<B>(
+    input: &TensorData,
+    spec: PoolSpec,
+    kernels: Kernels,
+    device: &B::Device,
+) -> (TensorData, TensorData)
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let x = Tensor::<B, 4>::from_data(input.clone(), device).require_grad();
+    let out = max_pool2d(x.clone(), spec, kernels);
+    let mix = Tensor::<B, 4>::ones(out.dims(), device).cumsum(2);
+    let grads = (out.clone() * mix).sum().backward();
+    (out.into_data(), x.grad(&grads).unwrap().into_data())
+}
+
+/// Random input for a pool case.
+pub fn pool_input(shape: [usize; 4]) -> TensorData {
+    random_data(&shape)
+}
+
+/// Custom vs built-in conv on the same backend.
+pub fn check_conv<B>(case: &ConvCase, device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let inputs = ConvInputs::random(case);
+    let custom = run_conv::<B>(case, &inputs, Kernels::Custom, device);
+    let builtin = run_conv::<B>(case, &inputs, Kernels::Builtin, device);
+    assert_conv_close(&conv_label(case), &custom, &builtin);
+}
+
+/// Custom vs built-in max-pool on the same backend.
+pub fn check_pool<B>(shape: [usize; 4], spec: PoolSpec, device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let input = pool_input(shape);
+    let (out_c, dx_c) = run_pool::<B>(&input, spec, Kernels::Custom, device);
+    let (out_b, dx_b) = run_pool::<B>(&input, spec, Kernels::Builtin, device);
+    assert_close(&format!("pool {shape:?} {spec:?}: output"), &out_c, &out_b);
+    assert_close(
+        &format!("pool {shape:?} {spec:?}: input grad"),
+        &dx_c,
+        &dx_b,
+    );
+}
+
+/// Untracked inputs take the inference path (nothing recorded) and still agree.
+pub fn check_untracked<B>(device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let x = Tensor::<B, 4>::from_data(random_data(&[2, 3, 8, 8]), device);
+    let w = Tensor::<B, 4>::from_data(random_data(&[4, 3, 3, 3]), device);
+    let spec = ConvSpec::relu(1);
+    let custom = conv2d(x.clone(), w.clone(), None, spec, Kernels::Custom);
+    let builtin = conv2d(x, w, None, spec, Kernels::Builtin);
+    assert_close(
+        "untracked conv without bias",
+        &custom.into_data(),
+        &builtin.into_data(),
+    );
+}
