@@ -1,5 +1,27 @@
-//! Inference with the trained MNIST networks (library and `infer` command line).
+//! Inference with the trained MNIST networks: a library (load a model, classify pictures or
+//! MNIST-style pixels, evaluate on labelled IDX files) and the `infer` command line.
 //!
-//! This crate is a placeholder in the workspace: prediction on PNG/IDX files, evaluation
-//! reports and the other subcommands are the subject of a later change. A trained model can
-//! already be loaded with the `model` crate alone: `model::load_model::<B>(run_dir, &device)`.
+//! ```no_run
+//! use infer::{Classifier, DefaultBackend};
+//!
+//! let classifier = Classifier::<DefaultBackend>::load("runs/lenet5")?;
+//! let picture = image::open("digit.png")?;
+//! let prediction = classifier.classify(&picture)?;
+//! println!("{} ({:.1}%)", prediction.digit, 100.0 * prediction.probabilities[prediction.digit as usize]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod classifier;
+pub mod evaluation;
+pub mod preprocess;
+
+pub use classifier::{Classifier, InferError, Prediction};
+pub use evaluation::{EvaluationReport, evaluate};
+pub use preprocess::mnist_pixels;
+
+/// The backend of this build: ndarray (CPU), or wgpu with `--features wgpu`.
+#[cfg(not(feature = "wgpu"))]
+pub type DefaultBackend = burn_ndarray::NdArray;
+/// The backend of this build: ndarray (CPU), or wgpu with `--features wgpu`.
+#[cfg(feature = "wgpu")]
+pub type DefaultBackend = burn::backend::Wgpu;

@@ -1,0 +1,162 @@
+//! Loading a trained network and classifying digits with it.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use custom_kernels::ConvKernels;
+use image::DynamicImage;
+use mnist_data::normalize_pixel;
+use model::{Kernels, ModelConfig, Network, PersistError};
+use serde::Serialize;
+
+use crate::preprocess::mnist_pixels;
+
+/// Why classification could not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    /// The model folder or file is missing, corrupt or of another architecture.
+    #[error("cannot load the model: {0}")]
+    Model(#[from] PersistError),
+    /// The model path does not exist.
+    #[error("model not found: {0} (pass a training run directory or its model.mpk)")]
+    ModelNotFound(PathBuf),
+    /// An image file could not be read or decoded.
+    #[error("cannot read image {path}: {reason}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The picture holds no digit (nothing but background).
+    #[error("{0}: the image is blank (no digit found)")]
+    Blank(String),
+}
+
+/// One classification: the digit and the probability of every class.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    /// The most probable digit.
+    pub digit: u8,
+    /// Softmax probabilities of digits 0-9.
+    pub probabilities: [f32; 10],
+}
+
+impl Prediction {
+    /// The `k` most probable digits with their probabilities, most probable first.
+    pub fn top(&self, k: usize) -> Vec<(u8, f32)> {
+        let mut ranked: Vec<(u8, f32)> = (0..10u8)
+            .map(|d| (d, self.probabilities[d as usize]))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked.truncate(k);
+        ranked
+    }
+}
+
+/// A trained network ready to classify 28x28 digits.
+pub struct Classifier<B: ConvKernels> {
+    network: Network<B>,
+    config: ModelConfig,
+    device: B::Device,
+}
+
+impl<B: ConvKernels> Classifier<B> {
+    /// Loads the model saved by training: a run directory (`model.json` + `model.mpk`) or the
+    /// path of its `model.mpk`. Uses the kernels recorded with the model.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, InferError> {
+        Self::load_on(path, Default::default(), None)
+    }
+
+    /// Like [`Classifier::load`], on `device`, optionally overriding the conv/pool kernels.
+    pub fn load_on(
+        path: impl AsRef<Path>,
+        device: B::Device,
+        kernels: Option<Kernels>,
+    ) -> Result<Self, InferError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(InferError::ModelNotFound(path.to_path_buf()));
+        }
+        let dir = if path.is_file() {
+            path.parent().unwrap_or(Path::new(".")).to_path_buf()
+        } else {
+            path.to_path_buf()
+        };
+        let (network, mut config) = model::load_model::<B>(&dir, &device)?;
+        let network = match kernels {
+            Some(kernels) if kernels != config.kernels => {
+                config.kernels = kernels;
+                config.init::<B>(&device).load_record(network.into_record())
+            }
+            _ => network,
+        };
+        Ok(Self {
+            network,
+            config,
+            device,
+        })
+    }
+
+    /// The configuration the model was built with.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The network itself.
+    pub fn network(&self) -> &Network<B> {
+        &self.network
+    }
+
+    /// Classifies MNIST-style images: 784 pixels each, row-major, 0 = background.
+    pub fn classify_pixels(&self, images: &[[u8; 784]]) -> Vec<Prediction> {
+        if images.is_empty() {
+            return Vec::new();
+        }
+        let values: Vec<f32> = images
+            .iter()
+            .flatten()
+            .map(|&p| normalize_pixel(p))
+            .collect();
+        let input = Tensor::<B, 4>::from_data(
+            TensorData::new(values, [images.len(), 1, 28, 28]),
+            &self.device,
+        );
+        let probabilities = softmax(self.network.forward(input), 1)
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .expect("f32 probabilities");
+        probabilities
+            .chunks_exact(10)
+            .map(|p| {
+                let mut probabilities = [0f32; 10];
+                probabilities.copy_from_slice(p);
+                let digit = (0..10).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0) as u8;
+                Prediction {
+                    digit,
+                    probabilities,
+                }
+            })
+            .collect()
+    }
+
+    /// Classifies a picture of a digit of any size and colour, preprocessed the way MNIST was
+    /// made (see [`crate::preprocess`]).
+    pub fn classify(&self, picture: &DynamicImage) -> Result<Prediction, InferError> {
+        let pixels = mnist_pixels(picture).ok_or_else(|| InferError::Blank("picture".into()))?;
+        Ok(self.classify_pixels(&[pixels]).remove(0))
+    }
+
+    /// Reads an image file (PNG, JPEG) and classifies it.
+    pub fn classify_file(&self, path: &Path) -> Result<Prediction, InferError> {
+        let picture = image::open(path).map_err(|e| InferError::Image {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let pixels =
+            mnist_pixels(&picture).ok_or_else(|| InferError::Blank(path.display().to_string()))?;
+        Ok(self.classify_pixels(&[pixels]).remove(0))
+    }
+}

@@ -1,0 +1,109 @@
+//! Accuracy, per-class precision and recall, and the confusion matrix of a classifier on a
+//! labelled image set.
+
+use std::fmt;
+
+use custom_kernels::ConvKernels;
+use mnist_data::LabelledImages;
+use serde::Serialize;
+
+use crate::classifier::Classifier;
+
+/// Images classified per forward pass.
+const BATCH: usize = 500;
+
+/// The outcome of classifying a labelled set.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvaluationReport {
+    /// Images evaluated.
+    pub images: usize,
+    /// Correctly classified images.
+    pub correct: usize,
+    /// `100 * correct / images`.
+    pub accuracy: f64,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: [[usize; 10]; 10],
+    /// Per digit: of the images predicted as it, the share that were it (%).
+    pub precision: [f64; 10],
+    /// Per digit: of the images that were it, the share predicted as it (%).
+    pub recall: [f64; 10],
+}
+
+impl EvaluationReport {
+    /// Builds the report from true and predicted labels.
+    pub fn from_predictions(truth: &[u8], predicted: &[u8]) -> Self {
+        let mut confusion = [[0usize; 10]; 10];
+        for (&t, &p) in truth.iter().zip(predicted) {
+            confusion[t as usize][p as usize] += 1;
+        }
+        let correct = (0..10).map(|d| confusion[d][d]).sum::<usize>();
+        let percent = |num: usize, den: usize| {
+            if den == 0 {
+                0.0
+            } else {
+                100.0 * num as f64 / den as f64
+            }
+        };
+        let precision = std::array::from_fn(|d| {
+            percent(confusion[d][d], (0..10).map(|t| confusion[t][d]).sum())
+        });
+        let recall = std::array::from_fn(|d| percent(confusion[d][d], confusion[d].iter().sum()));
+        Self {
+            images: truth.len(),
+            correct,
+            accuracy: percent(correct, truth.len()),
+            confusion,
+            precision,
+            recall,
+        }
+    }
+}
+
+/// Classifies every image of `set` and compares with its labels.
+pub fn evaluate<B: ConvKernels>(
+    classifier: &Classifier<B>,
+    set: &LabelledImages,
+) -> EvaluationReport {
+    let mut predicted = Vec::with_capacity(set.len());
+    for start in (0..set.len()).step_by(BATCH) {
+        let end = (start + BATCH).min(set.len());
+        let images: Vec<[u8; 784]> = (start..end)
+            .map(|i| set.image(i).try_into().expect("784 pixels"))
+            .collect();
+        predicted.extend(classifier.classify_pixels(&images).iter().map(|p| p.digit));
+    }
+    EvaluationReport::from_predictions(set.labels(), &predicted)
+}
+
+impl fmt::Display for EvaluationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "accuracy {:.2}% ({} / {})",
+            self.accuracy, self.correct, self.images
+        )?;
+        writeln!(f, "\ndigit  precision  recall")?;
+        for d in 0..10 {
+            writeln!(
+                f,
+                "{d:>5}  {:>8.2}%  {:>6.2}%",
+                self.precision[d], self.recall[d]
+            )?;
+        }
+        writeln!(
+            f,
+            "\nconfusion matrix (rows: true digit, columns: predicted)"
+        )?;
+        write!(f, "     ")?;
+        for d in 0..10 {
+            write!(f, "{d:>6}")?;
+        }
+        for (t, row) in self.confusion.iter().enumerate() {
+            write!(f, "\n{t:>5}")?;
+            for count in row {
+                write!(f, "{count:>6}")?;
+            }
+        }
+        Ok(())
+    }
+}
