@@ -40,8 +40,3 @@ pub use summary::{LayerSummary, ModelSummary};
 pub use trace::{LayerEvent, LayerObserver, LayerOutput};
 
 pub use custom_kernels::Kernels;
-
-/// Number of classes (digits 0-9).
-pub const NUM_CLASSES: usize = 10;
-/// Side of an MNIST image in pixels.
-pub const IMAGE_SIDE: usize = 28;

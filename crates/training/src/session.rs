@@ -264,16 +264,3 @@ fn print_final_summary(report: &TrainingReport, artifacts: &Path) {
     );
     println!("artifacts in {}", artifacts.display());
 }
-
-/// Evaluates the model saved in `dir` on the first `limit` MNIST test images (all if `None`).
-pub fn evaluate_saved<B: ConvKernels>(
-    dir: &Path,
-    data_dir: &Path,
-    limit: Option<usize>,
-) -> Result<Evaluation> {
-    let device = B::Device::default();
-    let (network, _) = load_model::<B>(dir, &device)?;
-    let test = MnistDataset::all(Mnist::load_test(data_dir)?);
-    let test = limit.map_or(test.clone(), |n| test.take(n));
-    Ok(evaluate(&network, &test, 500, &device))
-}
