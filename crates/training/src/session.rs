@@ -13,12 +13,11 @@ use model::persist::{atomic_write, load_model, save_model};
 use crate::backend::TrainingBackendBounds;
 use crate::config::TrainConfig;
 use crate::epoch_log::read_metrics_csv;
-use crate::evaluate::{Evaluation, evaluate};
+use crate::evaluate::evaluate;
 use crate::plot::write_learning_curves;
 use crate::report::{RunSummary, TrainingReport};
 use crate::run::{METRICS_FILE, RunData, RunSpec, train_once};
 use crate::strategies::best_epoch;
-use custom_kernels::ConvKernels;
 
 /// File holding the session's [`TrainConfig`].
 pub const CONFIG_FILE: &str = "config.json";
@@ -137,8 +136,8 @@ pub fn run_session<B: TrainingBackendBounds>(
         summaries.push(summary);
     }
 
-    let chosen = summaries.iter().map(|s| s.best.clone()).collect::<Vec<_>>();
-    let chosen_index = best_epoch(&chosen, config.monitor)
+    let bests = summaries.iter().map(|s| s.best.clone()).collect::<Vec<_>>();
+    let chosen_index = best_epoch(&bests, config.monitor)
         .and_then(|best| summaries.iter().position(|s| s.best == *best))
         .context("no run produced a model")?;
     let chosen_dir = run_dir(artifacts, chosen_index, config.restarts);
