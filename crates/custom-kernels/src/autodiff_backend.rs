@@ -73,7 +73,51 @@ impl<B: KernelOps> Backward<B, 1> for PoolBackward {
     }
 }
 
+#[derive(Debug)]
+struct CrossEntropyBackward;
+
+impl<B: KernelOps> Backward<B, 1> for CrossEntropyBackward {
+    /// The logits and the targets.
+    type State = (FloatTensor<B>, IntTensor<B>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_logits] = ops.parents;
+        let loss_grad = grads.consume::<B>(&ops.node);
+        let (logits, targets) = ops.state;
+        if let Some(node) = node_logits {
+            grads.register::<B>(
+                node.id,
+                crate::loss::backward::<B>(logits, targets, loss_grad),
+            );
+        }
+    }
+}
+
 impl<B: KernelOps, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
+    fn softmax_cross_entropy(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match CrossEntropyBackward
+            .prepare::<C>([logits.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let loss = crate::loss::forward::<B>(logits.primitive.clone(), targets.clone());
+                prep.finish((logits.primitive, targets), loss)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(crate::loss::forward::<B>(logits.primitive, targets))
+            }
+        }
+    }
+
     fn custom_conv2d(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,

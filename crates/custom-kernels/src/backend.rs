@@ -65,4 +65,14 @@ pub trait ConvKernels: Backend {
 
     /// Max-pool with the hand-written kernel.
     fn custom_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self>;
+
+    /// Mean softmax cross-entropy of `logits` `[n, classes]` against `targets` `[n]` (see
+    /// [`crate::cross_entropy`]). Concrete backends use the default (tensor ops); `Autodiff`
+    /// overrides it with the fused, exact backward.
+    fn softmax_cross_entropy(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        crate::loss::forward::<Self>(logits, targets)
+    }
 }

@@ -6,17 +6,21 @@
 //! * [`ConvKernels`]: the ops models call, also implemented for `Autodiff<B>` with hand-written
 //!   backward passes, so training uses the kernels end to end;
 //! * [`conv2d`] / [`max_pool2d`]: tensor-level entry points that pick the custom kernels or
-//!   Burn's built-in ops according to a [`Kernels`] switch.
+//!   Burn's built-in ops according to a [`Kernels`] switch;
+//! * [`cross_entropy`]: softmax cross-entropy with a fused, exact (and so reproducible)
+//!   gradient.
 
 mod autodiff_backend;
 pub mod backend;
 pub mod cpu;
 #[cfg(feature = "wgpu")]
 mod cube;
+pub mod loss;
 mod ndarray_backend;
 pub mod ops;
 pub mod spec;
 
 pub use backend::{ConvGrads, ConvKernels, KernelOps};
+pub use loss::cross_entropy;
 pub use ops::{Kernels, conv2d, max_pool2d};
 pub use spec::{ConvSpec, PoolSpec};

@@ -62,8 +62,10 @@ pub(crate) fn pool2<B: ConvKernels>(x: Tensor<B, 4>, kernels: Kernels) -> Tensor
     max_pool2d(x, PoolSpec::TWO_BY_TWO, kernels)
 }
 
+/// The same parameter, set to zero. `zeros_like` makes a fresh tensor that does not track
+/// gradients, so the flag is set again: without it the bias would never train.
 fn zeroed<B: Backend>(param: Param<Tensor<B, 1>>) -> Param<Tensor<B, 1>> {
-    param.map(|tensor| tensor.zeros_like())
+    param.map(|tensor| tensor.zeros_like().require_grad())
 }
 
 /// Flattens `[batch, c, h, w]` to `[batch, c * h * w]` in channel-major (PyTorch) order.

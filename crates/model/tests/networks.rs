@@ -141,3 +141,49 @@ fn config_round_trips_through_json() {
     let back: ModelConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back, config);
 }
+
+/// Every parameter, biases included, takes part in training: after one backward pass each has
+/// a gradient (a regression test: zero-initialised biases once lost their gradient flag).
+#[test]
+fn every_parameter_receives_a_gradient() {
+    use burn::backend::Autodiff;
+    use burn::module::{ModuleVisitor, Param};
+    type AB = Autodiff<NdArray>;
+
+    struct Missing<'a> {
+        grads: &'a <AB as burn::tensor::backend::AutodiffBackend>::Gradients,
+        checked: usize,
+        missing: Vec<String>,
+    }
+    impl ModuleVisitor<AB> for Missing<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AB, D>>) {
+            self.checked += 1;
+            if param.val().grad(self.grads).is_none() {
+                self.missing.push(format!("{:?}", param.val().dims()));
+            }
+        }
+    }
+
+    let device = Default::default();
+    for kind in [ModelKind::Lenet5, ModelKind::Convnet, ModelKind::Mlp] {
+        let net = ModelConfig::new().with_kind(kind).init::<AB>(&device);
+        let images = Tensor::<AB, 4>::ones([2, 1, 28, 28], &device);
+        let grads = net.forward(images).powf_scalar(2.0).sum().backward();
+        let mut visitor = Missing {
+            grads: &grads,
+            checked: 0,
+            missing: Vec::new(),
+        };
+        net.visit(&mut visitor);
+        assert!(
+            visitor.checked >= 6,
+            "{kind:?}: visited {}",
+            visitor.checked
+        );
+        assert!(
+            visitor.missing.is_empty(),
+            "{kind:?}: parameters without a gradient: {:?}",
+            visitor.missing
+        );
+    }
+}

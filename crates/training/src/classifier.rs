@@ -1,10 +1,11 @@
 //! The network wrapped for Burn's `Learner`: cross-entropy loss and classification output.
+//! The loss is the project's fused softmax cross-entropy ([`cross_entropy`]), whose exact
+//! gradient keeps seeded runs reproducible.
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
-use custom_kernels::ConvKernels;
+use custom_kernels::{ConvKernels, cross_entropy};
 use mnist_data::MnistBatch;
 use model::Network;
 
@@ -19,9 +20,7 @@ impl<B: ConvKernels> Classifier<B> {
     /// Logits, loss and targets for one batch.
     pub fn forward_classification(&self, batch: MnistBatch<B>) -> ClassificationOutput<B> {
         let logits = self.network.forward(batch.images);
-        let loss = CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits.clone(), batch.targets.clone());
+        let loss = cross_entropy(logits.clone(), batch.targets.clone());
         ClassificationOutput {
             loss,
             output: logits,
