@@ -109,20 +109,26 @@ impl<B: ConvKernels> Classifier<B> {
         &self.network
     }
 
-    /// Classifies MNIST-style images: 784 pixels each, row-major, 0 = background.
-    pub fn classify_pixels(&self, images: &[[u8; 784]]) -> Vec<Prediction> {
-        if images.is_empty() {
-            return Vec::new();
-        }
+    /// The network's input for MNIST-style images (784 pixels each, row-major, 0 =
+    /// background): normalised like the training data, `[n, 1, 28, 28]`.
+    pub fn input_tensor(&self, images: &[[u8; 784]]) -> Tensor<B, 4> {
         let values: Vec<f32> = images
             .iter()
             .flatten()
             .map(|&p| normalize_pixel(p))
             .collect();
-        let input = Tensor::<B, 4>::from_data(
+        Tensor::<B, 4>::from_data(
             TensorData::new(values, [images.len(), 1, 28, 28]),
             &self.device,
-        );
+        )
+    }
+
+    /// Classifies MNIST-style images: 784 pixels each, row-major, 0 = background.
+    pub fn classify_pixels(&self, images: &[[u8; 784]]) -> Vec<Prediction> {
+        if images.is_empty() {
+            return Vec::new();
+        }
+        let input = self.input_tensor(images);
         let probabilities = softmax(self.network.forward(input), 1)
             .into_data()
             .convert::<f32>()
@@ -151,12 +157,15 @@ impl<B: ConvKernels> Classifier<B> {
 
     /// Reads an image file (PNG, JPEG) and classifies it.
     pub fn classify_file(&self, path: &Path) -> Result<Prediction, InferError> {
-        let picture = image::open(path).map_err(|e| InferError::Image {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let pixels =
-            mnist_pixels(&picture).ok_or_else(|| InferError::Blank(path.display().to_string()))?;
-        Ok(self.classify_pixels(&[pixels]).remove(0))
+        Ok(self.classify_pixels(&[read_digit(path)?]).remove(0))
     }
+}
+
+/// Reads a picture of a digit (PNG, JPEG) and preprocesses it into MNIST's 28x28 format.
+pub fn read_digit(path: &Path) -> Result<[u8; 784], InferError> {
+    let picture = image::open(path).map_err(|e| InferError::Image {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    mnist_pixels(&picture).ok_or_else(|| InferError::Blank(path.display().to_string()))
 }

@@ -8,9 +8,13 @@ use mnist_data::LabelledImages;
 use serde::Serialize;
 
 use crate::classifier::Classifier;
+use crate::render::Mistake;
 
 /// Images classified per forward pass.
 const BATCH: usize = 500;
+
+/// How many of the most confident mistakes a report keeps.
+pub const WORST_MISTAKES: usize = 32;
 
 /// The outcome of classifying a labelled set.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -27,10 +31,12 @@ pub struct EvaluationReport {
     pub precision: [f64; 10],
     /// Per digit: of the images that were it, the share predicted as it (%).
     pub recall: [f64; 10],
+    /// Up to [`WORST_MISTAKES`] misclassified images, the most confident first.
+    pub worst_mistakes: Vec<Mistake>,
 }
 
 impl EvaluationReport {
-    /// Builds the report from true and predicted labels.
+    /// Builds the report from true and predicted labels (no mistakes listed).
     pub fn from_predictions(truth: &[u8], predicted: &[u8]) -> Self {
         let mut confusion = [[0usize; 10]; 10];
         for (&t, &p) in truth.iter().zip(predicted) {
@@ -55,6 +61,7 @@ impl EvaluationReport {
             confusion,
             precision,
             recall,
+            worst_mistakes: Vec::new(),
         }
     }
 }
@@ -65,14 +72,32 @@ pub fn evaluate<B: ConvKernels>(
     set: &LabelledImages,
 ) -> EvaluationReport {
     let mut predicted = Vec::with_capacity(set.len());
+    let mut mistakes = Vec::new();
     for start in (0..set.len()).step_by(BATCH) {
         let end = (start + BATCH).min(set.len());
         let images: Vec<[u8; 784]> = (start..end)
             .map(|i| set.image(i).try_into().expect("784 pixels"))
             .collect();
-        predicted.extend(classifier.classify_pixels(&images).iter().map(|p| p.digit));
+        for (offset, p) in classifier.classify_pixels(&images).iter().enumerate() {
+            let index = start + offset;
+            let truth = set.labels()[index];
+            if p.digit != truth {
+                mistakes.push(Mistake {
+                    index,
+                    truth,
+                    predicted: p.digit,
+                    confidence: p.probabilities[p.digit as usize],
+                });
+            }
+            predicted.push(p.digit);
+        }
     }
-    EvaluationReport::from_predictions(set.labels(), &predicted)
+    mistakes.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    mistakes.truncate(WORST_MISTAKES);
+    EvaluationReport {
+        worst_mistakes: mistakes,
+        ..EvaluationReport::from_predictions(set.labels(), &predicted)
+    }
 }
 
 impl fmt::Display for EvaluationReport {

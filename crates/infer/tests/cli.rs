@@ -1,57 +1,12 @@
 //! The `infer` binary and library on real MNIST images and generated pictures, and its errors.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod common;
+
+use common::{infer, model_dir, test_idx};
 
 use image::{GrayImage, Luma};
 use infer::{Classifier, DefaultBackend};
 use mnist_data::{Mnist, bundled_data_dir};
-
-/// A LeNet-5 trained for one epoch on 10,000 images (about 97% accurate), shared by the tests.
-fn model_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("infer-test-model-{}", std::process::id()));
-        std::fs::remove_dir_all(&dir).ok();
-        let args = [
-            "training",
-            "--epochs",
-            "1",
-            "--train-limit",
-            "10000",
-            "--valid-size",
-            "1000",
-            "--test-limit",
-            "100",
-        ];
-        let config = <training::TrainArgs as clap::Parser>::parse_from(args)
-            .to_config()
-            .unwrap();
-        let options = training::SessionOptions {
-            artifacts: dir.clone(),
-            data_dir: bundled_data_dir(),
-            resume: false,
-            plain_output: true,
-        };
-        training::backend::run_on_default_backend(config, &options).unwrap();
-        dir
-    })
-}
-
-fn infer(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_infer"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn test_idx() -> String {
-    bundled_data_dir()
-        .join("t10k-images-idx3-ubyte.gz")
-        .display()
-        .to_string()
-}
 
 #[test]
 fn predict_on_idx_images_prints_json() {
@@ -94,56 +49,6 @@ fn predict_on_idx_images_prints_json() {
         .map(|p| p.as_f64().unwrap())
         .sum();
     assert!((total - 1.0).abs() < 1e-4);
-}
-
-#[test]
-fn eval_reports_accuracy_per_class_and_confusion() {
-    let model = model_dir().display().to_string();
-    let labels = bundled_data_dir()
-        .join("t10k-labels-idx1-ubyte.gz")
-        .display()
-        .to_string();
-    let out = infer(&[
-        "eval",
-        "--model",
-        &model,
-        "--images",
-        &test_idx(),
-        "--labels",
-        &labels,
-        "--json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["images"], 10_000);
-    assert!(report["accuracy"].as_f64().unwrap() > 90.0, "{report}");
-    let confusion_total: u64 = report["confusion"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|row| row.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()))
-        .sum();
-    assert_eq!(confusion_total, 10_000);
-    let text = infer(&[
-        "eval",
-        "--model",
-        &model,
-        "--images",
-        &test_idx(),
-        "--labels",
-        &labels,
-        "--kernels",
-        "builtin",
-    ]);
-    let text = String::from_utf8_lossy(&text.stdout);
-    assert!(
-        text.contains("confusion matrix") && text.contains("precision"),
-        "{text}"
-    );
 }
 
 /// Renders MNIST test digit `index` in a few of the ways a user's picture may come.

@@ -35,7 +35,7 @@ pub use init::InitScheme;
 pub use lenet5::LeNet5;
 pub use mlp::Mlp;
 pub use network::{ModelConfig, ModelKind, Network};
-pub use persist::{PersistError, load_model, save_model};
+pub use persist::{PersistError, atomic_write, load_model, save_model};
 pub use summary::{LayerSummary, ModelSummary};
 pub use trace::{LayerEvent, LayerObserver, LayerOutput};
 

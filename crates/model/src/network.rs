@@ -120,6 +120,15 @@ impl<B: ConvKernels> Network<B> {
         }
     }
 
+    /// Weights `[filters, channels, kh, kw]` of the first convolution (none for the MLP).
+    pub fn first_conv_weights(&self) -> Option<Tensor<B, 4>> {
+        match self {
+            Network::Lenet5(net) => Some(net.conv1.weight.val()),
+            Network::Convnet(net) => Some(net.conv1.weight.val()),
+            Network::Mlp(_) => None,
+        }
+    }
+
     /// Which architecture this is.
     pub fn kind(&self) -> ModelKind {
         match self {

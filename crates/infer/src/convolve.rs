@@ -1,0 +1,249 @@
+//! Classic image-processing kernels applied through the project's `conv2d`, the way a course
+//! introduces convolution. Like every deep-learning framework, `conv2d` computes a
+//! cross-correlation (the kernel is not flipped); for the symmetric kernels below this is the
+//! same thing, for Sobel and emboss it fixes which side counts as positive.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::prelude::*;
+use burn_ndarray::NdArray;
+use custom_kernels::{ConvSpec, Kernels, conv2d};
+
+/// A rectangular grid of numbers: a kernel, a small input, or an output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// `rows * cols` values, row after row.
+    pub values: Vec<f32>,
+}
+
+impl Matrix {
+    /// A matrix from its rows; `None` unless they are non-empty and all the same length.
+    pub fn from_rows(rows: Vec<Vec<f32>>) -> Option<Self> {
+        let cols = rows.first()?.len();
+        if cols == 0 || rows.iter().any(|r| r.len() != cols) {
+            return None;
+        }
+        Some(Self {
+            rows: rows.len(),
+            cols,
+            values: rows.into_iter().flatten().collect(),
+        })
+    }
+
+    /// Sum of all values.
+    pub fn sum(&self) -> f32 {
+        self.values.iter().sum()
+    }
+}
+
+impl FromStr for Matrix {
+    type Err = String;
+
+    /// Rows on separate lines (or separated by `;`), values separated by spaces or commas;
+    /// `#` starts a comment; `1/16` style fractions are accepted.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut rows = Vec::new();
+        for (number, line) in text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or(""))
+            .flat_map(|l| l.split(';'))
+            .enumerate()
+        {
+            let words: Vec<&str> = line
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|w| !w.is_empty())
+                .collect();
+            if words.is_empty() {
+                continue;
+            }
+            let row = words
+                .iter()
+                .map(|w| {
+                    parse_number(w)
+                        .ok_or_else(|| format!("row {}: '{w}' is not a number", number + 1))
+                })
+                .collect::<Result<Vec<f32>, String>>()?;
+            rows.push(row);
+        }
+        if rows.is_empty() {
+            return Err("no numbers found".into());
+        }
+        let cols = rows[0].len();
+        if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != cols) {
+            return Err(format!(
+                "row {} has {} values, row 1 has {cols} (the matrix must be rectangular)",
+                i + 1,
+                row.len()
+            ));
+        }
+        Ok(Matrix::from_rows(rows).expect("rectangular and non-empty"))
+    }
+}
+
+fn parse_number(word: &str) -> Option<f32> {
+    match word.split_once('/') {
+        Some((num, den)) => Some(num.parse::<f32>().ok()? / den.parse::<f32>().ok()?),
+        None => word.parse().ok(),
+    }
+}
+
+impl fmt::Display for Matrix {
+    /// One row per line; integers without decimals, other values with up to 4.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let integral = self
+            .values
+            .iter()
+            .all(|v| v.fract() == 0.0 && v.abs() < 1e7);
+        let cells: Vec<String> = self
+            .values
+            .iter()
+            .map(|v| {
+                if integral {
+                    format!("{v:.0}")
+                } else {
+                    let text = format!("{v:.4}");
+                    text.trim_end_matches('0').trim_end_matches('.').to_string()
+                }
+            })
+            .collect();
+        let width = cells.iter().map(String::len).max().unwrap_or(1);
+        for row in cells.chunks(self.cols) {
+            let line: Vec<String> = row.iter().map(|c| format!("{c:>width$}")).collect();
+            writeln!(f, "{}", line.join(" "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The kernels `infer convolve --kernel NAME` knows, with their 3x3 weights.
+pub const NAMED_KERNELS: [(&str, [f32; 9]); 7] = [
+    (
+        "blur",
+        [
+            1.0 / 16.0,
+            2.0 / 16.0,
+            1.0 / 16.0,
+            2.0 / 16.0,
+            4.0 / 16.0,
+            2.0 / 16.0,
+            1.0 / 16.0,
+            2.0 / 16.0,
+            1.0 / 16.0,
+        ],
+    ),
+    ("sharpen", [0.0, -1.0, 0.0, -1.0, 5.0, -1.0, 0.0, -1.0, 0.0]),
+    (
+        "edge",
+        [-1.0, -1.0, -1.0, -1.0, 8.0, -1.0, -1.0, -1.0, -1.0],
+    ),
+    ("emboss", [-2.0, -1.0, 0.0, -1.0, 1.0, 1.0, 0.0, 1.0, 2.0]),
+    ("laplacian", [0.0, 1.0, 0.0, 1.0, -4.0, 1.0, 0.0, 1.0, 0.0]),
+    ("sobel-x", [-1.0, 0.0, 1.0, -2.0, 0.0, 2.0, -1.0, 0.0, 1.0]),
+    ("sobel-y", [-1.0, -2.0, -1.0, 0.0, 0.0, 0.0, 1.0, 2.0, 1.0]),
+];
+
+/// The named kernel `name` (see [`NAMED_KERNELS`]).
+pub fn named_kernel(name: &str) -> Option<Matrix> {
+    NAMED_KERNELS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, w)| Matrix {
+            rows: 3,
+            cols: 3,
+            values: w.to_vec(),
+        })
+}
+
+/// Zero padding around the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// Enough zeros to keep the size at stride 1: `(k - 1) / 2` on each side.
+    Same,
+    /// No padding.
+    Valid,
+    /// This many zeros on each side.
+    Pixels(usize),
+}
+
+impl FromStr for Padding {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "same" => Ok(Padding::Same),
+            "valid" => Ok(Padding::Valid),
+            n => n
+                .parse()
+                .map(Padding::Pixels)
+                .map_err(|_| format!("padding '{s}': expected same, valid or a number")),
+        }
+    }
+}
+
+impl Padding {
+    fn pixels(self, kernel: usize) -> usize {
+        match self {
+            Padding::Same => (kernel - 1) / 2,
+            Padding::Valid => 0,
+            Padding::Pixels(p) => p,
+        }
+    }
+}
+
+/// `input` cross-correlated with `kernel` (no bias, no ReLU) by the project's custom CPU
+/// `conv2d`. Errors if the kernel does not fit the padded input or the stride is 0.
+pub fn convolve(
+    input: &Matrix,
+    kernel: &Matrix,
+    stride: usize,
+    padding: Padding,
+) -> Result<Matrix, String> {
+    let spec = ConvSpec {
+        stride: [stride, stride],
+        padding: [padding.pixels(kernel.rows), padding.pixels(kernel.cols)],
+        relu: false,
+    };
+    let [rows, cols] = spec
+        .output_size([input.rows, input.cols], [kernel.rows, kernel.cols])
+        .filter(|_| stride > 0)
+        .ok_or_else(|| {
+            format!(
+                "a {}x{} kernel with stride {stride} and padding {:?} does not fit a {}x{} input",
+                kernel.rows, kernel.cols, spec.padding, input.rows, input.cols
+            )
+        })?;
+    let device = Default::default();
+    let x = Tensor::<NdArray, 4>::from_data(
+        TensorData::new(input.values.clone(), [1, 1, input.rows, input.cols]),
+        &device,
+    );
+    let w = Tensor::<NdArray, 4>::from_data(
+        TensorData::new(kernel.values.clone(), [1, 1, kernel.rows, kernel.cols]),
+        &device,
+    );
+    let values = conv2d(x, w, None, spec, Kernels::Custom)
+        .into_data()
+        .to_vec::<f32>()
+        .expect("f32 output");
+    Ok(Matrix { rows, cols, values })
+}
+
+/// Grey levels 0-255 for a convolved picture: kernels whose weights sum to about 1 (blur,
+/// sharpen, emboss) keep the brightness, so values are clamped; zero-sum kernels (edge
+/// detectors) show the strength of the response, `|value|` clamped.
+pub fn to_grey_levels(output: &Matrix, kernel: &Matrix) -> Vec<u8> {
+    let keeps_brightness = (kernel.sum() - 1.0).abs() < 0.05;
+    output
+        .values
+        .iter()
+        .map(|&v| {
+            let v = if keeps_brightness { v } else { v.abs() };
+            v.clamp(0.0, 255.0).round() as u8
+        })
+        .collect()
+}

@@ -1,0 +1,62 @@
+//! Helpers shared by the `infer` tests: a small trained model and the binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use mnist_data::bundled_data_dir;
+
+/// A LeNet-5 trained for one epoch on 10,000 images (about 97% accurate), shared by the tests.
+pub fn model_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("infer-test-model-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        let args = [
+            "training",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "10000",
+            "--valid-size",
+            "1000",
+            "--test-limit",
+            "100",
+        ];
+        let config = <training::TrainArgs as clap::Parser>::parse_from(args)
+            .to_config()
+            .unwrap();
+        let options = training::SessionOptions {
+            artifacts: dir.clone(),
+            data_dir: bundled_data_dir(),
+            resume: false,
+            plain_output: true,
+        };
+        training::backend::run_on_default_backend(config, &options).unwrap();
+        dir
+    })
+}
+
+pub fn infer(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_infer"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn test_idx() -> String {
+    bundled_data_dir()
+        .join("t10k-images-idx3-ubyte.gz")
+        .display()
+        .to_string()
+}
+
+/// The bundled MNIST test labels.
+pub fn test_labels() -> String {
+    bundled_data_dir()
+        .join("t10k-labels-idx1-ubyte.gz")
+        .display()
+        .to_string()
+}
