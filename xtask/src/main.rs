@@ -1,5 +1,7 @@
 //! `cargo xtask <task>`: developer tasks of the workspace.
 
+mod bench;
+
 use std::process::{Command, ExitCode};
 
 use clap::{Parser, Subcommand};
@@ -16,10 +18,20 @@ struct Cli {
 enum Task {
     /// Run what CI runs: format check, clippy, and the test suite (release build).
     Ci,
+    /// Time the custom kernels against Burn's built-in ops: conv blocks, training steps,
+    /// inference. Prints a markdown table.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().task {
+        Task::Bench(args) => match bench::bench(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
         Task::Ci => run_all(&[
             &["fmt", "--all", "--", "--check"],
             &[

@@ -1,0 +1,349 @@
+//! The benchmark cases: each conv block of LeNet-5 and of the 32/64 ConvNet at several batch
+//! sizes (forward, forward + backward), a full training step of each network, and inference
+//! throughput and latency; every case timed with the custom kernels and with Burn's own ops.
+
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::backend::AutodiffBackend;
+use custom_kernels::{ConvSpec, Kernels, PoolSpec, conv2d, cross_entropy, max_pool2d};
+use model::{ModelConfig, ModelKind};
+use serde::Serialize;
+use training::backend::TrainingBackendBounds;
+
+use super::timing::{Repeats, Timing, time};
+
+/// A conv block of one of the networks: conv 5x5 (+ bias + ReLU) then 2x2 max-pool.
+struct ConvBlock {
+    name: &'static str,
+    channels: usize,
+    size: usize,
+    filters: usize,
+    padding: usize,
+}
+
+const BLOCKS: [ConvBlock; 4] = [
+    ConvBlock {
+        name: "lenet5.conv1",
+        channels: 1,
+        size: 28,
+        filters: 6,
+        padding: 2,
+    },
+    ConvBlock {
+        name: "lenet5.conv2",
+        channels: 6,
+        size: 14,
+        filters: 16,
+        padding: 0,
+    },
+    ConvBlock {
+        name: "convnet.conv1",
+        channels: 1,
+        size: 28,
+        filters: 32,
+        padding: 2,
+    },
+    ConvBlock {
+        name: "convnet.conv2",
+        channels: 32,
+        size: 14,
+        filters: 64,
+        padding: 2,
+    },
+];
+
+const KERNEL: usize = 5;
+
+impl ConvBlock {
+    /// Multiply-accumulates of the conv forward at batch `n`.
+    fn macs(&self, n: usize) -> usize {
+        let out = self.size + 2 * self.padding - KERNEL + 1;
+        n * self.filters * out * out * self.channels * KERNEL * KERNEL
+    }
+
+    /// The block is a network's first layer: training needs no gradient w.r.t. its input.
+    fn is_first(&self) -> bool {
+        self.channels == 1
+    }
+}
+
+/// What a case measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pass {
+    /// conv + bias + ReLU + pool, no autodiff.
+    Forward,
+    /// The same on the autodiff backend, then the backward pass (weight and bias gradients,
+    /// and the input gradient unless the block is a network's first layer).
+    ForwardBackward,
+    /// Forward, loss, backward and Adam update of a whole network.
+    TrainStep,
+    /// Classifying a batch with a whole network.
+    Inference,
+}
+
+impl Pass {
+    /// Short label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Pass::Forward => "fwd",
+            Pass::ForwardBackward => "fwd+bwd",
+            Pass::TrainStep => "train step",
+            Pass::Inference => "inference",
+        }
+    }
+}
+
+/// One case timed with both implementations.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseResult {
+    /// Layer or network.
+    pub name: String,
+    /// What was timed.
+    pub pass: Pass,
+    /// Images per run.
+    pub batch: usize,
+    /// Floating-point operations per run (conv blocks: 2 per multiply-accumulate of the
+    /// convolutions run; pool, bias and ReLU not counted), when meaningful.
+    pub flops: Option<f64>,
+    /// With the custom kernels.
+    pub custom: Timing,
+    /// With Burn's built-in ops.
+    pub builtin: Timing,
+}
+
+impl CaseResult {
+    /// Full name used by `--filter`, e.g. `convnet.conv2 fwd+bwd b64`.
+    pub fn id(name: &str, pass: Pass, batch: usize) -> String {
+        format!("{name} {} b{batch}", pass.label())
+    }
+}
+
+/// What to run.
+pub struct Selection<'a> {
+    /// Only cases whose id contains this.
+    pub filter: Option<&'a str>,
+    /// Batch sizes of the conv-block cases.
+    pub batches: &'a [usize],
+    /// Repetitions.
+    pub repeats: Repeats,
+}
+
+impl Selection<'_> {
+    fn wants(&self, id: &str) -> bool {
+        self.filter.is_none_or(|f| id.contains(f))
+    }
+}
+
+/// Runs the selected cases on the autodiff backend `AB` (and its inner backend), printing
+/// each result as it comes.
+pub fn run_cases<AB: TrainingBackendBounds>(
+    device: &AB::Device,
+    selection: &Selection<'_>,
+    mut report: impl FnMut(&CaseResult),
+) -> Vec<CaseResult> {
+    let mut results = Vec::new();
+    let mut record = |result: CaseResult| {
+        report(&result);
+        results.push(result);
+    };
+    for block in &BLOCKS {
+        for &batch in selection.batches {
+            for pass in [Pass::Forward, Pass::ForwardBackward] {
+                if !selection.wants(&CaseResult::id(block.name, pass, batch)) {
+                    continue;
+                }
+                let convolutions = match pass {
+                    Pass::ForwardBackward if block.is_first() => 2.0,
+                    Pass::ForwardBackward => 3.0,
+                    _ => 1.0,
+                };
+                let [custom, builtin] = [Kernels::Custom, Kernels::Builtin].map(|kernels| {
+                    time_block::<AB>(block, batch, pass, kernels, selection.repeats, device)
+                });
+                record(CaseResult {
+                    name: block.name.into(),
+                    pass,
+                    batch,
+                    flops: Some(convolutions * 2.0 * block.macs(batch) as f64),
+                    custom,
+                    builtin,
+                });
+            }
+        }
+    }
+    for kind in [ModelKind::Lenet5, ModelKind::Convnet] {
+        let name = kind.to_string();
+        for (pass, batch) in [
+            (Pass::TrainStep, 64),
+            (Pass::Inference, 256),
+            (Pass::Inference, 1),
+        ] {
+            if !selection.wants(&CaseResult::id(&name, pass, batch)) {
+                continue;
+            }
+            let [custom, builtin] = [Kernels::Custom, Kernels::Builtin].map(|kernels| {
+                let config = ModelConfig::new().with_kind(kind).with_kernels(kernels);
+                match pass {
+                    Pass::TrainStep => {
+                        time_train_step::<AB>(&config, batch, selection.repeats, device)
+                    }
+                    _ => time_inference::<AB::InnerBackend>(
+                        &config,
+                        batch,
+                        selection.repeats,
+                        device,
+                    ),
+                }
+            });
+            record(CaseResult {
+                name: name.clone(),
+                pass,
+                batch,
+                flops: None,
+                custom,
+                builtin,
+            });
+        }
+    }
+    results
+}
+
+fn sync<B: Backend>(device: &B::Device) {
+    B::sync(device).expect("device sync");
+}
+
+fn time_block<AB: TrainingBackendBounds>(
+    block: &ConvBlock,
+    batch: usize,
+    pass: Pass,
+    kernels: Kernels,
+    repeats: Repeats,
+    device: &AB::Device,
+) -> Timing {
+    let spec = ConvSpec::relu(block.padding);
+    let input_dims = [batch, block.channels, block.size, block.size];
+    let weight_dims = [block.filters, block.channels, KERNEL, KERNEL];
+    let scale = (2.0 / (block.channels * KERNEL * KERNEL) as f64).sqrt();
+    match pass {
+        Pass::Forward => {
+            type B<AB> = <AB as AutodiffBackend>::InnerBackend;
+            let x = Tensor::<B<AB>, 4>::random(input_dims, Distribution::Normal(0.0, 1.0), device);
+            let w =
+                Tensor::<B<AB>, 4>::random(weight_dims, Distribution::Normal(0.0, scale), device);
+            let b = Tensor::<B<AB>, 1>::zeros([block.filters], device);
+            time(
+                repeats,
+                || {
+                    let y = conv2d(x.clone(), w.clone(), Some(b.clone()), spec, kernels);
+                    drop(max_pool2d(y, PoolSpec::TWO_BY_TWO, kernels));
+                },
+                || sync::<B<AB>>(device),
+            )
+        }
+        _ => {
+            let x = Tensor::<AB, 4>::random(input_dims, Distribution::Normal(0.0, 1.0), device);
+            let x = if block.is_first() {
+                x
+            } else {
+                x.require_grad()
+            };
+            let w = Tensor::<AB, 4>::random(weight_dims, Distribution::Normal(0.0, scale), device)
+                .require_grad();
+            let b = Tensor::<AB, 1>::zeros([block.filters], device).require_grad();
+            time(
+                repeats,
+                || {
+                    let y = conv2d(x.clone(), w.clone(), Some(b.clone()), spec, kernels);
+                    let y = max_pool2d(y, PoolSpec::TWO_BY_TWO, kernels);
+                    let grads = y.sum().backward();
+                    drop(w.grad(&grads).expect("weight gradient"));
+                },
+                || sync::<AB>(device),
+            )
+        }
+    }
+}
+
+/// Deterministic stand-in images and labels (speed does not depend on the pixel values).
+fn batch_of<B: Backend>(batch: usize, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+    let images = Tensor::random([batch, 1, 28, 28], Distribution::Normal(0.0, 1.0), device);
+    let labels: Vec<i64> = (0..batch as i64).map(|i| i % 10).collect();
+    (images, Tensor::from_ints(labels.as_slice(), device))
+}
+
+fn time_train_step<AB: TrainingBackendBounds>(
+    config: &ModelConfig,
+    batch: usize,
+    repeats: Repeats,
+    device: &AB::Device,
+) -> Timing {
+    let (images, targets) = batch_of::<AB>(batch, device);
+    let mut optimizer = AdamConfig::new().init();
+    let mut network = Some(config.init::<AB>(device));
+    time(
+        repeats,
+        || {
+            let model = network.take().expect("network");
+            let loss = cross_entropy(model.forward(images.clone()), targets.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            network = Some(optimizer.step(1e-3, model, grads));
+        },
+        || sync::<AB>(device),
+    )
+}
+
+fn time_inference<B: custom_kernels::ConvKernels>(
+    config: &ModelConfig,
+    batch: usize,
+    repeats: Repeats,
+    device: &B::Device,
+) -> Timing {
+    let (images, _) = batch_of::<B>(batch, device);
+    let network = config.init::<B>(device);
+    time(
+        repeats,
+        || drop(network.forward(images.clone()).argmax(1)),
+        || sync::<B>(device),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type AB = burn::backend::Autodiff<burn_ndarray::NdArray>;
+
+    /// The harness runs the selected cases with both implementations and counts the FLOPs of
+    /// the conv blocks by the formula (a smoke test; speed is for `cargo xtask bench`).
+    #[test]
+    fn selected_cases_run_with_both_implementations() {
+        let selection = Selection {
+            filter: Some("lenet5.conv2"),
+            batches: &[2],
+            repeats: Repeats {
+                warmup: 0,
+                fixed: Some(2),
+                budget: std::time::Duration::ZERO,
+            },
+        };
+        let mut printed = 0;
+        let results = run_cases::<AB>(&Default::default(), &selection, |_| printed += 1);
+        let ids: Vec<String> = results
+            .iter()
+            .map(|r| CaseResult::id(&r.name, r.pass, r.batch))
+            .collect();
+        assert_eq!(ids, ["lenet5.conv2 fwd b2", "lenet5.conv2 fwd+bwd b2"]);
+        assert_eq!(printed, 2);
+        // 2 images x 16 filters x 10x10 outputs x 6 channels x 5x5 = 480,000 MACs.
+        assert_eq!(results[0].flops, Some(2.0 * 480_000.0));
+        assert_eq!(results[1].flops, Some(3.0 * 2.0 * 480_000.0));
+        for r in &results {
+            for t in [&r.custom, &r.builtin] {
+                assert_eq!(t.runs, 2);
+                assert!(t.min_ms > 0.0 && t.min_ms <= t.median_ms && t.median_ms <= t.max_ms);
+            }
+        }
+    }
+}
