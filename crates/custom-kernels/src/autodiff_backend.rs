@@ -33,9 +33,16 @@ impl<B: KernelOps> Backward<B, 3> for ConvBackward {
         let (input_id, weight_id, output) = ops.state;
         let input: FloatTensor<B> = checkpointer.retrieve_node_output(input_id);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_id);
-        let g = B::conv2d_backward(input, weight, output, output_grad, self.spec);
-        if let Some(node) = node_input {
-            grads.register::<B>(node.id, g.input);
+        let g = B::conv2d_backward(
+            input,
+            weight,
+            output,
+            output_grad,
+            self.spec,
+            node_input.is_some(),
+        );
+        if let (Some(node), Some(input_grad)) = (node_input, g.input) {
+            grads.register::<B>(node.id, input_grad);
         }
         if let Some(node) = node_weight {
             grads.register::<B>(node.id, g.weight);

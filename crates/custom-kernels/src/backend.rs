@@ -8,8 +8,8 @@ use crate::spec::{ConvSpec, PoolSpec};
 
 /// Gradients of a fused conv + bias (+ ReLU).
 pub struct ConvGrads<B: Backend> {
-    /// Gradient w.r.t. the input `[n, c, h, w]`.
-    pub input: FloatTensor<B>,
+    /// Gradient w.r.t. the input `[n, c, h, w]`, when it was asked for.
+    pub input: Option<FloatTensor<B>>,
     /// Gradient w.r.t. the weights `[k, c, kh, kw]`.
     pub weight: FloatTensor<B>,
     /// Gradient w.r.t. the bias `[k]`.
@@ -28,13 +28,15 @@ pub trait KernelOps: Backend {
     ) -> FloatTensor<Self>;
 
     /// Gradients of [`KernelOps::conv2d_forward`] from its inputs, its `output` (the ReLU mask)
-    /// and the output gradient.
+    /// and the output gradient. The input gradient is computed only if `input_grad` is set
+    /// (a network's first layer does not need it).
     fn conv2d_backward(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         output: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         spec: ConvSpec,
+        input_grad: bool,
     ) -> ConvGrads<Self>;
 
     /// Max-pool; also returns the flat in-plane index (`y * w + x`) of each maximum.

@@ -87,6 +87,7 @@ impl KernelOps for B {
         output: FloatTensor<B>,
         output_grad: FloatTensor<B>,
         spec: ConvSpec,
+        input_grad: bool,
     ) -> ConvGrads<B> {
         let input_shape = dims4(&input);
         let weight_shape = dims4(&weight);
@@ -94,12 +95,14 @@ impl KernelOps for B {
         let (dx, dw, db) = with_f32(&input, |x| {
             with_f32(&weight, |w| {
                 with_f32(&output, |y| {
-                    with_f32(&output_grad, |dy| conv2d_backward(x, w, y, dy, &g))
+                    with_f32(&output_grad, |dy| {
+                        conv2d_backward(x, w, y, dy, &g, input_grad)
+                    })
                 })
             })
         });
         ConvGrads {
-            input: tensor(dx, &input_shape),
+            input: dx.map(|dx| tensor(dx, &input_shape)),
             weight: tensor(dw, &weight_shape),
             bias: tensor(db, &[g.filters]),
         }

@@ -27,3 +27,8 @@ fn max_pool_forward_and_gradient_match_builtin() {
 fn untracked_inputs_take_the_inference_path() {
     common::check_untracked::<B>(&Default::default());
 }
+
+#[test]
+fn first_layer_without_input_gradient() {
+    common::check_input_without_gradient::<B>(&Default::default());
+}

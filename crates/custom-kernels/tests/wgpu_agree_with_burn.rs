@@ -105,3 +105,9 @@ fn wgpu_untracked_inputs_take_the_inference_path() {
     let Some(device) = device() else { return };
     common::check_untracked::<B>(&device);
 }
+
+#[test]
+fn wgpu_first_layer_without_input_gradient() {
+    let Some(device) = device() else { return };
+    common::check_input_without_gradient::<B>(&device);
+}

@@ -118,6 +118,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    custom_kernels::cpu::keep_freed_buffers();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -8,6 +8,7 @@ use training::backend::run_on_default_backend;
 use training::session::{SessionOptions, read_config};
 
 fn main() -> ExitCode {
+    custom_kernels::cpu::keep_freed_buffers();
     let args = TrainArgs::parse();
     match train(&args) {
         Ok(()) => ExitCode::SUCCESS,

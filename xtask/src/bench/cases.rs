@@ -107,10 +107,10 @@ pub struct CaseResult {
     /// Floating-point operations per run (conv blocks: 2 per multiply-accumulate of the
     /// convolutions run; pool, bias and ReLU not counted), when meaningful.
     pub flops: Option<f64>,
-    /// With the custom kernels.
-    pub custom: Timing,
-    /// With Burn's built-in ops.
-    pub builtin: Timing,
+    /// With the custom kernels (unless `--only builtin`).
+    pub custom: Option<Timing>,
+    /// With Burn's built-in ops (unless `--only custom`).
+    pub builtin: Option<Timing>,
 }
 
 impl CaseResult {
@@ -128,11 +128,19 @@ pub struct Selection<'a> {
     pub batches: &'a [usize],
     /// Repetitions.
     pub repeats: Repeats,
+    /// Which implementations to time (both, unless profiling one).
+    pub kernels: &'a [Kernels],
 }
 
 impl Selection<'_> {
     fn wants(&self, id: &str) -> bool {
         self.filter.is_none_or(|f| id.contains(f))
+    }
+
+    /// Times `measure` with each selected implementation: `[custom, builtin]`.
+    fn each(&self, mut measure: impl FnMut(Kernels) -> Timing) -> [Option<Timing>; 2] {
+        [Kernels::Custom, Kernels::Builtin]
+            .map(|kernels| self.kernels.contains(&kernels).then(|| measure(kernels)))
     }
 }
 
@@ -159,7 +167,7 @@ pub fn run_cases<AB: TrainingBackendBounds>(
                     Pass::ForwardBackward => 3.0,
                     _ => 1.0,
                 };
-                let [custom, builtin] = [Kernels::Custom, Kernels::Builtin].map(|kernels| {
+                let [custom, builtin] = selection.each(|kernels| {
                     time_block::<AB>(block, batch, pass, kernels, selection.repeats, device)
                 });
                 record(CaseResult {
@@ -183,7 +191,7 @@ pub fn run_cases<AB: TrainingBackendBounds>(
             if !selection.wants(&CaseResult::id(&name, pass, batch)) {
                 continue;
             }
-            let [custom, builtin] = [Kernels::Custom, Kernels::Builtin].map(|kernels| {
+            let [custom, builtin] = selection.each(|kernels| {
                 let config = ModelConfig::new().with_kind(kind).with_kernels(kernels);
                 match pass {
                     Pass::TrainStep => {
@@ -327,6 +335,7 @@ mod tests {
                 fixed: Some(2),
                 budget: std::time::Duration::ZERO,
             },
+            kernels: &[Kernels::Custom, Kernels::Builtin],
         };
         let mut printed = 0;
         let results = run_cases::<AB>(&Default::default(), &selection, |_| printed += 1);
@@ -341,6 +350,7 @@ mod tests {
         assert_eq!(results[1].flops, Some(3.0 * 2.0 * 480_000.0));
         for r in &results {
             for t in [&r.custom, &r.builtin] {
+                let t = t.as_ref().expect("both implementations timed");
                 assert_eq!(t.runs, 2);
                 assert!(t.min_ms > 0.0 && t.min_ms <= t.median_ms && t.median_ms <= t.max_ms);
             }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
+use custom_kernels::Kernels;
 use training::backend::TrainingBackendBounds;
 
 use cases::{Selection, run_cases};
@@ -39,6 +40,15 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Time only one implementation (for profiling it, e.g. under `perf record`).
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Only {
+    Custom,
+    Builtin,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -49,6 +59,7 @@ enum BackendChoice {
 
 /// Runs the benchmark.
 pub fn bench(args: BenchArgs) -> Result<()> {
+    custom_kernels::cpu::keep_freed_buffers();
     match args.backend {
         BackendChoice::Ndarray => {
             run::<burn::backend::Autodiff<burn_ndarray::NdArray>>("ndarray", &args)
@@ -71,6 +82,11 @@ fn run<AB: TrainingBackendBounds>(backend: &str, args: &BenchArgs) -> Result<()>
             warmup: args.warmup,
             fixed: args.repeat,
             budget: Duration::from_millis(args.budget_ms),
+        },
+        kernels: match args.only {
+            None => &[Kernels::Custom, Kernels::Builtin],
+            Some(Only::Custom) => &[Kernels::Custom],
+            Some(Only::Builtin) => &[Kernels::Builtin],
         },
     };
     println!(

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::cases::CaseResult;
+use super::timing::Timing;
 
 /// Everything a benchmark run measured, with where it ran.
 #[derive(Serialize)]
@@ -32,21 +33,26 @@ pub fn row(r: &CaseResult) -> String {
             .map(|f| format!("{:.1}", f / (ms * 1e-3) / 1e9))
             .unwrap_or_else(|| "-".into())
     };
+    let timing = |t: &Option<Timing>| match t {
+        Some(t) => format!("{:.3} ({:.3}-{:.3})", t.median_ms, t.min_ms, t.max_ms),
+        None => "-".into(),
+    };
+    let median = |t: &Option<Timing>| t.as_ref().map(|t| t.median_ms);
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let speed_up = median(&r.builtin)
+        .zip(median(&r.custom))
+        .map(|(b, c)| format!("{:.1}x", b / c));
     format!(
-        "| {} {} | {} | {:.3} ({:.3}-{:.3}) | {:.3} ({:.3}-{:.3}) | {:.1}x | {} | {} | {:.0} |",
+        "| {} {} | {} | {} | {} | {} | {} | {} | {} |",
         r.name,
         r.pass.label(),
         r.batch,
-        r.custom.median_ms,
-        r.custom.min_ms,
-        r.custom.max_ms,
-        r.builtin.median_ms,
-        r.builtin.min_ms,
-        r.builtin.max_ms,
-        r.builtin.median_ms / r.custom.median_ms,
-        gflops(r.custom.median_ms),
-        gflops(r.builtin.median_ms),
-        r.batch as f64 / (r.custom.median_ms * 1e-3),
+        timing(&r.custom),
+        timing(&r.builtin),
+        or_dash(speed_up),
+        or_dash(median(&r.custom).map(&gflops)),
+        or_dash(median(&r.builtin).map(&gflops)),
+        or_dash(median(&r.custom).map(|ms| format!("{:.0}", r.batch as f64 / (ms * 1e-3)))),
     )
 }
 

@@ -300,54 +300,72 @@ const BACKWARD_CHUNK: usize = 8;
 
 /// Gradients of [`conv2d_forward`]: given the input, the weights, the forward `output` (used
 /// for the ReLU mask when the spec has ReLU) and the gradient of the loss w.r.t. the output,
-/// returns the gradients w.r.t. the input, the weights and the bias.
+/// returns the gradients w.r.t. the input (only if `want_input_grad`), the weights and the
+/// bias.
 pub fn conv2d_backward(
     input: &[f32],
     weight: &[f32],
     output: &[f32],
     output_grad: &[f32],
     g: &ConvGeometry,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    want_input_grad: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (in_len, out_len) = (g.input_len(), g.output_len());
     assert_eq!(
         output_grad.len(),
         g.batch * out_len,
         "conv2d backward: gradient length"
     );
-    let mut input_grad = vec![0.0f32; g.batch * in_len];
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = input_grad
-        .par_chunks_mut(BACKWARD_CHUNK * in_len)
-        .zip(input.par_chunks(BACKWARD_CHUNK * in_len))
-        .zip(
-            output_grad
-                .par_chunks(BACKWARD_CHUNK * out_len)
-                .zip(output.par_chunks(BACKWARD_CHUNK * out_len)),
-        )
-        .map(|((dx, x), (dy, y))| {
-            let mut dw = vec![0.0f32; g.filters * g.patch_len()];
-            let mut db = vec![0.0f32; g.filters];
-            let mut masked = Vec::with_capacity(out_len);
-            let images = dx
-                .chunks_exact_mut(in_len)
-                .zip(x.chunks_exact(in_len))
-                .zip(dy.chunks_exact(out_len).zip(y.chunks_exact(out_len)));
-            for ((dx, x), (dy, y)) in images {
-                image_backward(x, weight, y, dy, g, dx, &mut dw, &mut db, &mut masked);
-            }
-            (dw, db)
-        })
-        .collect();
+    // One chunk of images: its input gradients into `dx` (if wanted), its partial weight and
+    // bias gradients returned.
+    let chunk_grads = |dx: Option<&mut [f32]>, x: &[f32], dy: &[f32], y: &[f32]| {
+        let mut dw = vec![0.0f32; g.filters * g.patch_len()];
+        let mut db = vec![0.0f32; g.filters];
+        let mut masked = Vec::with_capacity(out_len);
+        let mut dx = dx;
+        let images = x
+            .chunks_exact(in_len)
+            .zip(dy.chunks_exact(out_len).zip(y.chunks_exact(out_len)));
+        for (i, (x, (dy, y))) in images.enumerate() {
+            let dx = dx
+                .as_deref_mut()
+                .map(|dx| &mut dx[i * in_len..(i + 1) * in_len]);
+            image_backward(x, weight, y, dy, g, dx, &mut dw, &mut db, &mut masked);
+        }
+        (dw, db)
+    };
+    let chunks = input.par_chunks(BACKWARD_CHUNK * in_len).zip(
+        output_grad
+            .par_chunks(BACKWARD_CHUNK * out_len)
+            .zip(output.par_chunks(BACKWARD_CHUNK * out_len)),
+    );
+    let mut input_grad = vec![0.0f32; if want_input_grad { g.batch * in_len } else { 0 }];
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = if want_input_grad {
+        input_grad
+            .par_chunks_mut(BACKWARD_CHUNK * in_len)
+            .zip(chunks)
+            .map(|(dx, (x, (dy, y)))| chunk_grads(Some(dx), x, dy, y))
+            .collect()
+    } else {
+        chunks
+            .map(|(x, (dy, y))| chunk_grads(None, x, dy, y))
+            .collect()
+    };
     let mut weight_grad = vec![0.0f32; g.filters * g.patch_len()];
     let mut bias_grad = vec![0.0f32; g.filters];
     for (dw, db) in partials {
         weight_grad.iter_mut().zip(&dw).for_each(|(a, b)| *a += b);
         bias_grad.iter_mut().zip(&db).for_each(|(a, b)| *a += b);
     }
-    (input_grad, weight_grad, bias_grad)
+    (
+        want_input_grad.then_some(input_grad),
+        weight_grad,
+        bias_grad,
+    )
 }
 
-/// One image's share of the backward pass: writes its input gradient into `dx` and adds its
-/// weight and bias gradients to `dw` and `db`. `masked` is scratch space.
+/// One image's share of the backward pass: writes its input gradient into `dx` (if given) and
+/// adds its weight and bias gradients to `dw` and `db`. `masked` is scratch space.
 #[allow(clippy::too_many_arguments)]
 fn image_backward(
     image: &[f32],
@@ -355,7 +373,7 @@ fn image_backward(
     output: &[f32],
     output_grad: &[f32],
     g: &ConvGeometry,
-    dx: &mut [f32],
+    dx: Option<&mut [f32]>,
     dw: &mut [f32],
     db: &mut [f32],
     masked: &mut Vec<f32>,
@@ -379,15 +397,19 @@ fn image_backward(
     }
     if g.col_is_input() {
         matmul(dw, dy, false, image, true, [k, kk, p], true);
-        matmul(dx, weight, true, dy, false, [kk, p, k], false);
+        if let Some(dx) = dx {
+            matmul(dx, weight, true, dy, false, [kk, p, k], false);
+        }
     } else {
         with_buffer(&COL, kk * p, |col| {
             im2col(image, g, col);
             matmul(dw, dy, false, col, true, [k, kk, p], true);
         });
-        with_buffer(&DCOL, kk * p, |dcol| {
-            matmul(dcol, weight, true, dy, false, [kk, p, k], false);
-            col2im(dcol, g, dx);
-        });
+        if let Some(dx) = dx {
+            with_buffer(&DCOL, kk * p, |dcol| {
+                matmul(dcol, weight, true, dy, false, [kk, p, k], false);
+                col2im(dcol, g, dx);
+            });
+        }
     }
 }

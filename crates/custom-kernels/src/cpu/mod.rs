@@ -3,8 +3,10 @@
 //! multi-threaded over the images of the batch with rayon. Backend-independent, so they can be
 //! tested and benchmarked on their own.
 
+mod allocator;
 mod conv;
 mod pool;
 
+pub use allocator::keep_freed_buffers;
 pub use conv::{ConvGeometry, conv2d_backward, conv2d_forward};
 pub use pool::{PoolGeometry, max_pool2d_backward, max_pool2d_forward};

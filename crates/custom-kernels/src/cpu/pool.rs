@@ -50,26 +50,59 @@ pub fn max_pool2d_forward(input: &[f32], g: &PoolGeometry) -> (Vec<f32>, Vec<i32
         .zip(argmax.par_chunks_mut(oh * ow))
         .zip(input.par_chunks(h * w))
         .for_each(|((out, arg), plane)| {
+            if g.spec == PoolSpec::TWO_BY_TWO {
+                pool_two_by_two(plane, w, out, arg);
+                return;
+            }
             for oy in 0..oh {
                 for ox in 0..ow {
                     let (y0, x0) = (oy * sh, ox * sw);
-                    let mut best = f32::NEG_INFINITY;
-                    let mut best_index = y0 * w + x0;
+                    let mut best = (f32::NEG_INFINITY, y0 * w + x0);
                     for y in y0..y0 + kh {
                         for x in x0..x0 + kw {
-                            let v = plane[y * w + x];
-                            if v > best || v.is_nan() {
-                                best = v;
-                                best_index = y * w + x;
-                            }
+                            best = better(best, (plane[y * w + x], y * w + x));
                         }
                     }
-                    out[oy * ow + ox] = best;
-                    arg[oy * ow + ox] = best_index as i32;
+                    out[oy * ow + ox] = best.0;
+                    arg[oy * ow + ox] = best.1 as i32;
                 }
             }
         });
     (output, argmax)
+}
+
+/// The running maximum after seeing `candidate` (value, index): a larger value wins, ties keep
+/// the first maximum, and a NaN wins (so NaNs propagate, as in Burn's and PyTorch's ops).
+#[inline(always)]
+fn better(best: (f32, usize), candidate: (f32, usize)) -> (f32, usize) {
+    if candidate.0 > best.0 || candidate.0.is_nan() {
+        candidate
+    } else {
+        best
+    }
+}
+
+/// The 2x2 stride-2 case every network here uses, with the window unrolled; same results as
+/// the general loop.
+fn pool_two_by_two(plane: &[f32], w: usize, out: &mut [f32], arg: &mut [i32]) {
+    let ow = w / 2;
+    for (oy, (out_row, arg_row)) in out
+        .chunks_exact_mut(ow)
+        .zip(arg.chunks_exact_mut(ow))
+        .enumerate()
+    {
+        let top = 2 * oy * w;
+        let (upper, lower) = (&plane[top..top + w], &plane[top + w..top + 2 * w]);
+        for (ox, (o, a)) in out_row.iter_mut().zip(arg_row.iter_mut()).enumerate() {
+            let x = 2 * ox;
+            let mut best = (upper[x], top + x);
+            best = better(best, (upper[x + 1], top + x + 1));
+            best = better(best, (lower[x], top + w + x));
+            best = better(best, (lower[x + 1], top + w + x + 1));
+            *o = best.0;
+            *a = best.1 as i32;
+        }
+    }
 }
 
 /// Routes each output gradient to the input element that was the maximum.

@@ -92,6 +92,7 @@ where
         output: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         spec: ConvSpec,
+        want_input_grad: bool,
     ) -> ConvGrads<Self> {
         let input = into_contiguous(input);
         let weight = into_contiguous(weight);
@@ -104,23 +105,26 @@ where
         let [sh, sw] = spec.stride.map(|s| s as u32);
         let [ph, pw] = spec.padding.map(|p| p as u32);
 
-        let input_grad = empty_like(&input, input_shape.clone(), dtype);
-        let (count, dim) = launch_grid(input_shape.num_elements());
-        conv2d_input_grad_kernel::launch::<R>(
-            &client,
-            count,
-            dim,
-            weight.clone().into_tensor_arg(),
-            output.clone().into_tensor_arg(),
-            grad.clone().into_tensor_arg(),
-            input_grad.clone().into_tensor_arg(),
-            sh,
-            sw,
-            ph,
-            pw,
-            spec.relu,
-            dtype.into(),
-        );
+        let input_grad = want_input_grad.then(|| {
+            let input_grad = empty_like(&input, input_shape.clone(), dtype);
+            let (count, dim) = launch_grid(input_shape.num_elements());
+            conv2d_input_grad_kernel::launch::<R>(
+                &client,
+                count,
+                dim,
+                weight.clone().into_tensor_arg(),
+                output.clone().into_tensor_arg(),
+                grad.clone().into_tensor_arg(),
+                input_grad.clone().into_tensor_arg(),
+                sh,
+                sw,
+                ph,
+                pw,
+                spec.relu,
+                dtype.into(),
+            );
+            input_grad
+        });
 
         let weight_grad = empty_like(&weight, weight_shape.clone(), dtype);
         let (count, dim) = launch_grid(weight_shape.num_elements());

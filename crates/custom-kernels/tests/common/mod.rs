@@ -281,3 +281,29 @@ where
         &builtin.into_data(),
     );
 }
+
+/// A first layer: the input needs no gradient, so the custom backward skips it; the weight
+/// and bias gradients must still agree with Burn's, and the input must get no gradient.
+pub fn check_input_without_gradient<B>(device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let x = Tensor::<B, 4>::from_data(random_data(&[3, 1, 12, 12]), device);
+    let (weight, bias) = (random_data(&[5, 1, 5, 5]), random_data(&[5]));
+    let spec = ConvSpec::relu(2);
+    let grads_of = |kernels: Kernels| {
+        let w = Tensor::<B, 4>::from_data(weight.clone(), device).require_grad();
+        let b = Tensor::<B, 1>::from_data(bias.clone(), device).require_grad();
+        let out = conv2d(x.clone(), w.clone(), Some(b.clone()), spec, kernels);
+        let grads = (out.clone() * out).sum().backward();
+        assert!(x.grad(&grads).is_none(), "{kernels}: no input gradient");
+        (
+            w.grad(&grads).unwrap().into_data(),
+            b.grad(&grads).unwrap().into_data(),
+        )
+    };
+    let (w_custom, b_custom) = grads_of(Kernels::Custom);
+    let (w_builtin, b_builtin) = grads_of(Kernels::Builtin);
+    assert_close("first layer: weight grad", &w_custom, &w_builtin);
+    assert_close("first layer: bias grad", &b_custom, &b_builtin);
+}
