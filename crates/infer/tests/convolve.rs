@@ -1,16 +1,10 @@
 //! `infer convolve`: worked textbook examples, the named kernels on pictures, and errors.
 
-use std::process::Command;
+mod common;
 
+use common::infer;
 use image::{GrayImage, Luma};
 use infer::convolve::{Matrix, Padding, convolve, named_kernel};
-
-fn infer(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_infer"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// Cross-correlation by the definition, for comparison.
 fn naive(input: &Matrix, kernel: &Matrix, stride: usize, pad: usize) -> Matrix {

@@ -20,18 +20,23 @@ fn eval_reports_accuracy_confusion_and_worst_mistakes_with_pictures() {
     let model = model_dir().display().to_string();
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("report");
-    let out = infer(&[
-        "eval",
-        "--model",
-        &model,
-        "--images",
-        &test_idx(),
-        "--labels",
-        &test_labels(),
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--json",
-    ]);
+    let (images, labels) = (test_idx(), test_labels());
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--model",
+            &model,
+            "--images",
+            &images,
+            "--labels",
+            &labels,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        infer(&args)
+    };
+    let out = eval(&["--json"]);
     assert_success(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["images"], 10_000);
@@ -63,19 +68,7 @@ fn eval_reports_accuracy_confusion_and_worst_mistakes_with_pictures() {
     let mistakes_png = image::open(out_dir.join("mistakes.png")).unwrap();
     assert_eq!(mistakes_png.width(), 8 + 8 * (84 + 8), "8 tiles per row");
 
-    let text = infer(&[
-        "eval",
-        "--model",
-        &model,
-        "--images",
-        &test_idx(),
-        "--labels",
-        &test_labels(),
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--kernels",
-        "builtin",
-    ]);
+    let text = eval(&["--kernels", "builtin"]);
     assert_success(&text);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
