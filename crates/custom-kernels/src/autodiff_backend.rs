@@ -81,6 +81,37 @@ impl<B: KernelOps> Backward<B, 1> for PoolBackward {
 }
 
 #[derive(Debug)]
+struct LinearBackward;
+
+impl<B: KernelOps> Backward<B, 3> for LinearBackward {
+    /// Input and weight (checkpointed nodes).
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_input, node_weight, node_bias] = ops.parents;
+        let output_grad = grads.consume::<B>(&ops.node);
+        let (input_id, weight_id) = ops.state;
+        let input: FloatTensor<B> = checkpointer.retrieve_node_output(input_id);
+        let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_id);
+        let g = B::linear_backward(input, weight, output_grad, node_input.is_some());
+        if let (Some(node), Some(input_grad)) = (node_input, g.input) {
+            grads.register::<B>(node.id, input_grad);
+        }
+        if let Some(node) = node_weight {
+            grads.register::<B>(node.id, g.weight);
+        }
+        if let Some(node) = node_bias {
+            grads.register::<B>(node.id, g.bias);
+        }
+    }
+}
+
+#[derive(Debug)]
 struct CrossEntropyBackward;
 
 impl<B: KernelOps> Backward<B, 1> for CrossEntropyBackward {
@@ -161,6 +192,38 @@ impl<B: KernelOps, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
                 weight.primitive,
                 Some(bias.primitive),
                 spec,
+            )),
+        }
+    }
+
+    fn custom_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        let Some(bias) = bias else {
+            // As for the conv: a zero bias that nothing tracks keeps the graph at three parents.
+            let outputs = weight.primitive.shape().dims::<2>()[1];
+            let device = Self::float_device(&weight);
+            let zeros =
+                Self::float_zeros([outputs].into(), &device, weight.primitive.dtype().into());
+            return Self::custom_linear(x, weight, Some(zeros));
+        };
+        match LinearBackward
+            .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let input_id = prep.checkpoint(&x);
+                let weight_id = prep.checkpoint(&weight);
+                let output = B::linear_forward(x.primitive, weight.primitive, Some(bias.primitive));
+                prep.finish((input_id, weight_id), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::linear_forward(
+                x.primitive,
+                weight.primitive,
+                Some(bias.primitive),
             )),
         }
     }

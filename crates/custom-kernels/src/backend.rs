@@ -1,16 +1,18 @@
 //! The backend extension: the raw ops a backend provides ([`KernelOps`]) and the tensor-level
-//! ops models call ([`ConvKernels`]), implemented for concrete backends and for `Autodiff<B>`.
+//! ops models call ([`ConvKernels`]: conv, pool, fully connected layer and loss), implemented
+//! for concrete backends and for `Autodiff<B>`.
 
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{Shape, backend::Backend};
 
 use crate::spec::{ConvSpec, PoolSpec};
 
-/// Gradients of a fused conv + bias (+ ReLU).
-pub struct ConvGrads<B: Backend> {
-    /// Gradient w.r.t. the input `[n, c, h, w]`, when it was asked for.
+/// Gradients of a layer with weights and a bias: a fused conv + bias (+ ReLU) or a fully
+/// connected layer.
+pub struct LayerGrads<B: Backend> {
+    /// Gradient w.r.t. the input (`[n, c, h, w]` or `[n, inputs]`), when it was asked for.
     pub input: Option<FloatTensor<B>>,
-    /// Gradient w.r.t. the weights `[k, c, kh, kw]`.
+    /// Gradient w.r.t. the weights (`[k, c, kh, kw]` or `[inputs, outputs]`).
     pub weight: FloatTensor<B>,
     /// Gradient w.r.t. the bias `[k]`.
     pub bias: FloatTensor<B>,
@@ -37,7 +39,7 @@ pub trait KernelOps: Backend {
         output_grad: FloatTensor<Self>,
         spec: ConvSpec,
         input_grad: bool,
-    ) -> ConvGrads<Self>;
+    ) -> LayerGrads<Self>;
 
     /// Max-pool; also returns the flat in-plane index (`y * w + x`) of each maximum.
     fn max_pool2d_forward(
@@ -52,6 +54,31 @@ pub trait KernelOps: Backend {
         argmax: IntTensor<Self>,
         spec: PoolSpec,
     ) -> FloatTensor<Self>;
+
+    /// `x [n, inputs] * weight [inputs, outputs] + bias` (Burn's `Linear` layout). The default
+    /// is Burn's own op; the ndarray backend overrides it with multi-threaded GEMMs.
+    fn linear_forward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        Self::linear(x, weight, bias)
+    }
+
+    /// Gradients of [`KernelOps::linear_forward`]; the input gradient only if `input_grad` is
+    /// set. The default uses Burn's own backward ops.
+    fn linear_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        input_grad: bool,
+    ) -> LayerGrads<Self> {
+        LayerGrads {
+            input: input_grad.then(|| Self::linear_x_backward(weight, output_grad.clone())),
+            weight: Self::linear_weight_backward(x, output_grad.clone()),
+            bias: Self::linear_bias_backward(output_grad),
+        }
+    }
 }
 
 /// The custom ops as the models use them: implemented by every backend the workbench runs on
@@ -67,6 +94,14 @@ pub trait ConvKernels: Backend {
 
     /// Max-pool with the hand-written kernel.
     fn custom_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self>;
+
+    /// `x * weight + bias` for `x [n, inputs]`, `weight [inputs, outputs]`, with the
+    /// hand-written kernel where the backend has one.
+    fn custom_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self>;
 
     /// Mean softmax cross-entropy of `logits` `[n, classes]` against `targets` `[n]` (see
     /// [`crate::cross_entropy`]). Concrete backends use the default (tensor ops); `Autodiff`

@@ -1,12 +1,13 @@
 //! Hand-written conv2d (fused bias + ReLU) and max-pool2d for Burn, as a backend extension in
 //! the pattern of Burn's `custom-cubecl-kernel` example:
 //!
-//! * [`cpu`]: the kernels on plain slices (im2col + SIMD GEMM, rayon over the batch);
+//! * [`cpu`]: the kernels on plain slices (im2col + SIMD GEMM, rayon over the batch; the
+//!   fully connected layer as multi-threaded GEMMs without transpose copies);
 //! * [`KernelOps`]: the raw forward/backward ops a concrete backend provides (ndarray here);
 //! * [`ConvKernels`]: the ops models call, also implemented for `Autodiff<B>` with hand-written
 //!   backward passes, so training uses the kernels end to end;
-//! * [`conv2d`] / [`max_pool2d`]: tensor-level entry points that pick the custom kernels or
-//!   Burn's built-in ops according to a [`Kernels`] switch;
+//! * [`conv2d`] / [`max_pool2d`] / [`linear`]: tensor-level entry points that pick the custom
+//!   kernels or Burn's built-in ops according to a [`Kernels`] switch;
 //! * [`cross_entropy`]: softmax cross-entropy with a fused, exact (and so reproducible)
 //!   gradient.
 
@@ -20,7 +21,7 @@ mod ndarray_backend;
 pub mod ops;
 pub mod spec;
 
-pub use backend::{ConvGrads, ConvKernels, KernelOps};
+pub use backend::{ConvKernels, KernelOps, LayerGrads};
 pub use loss::cross_entropy;
-pub use ops::{Kernels, conv2d, max_pool2d};
+pub use ops::{Kernels, conv2d, linear, max_pool2d};
 pub use spec::{ConvSpec, PoolSpec};

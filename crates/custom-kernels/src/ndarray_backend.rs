@@ -5,10 +5,10 @@ use burn::tensor::{Shape, TensorMetadata};
 use burn_ndarray::{NdArray, NdArrayTensor};
 use ndarray::{ArcArray, IxDyn};
 
-use crate::backend::{ConvGrads, ConvKernels, KernelOps};
+use crate::backend::{ConvKernels, KernelOps, LayerGrads};
 use crate::cpu::{
-    ConvGeometry, PoolGeometry, conv2d_backward, conv2d_forward, max_pool2d_backward,
-    max_pool2d_forward,
+    ConvGeometry, LinearGeometry, PoolGeometry, conv2d_backward, conv2d_forward, linear_backward,
+    linear_forward, max_pool2d_backward, max_pool2d_forward,
 };
 use crate::spec::{ConvSpec, PoolSpec};
 
@@ -16,6 +16,10 @@ type B = NdArray;
 
 fn dims4(tensor: &NdArrayTensor) -> [usize; 4] {
     tensor.shape().dims::<4>()
+}
+
+fn dims2(tensor: &NdArrayTensor) -> [usize; 2] {
+    tensor.shape().dims::<2>()
 }
 
 /// Runs `f` on the tensor's `f32` values in row-major order (copying only if the storage is
@@ -88,7 +92,7 @@ impl KernelOps for B {
         output_grad: FloatTensor<B>,
         spec: ConvSpec,
         input_grad: bool,
-    ) -> ConvGrads<B> {
+    ) -> LayerGrads<B> {
         let input_shape = dims4(&input);
         let weight_shape = dims4(&weight);
         let g = ConvGeometry::new(input_shape, weight_shape, spec);
@@ -101,7 +105,7 @@ impl KernelOps for B {
                 })
             })
         });
-        ConvGrads {
+        LayerGrads {
             input: dx.map(|dx| tensor(dx, &input_shape)),
             weight: tensor(dw, &weight_shape),
             bias: tensor(db, &[g.filters]),
@@ -132,6 +136,40 @@ impl KernelOps for B {
         });
         tensor(dx, &shape)
     }
+
+    fn linear_forward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+    ) -> FloatTensor<B> {
+        let g = LinearGeometry::new(dims2(&x), dims2(&weight));
+        let out = with_f32(&x, |x| {
+            with_f32(&weight, |w| match &bias {
+                Some(bias) => with_f32(bias, |b| linear_forward(x, w, Some(b), &g)),
+                None => linear_forward(x, w, None, &g),
+            })
+        });
+        tensor(out, &[g.batch, g.outputs])
+    }
+
+    fn linear_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        input_grad: bool,
+    ) -> LayerGrads<B> {
+        let g = LinearGeometry::new(dims2(&x), dims2(&weight));
+        let (dx, dw, db) = with_f32(&x, |x| {
+            with_f32(&weight, |w| {
+                with_f32(&output_grad, |dy| linear_backward(x, w, dy, &g, input_grad))
+            })
+        });
+        LayerGrads {
+            input: dx.map(|dx| tensor(dx, &[g.batch, g.inputs])),
+            weight: tensor(dw, &[g.inputs, g.outputs]),
+            bias: tensor(db, &[g.outputs]),
+        }
+    }
 }
 
 impl ConvKernels for B {
@@ -146,5 +184,13 @@ impl ConvKernels for B {
 
     fn custom_max_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
         <B as KernelOps>::max_pool2d_forward(input, spec).0
+    }
+
+    fn custom_linear(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+    ) -> FloatTensor<B> {
+        <B as KernelOps>::linear_forward(x, weight, bias)
     }
 }

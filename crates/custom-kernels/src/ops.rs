@@ -1,7 +1,10 @@
-//! Tensor-level conv and pool that use either the custom kernels or Burn's built-in ops.
+//! Tensor-level conv, pool and fully connected layer that use either the custom kernels or
+//! Burn's built-in ops.
 
 use burn::tensor::activation::relu;
-use burn::tensor::module::{conv2d as builtin_conv2d, max_pool2d as builtin_max_pool2d};
+use burn::tensor::module::{
+    conv2d as builtin_conv2d, linear as builtin_linear, max_pool2d as builtin_max_pool2d,
+};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorPrimitive};
 use serde::{Deserialize, Serialize};
@@ -13,7 +16,7 @@ use crate::spec::{ConvSpec, PoolSpec};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kernels {
-    /// Burn's own `conv2d`, `relu` and `max_pool2d`.
+    /// Burn's own `conv2d`, `relu`, `max_pool2d` and `linear`.
     Builtin,
     /// This crate's hand-written kernels.
     #[default]
@@ -79,6 +82,24 @@ pub fn max_pool2d<B: ConvKernels>(
         Kernels::Custom => Tensor::from_primitive(TensorPrimitive::Float(B::custom_max_pool2d(
             input.into_primitive().tensor(),
             spec,
+        ))),
+    }
+}
+
+/// `x * weight + bias` for `x [n, inputs]` and `weight [inputs, outputs]` (the layout of
+/// Burn's `Linear`, so its parameters can be passed as they are).
+pub fn linear<B: ConvKernels>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+    kernels: Kernels,
+) -> Tensor<B, 2> {
+    match kernels {
+        Kernels::Builtin => builtin_linear(x, weight, bias),
+        Kernels::Custom => Tensor::from_primitive(TensorPrimitive::Float(B::custom_linear(
+            x.into_primitive().tensor(),
+            weight.into_primitive().tensor(),
+            bias.map(|b| b.into_primitive().tensor()),
         ))),
     }
 }

@@ -1,6 +1,7 @@
 //! The custom kernels agree with Burn's built-in ops, forward and in every gradient, on many
 //! shapes (batch 1, odd sizes, stride 2, padding 0/1/2, non-square and 1x1 kernels, several
-//! channels), on the ndarray backend under autodiff. Tolerance: see `common`.
+//! channels; fully connected layers from tiny to the MLP's), on the ndarray backend under
+//! autodiff. Tolerance: see `common`.
 
 mod common;
 
@@ -31,4 +32,16 @@ fn untracked_inputs_take_the_inference_path() {
 #[test]
 fn first_layer_without_input_gradient() {
     common::check_input_without_gradient::<B>(&Default::default());
+}
+
+#[test]
+fn linear_forward_and_gradients_match_builtin() {
+    for dims in common::LINEAR_CASES {
+        common::check_linear::<B>(dims, &Default::default());
+    }
+}
+
+#[test]
+fn linear_first_layer_without_input_gradient_or_bias() {
+    common::check_linear_first_layer::<B>(&Default::default());
 }

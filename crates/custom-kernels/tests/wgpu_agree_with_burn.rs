@@ -111,3 +111,17 @@ fn wgpu_first_layer_without_input_gradient() {
     let Some(device) = device() else { return };
     common::check_input_without_gradient::<B>(&device);
 }
+
+#[test]
+fn wgpu_linear_forward_and_gradients_match_builtin() {
+    let Some(device) = device() else { return };
+    for dims in common::LINEAR_CASES {
+        common::check_linear::<B>(dims, &device);
+    }
+}
+
+#[test]
+fn wgpu_linear_first_layer_without_input_gradient_or_bias() {
+    let Some(device) = device() else { return };
+    common::check_linear_first_layer::<B>(&device);
+}

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
-use crate::layers::{conv, conv_relu, flatten, linear, pool2};
+use crate::layers::{conv, conv_relu, dense, flatten, linear, pool2};
 use crate::trace::{LayerObserver, emit_features, emit_maps};
 use custom_kernels::{ConvKernels, Kernels};
 
@@ -33,7 +33,7 @@ pub struct ConvNet<B: ConvKernels> {
     pub dropout: Dropout,
     /// 1024 -> 10 logits.
     pub fc2: Linear<B>,
-    /// Custom or built-in conv/pool kernels (not saved with the weights).
+    /// Custom or built-in conv, pool and linear kernels (not saved with the weights).
     #[module(skip)]
     pub kernels: Kernels,
 }
@@ -78,7 +78,7 @@ impl<B: ConvKernels> ConvNet<B> {
         );
         let x = pool2(x, self.kernels);
         emit_maps(observer, "pool2", "max-pool 2x2/2", 0, &x);
-        let x = relu(self.fc1.forward(flatten(x)));
+        let x = relu(dense(&self.fc1, flatten(x), self.kernels));
         let x = self.dropout.forward(x);
         emit_features(
             observer,
@@ -87,7 +87,7 @@ impl<B: ConvKernels> ConvNet<B> {
             self.fc1.num_params(),
             &x,
         );
-        let x = self.fc2.forward(x);
+        let x = dense(&self.fc2, x, self.kernels);
         emit_features(
             observer,
             "fc2",

@@ -6,6 +6,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::init::InitScheme;
+use custom_kernels::linear as linear_op;
 use custom_kernels::{ConvKernels, ConvSpec, Kernels, PoolSpec, conv2d, max_pool2d};
 
 /// A square `kernel x kernel` convolution with bias, stride 1 and `pad` zeros on every side.
@@ -55,6 +56,16 @@ pub(crate) fn conv_relu<B: ConvKernels>(
         ConvSpec::relu(padding),
         kernels,
     )
+}
+
+/// `x * weight + bias` of a fully connected layer through the chosen kernels.
+pub(crate) fn dense<B: ConvKernels>(
+    layer: &Linear<B>,
+    x: Tensor<B, 2>,
+    kernels: Kernels,
+) -> Tensor<B, 2> {
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    linear_op(x, layer.weight.val(), bias, kernels)
 }
 
 /// 2x2 max-pooling with stride 2 through the chosen kernels.

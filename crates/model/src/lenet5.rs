@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
-use crate::layers::{conv, conv_relu, flatten, linear, pool2};
+use crate::layers::{conv, conv_relu, dense, flatten, linear, pool2};
 use crate::trace::{LayerObserver, emit_features, emit_maps};
 use custom_kernels::{ConvKernels, Kernels};
 
@@ -34,7 +34,7 @@ pub struct LeNet5<B: ConvKernels> {
     pub fc2: Linear<B>,
     /// 84 -> 10 logits.
     pub fc3: Linear<B>,
-    /// Custom or built-in conv/pool kernels (not saved with the weights).
+    /// Custom or built-in conv, pool and linear kernels (not saved with the weights).
     #[module(skip)]
     pub kernels: Kernels,
 }
@@ -79,7 +79,7 @@ impl<B: ConvKernels> LeNet5<B> {
         let x = pool2(x, self.kernels);
         emit_maps(observer, "pool2", "max-pool 2x2/2", 0, &x);
         let x = flatten(x);
-        let x = relu(self.fc1.forward(x));
+        let x = relu(dense(&self.fc1, x, self.kernels));
         emit_features(
             observer,
             "fc1",
@@ -87,7 +87,7 @@ impl<B: ConvKernels> LeNet5<B> {
             self.fc1.num_params(),
             &x,
         );
-        let x = relu(self.fc2.forward(x));
+        let x = relu(dense(&self.fc2, x, self.kernels));
         emit_features(
             observer,
             "fc2",
@@ -95,7 +95,7 @@ impl<B: ConvKernels> LeNet5<B> {
             self.fc2.num_params(),
             &x,
         );
-        let x = self.fc3.forward(x);
+        let x = dense(&self.fc3, x, self.kernels);
         emit_features(
             observer,
             "fc3",

@@ -6,12 +6,13 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
-use crate::layers::{flatten, linear};
+use crate::layers::{dense, flatten, linear};
 use crate::trace::{LayerObserver, emit_features};
+use custom_kernels::{ConvKernels, Kernels};
 
 /// Multi-layer perceptron on flattened `[batch, 1, 28, 28]` images.
 #[derive(Module, Debug)]
-pub struct Mlp<B: Backend> {
+pub struct Mlp<B: ConvKernels> {
     /// 784 -> 1200.
     pub fc1: Linear<B>,
     /// 1200 -> 1200.
@@ -20,16 +21,20 @@ pub struct Mlp<B: Backend> {
     pub fc3: Linear<B>,
     /// 1200 -> 10 logits.
     pub fc4: Linear<B>,
+    /// Custom or built-in linear kernels (not saved with the weights).
+    #[module(skip)]
+    pub kernels: Kernels,
 }
 
-impl<B: Backend> Mlp<B> {
-    /// A freshly initialised MLP.
-    pub fn new(init: InitScheme, device: &B::Device) -> Self {
+impl<B: ConvKernels> Mlp<B> {
+    /// A freshly initialised MLP running on `kernels`.
+    pub fn new(init: InitScheme, kernels: Kernels, device: &B::Device) -> Self {
         Self {
             fc1: linear(28 * 28, 1200, init, device),
             fc2: linear(1200, 1200, init, device),
             fc3: linear(1200, 1200, init, device),
             fc4: linear(1200, 10, init, device),
+            kernels,
         }
     }
 
@@ -40,7 +45,7 @@ impl<B: Backend> Mlp<B> {
         observer: &mut impl LayerObserver<B>,
     ) -> Tensor<B, 2> {
         let x = flatten(images);
-        let x = relu(self.fc1.forward(x));
+        let x = relu(dense(&self.fc1, x, self.kernels));
         emit_features(
             observer,
             "fc1",
@@ -48,7 +53,7 @@ impl<B: Backend> Mlp<B> {
             self.fc1.num_params(),
             &x,
         );
-        let x = relu(self.fc2.forward(x));
+        let x = relu(dense(&self.fc2, x, self.kernels));
         emit_features(
             observer,
             "fc2",
@@ -56,7 +61,7 @@ impl<B: Backend> Mlp<B> {
             self.fc2.num_params(),
             &x,
         );
-        let x = relu(self.fc3.forward(x));
+        let x = relu(dense(&self.fc3, x, self.kernels));
         emit_features(
             observer,
             "fc3",
@@ -64,7 +69,7 @@ impl<B: Backend> Mlp<B> {
             self.fc3.num_params(),
             &x,
         );
-        let x = self.fc4.forward(x);
+        let x = dense(&self.fc4, x, self.kernels);
         emit_features(
             observer,
             "fc4",

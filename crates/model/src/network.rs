@@ -70,7 +70,8 @@ pub struct ModelConfig {
     /// Drop probability of the ConvNet's dropout after fc1 (0.25 = keep 0.75); unused otherwise.
     #[config(default = 0.25)]
     pub dropout: f64,
-    /// Conv/pool implementation: the hand-written kernels (default) or Burn's built-in ops.
+    /// Conv, pool and linear implementation: the hand-written kernels (default) or Burn's
+    /// built-in ops.
     #[config(default = "Kernels::Custom")]
     pub kernels: Kernels,
 }
@@ -83,7 +84,7 @@ impl ModelConfig {
             ModelKind::Convnet => {
                 Network::Convnet(ConvNet::new(self.init, self.dropout, self.kernels, device))
             }
-            ModelKind::Mlp => Network::Mlp(Mlp::new(self.init, device)),
+            ModelKind::Mlp => Network::Mlp(Mlp::new(self.init, self.kernels, device)),
         }
     }
 }

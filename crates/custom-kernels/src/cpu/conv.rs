@@ -2,9 +2,9 @@
 
 use std::cell::RefCell;
 
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+use super::matmul::{Threads, matmul};
 use crate::spec::ConvSpec;
 
 /// Every size a convolution needs, derived once from the shapes and the spec.
@@ -89,6 +89,22 @@ thread_local! {
     static DCOL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The output columns `ox` whose input column `x0 + ox * stride` lies inside `0..width`, as a
+/// range `lo..hi` (empty when none does). Outside it the input is zero padding.
+fn inside_columns(x0: isize, stride: usize, outputs: usize, width: usize) -> (usize, usize) {
+    let stride = stride as isize;
+    let lo = if x0 < 0 {
+        (-x0 + stride - 1) / stride
+    } else {
+        0
+    };
+    let last = width as isize - 1 - x0;
+    let hi = if last < 0 { 0 } else { last / stride + 1 };
+    let hi = (hi as usize).min(outputs);
+    let lo = (lo as usize).min(hi);
+    (lo, hi)
+}
+
 /// Fills `col` (`patch_len x positions`, row-major) with the patches of one image.
 fn im2col(image: &[f32], g: &ConvGeometry, col: &mut [f32]) {
     let [h, w] = g.input;
@@ -97,31 +113,30 @@ fn im2col(image: &[f32], g: &ConvGeometry, col: &mut [f32]) {
     let [sh, sw] = g.spec.stride;
     let [ph, pw] = g.spec.padding;
     let mut rows = col.chunks_exact_mut(oh * ow);
-    for c in 0..g.channels {
-        let plane = &image[c * h * w..(c + 1) * h * w];
+    for plane in image.chunks_exact(h * w).take(g.channels) {
         for ky in 0..kh {
             for kx in 0..kw {
                 let row = rows.next().expect("im2col row");
-                for oy in 0..oh {
-                    let out = &mut row[oy * ow..(oy + 1) * ow];
+                let x0 = kx as isize - pw as isize;
+                let (lo, hi) = inside_columns(x0, sw, ow, w);
+                for (oy, out) in row.chunks_exact_mut(ow).enumerate() {
                     let y = (oy * sh + ky) as isize - ph as isize;
                     if y < 0 || y >= h as isize {
                         out.fill(0.0);
                         continue;
                     }
                     let line = &plane[y as usize * w..(y as usize + 1) * w];
-                    let x0 = kx as isize - pw as isize;
-                    if sw == 1 && x0 >= 0 && x0 as usize + ow <= w {
-                        out.copy_from_slice(&line[x0 as usize..x0 as usize + ow]);
-                        continue;
-                    }
-                    for (ox, value) in out.iter_mut().enumerate() {
-                        let x = x0 + (ox * sw) as isize;
-                        *value = if x >= 0 && x < w as isize {
-                            line[x as usize]
-                        } else {
-                            0.0
-                        };
+                    out[..lo].fill(0.0);
+                    out[hi..].fill(0.0);
+                    let first = (x0 + (lo * sw) as isize) as usize;
+                    if sw == 1 {
+                        out[lo..hi].copy_from_slice(&line[first..first + hi - lo]);
+                    } else {
+                        for (value, &x) in
+                            out[lo..hi].iter_mut().zip(line[first..].iter().step_by(sw))
+                        {
+                            *value = x;
+                        }
                     }
                 }
             }
@@ -137,86 +152,32 @@ fn col2im(dcol: &[f32], g: &ConvGeometry, image_grad: &mut [f32]) {
     let [sh, sw] = g.spec.stride;
     let [ph, pw] = g.spec.padding;
     let mut rows = dcol.chunks_exact(oh * ow);
-    for c in 0..g.channels {
-        let plane = &mut image_grad[c * h * w..(c + 1) * h * w];
+    for plane in image_grad.chunks_exact_mut(h * w).take(g.channels) {
         for ky in 0..kh {
             for kx in 0..kw {
                 let row = rows.next().expect("col2im row");
-                for oy in 0..oh {
+                let x0 = kx as isize - pw as isize;
+                let (lo, hi) = inside_columns(x0, sw, ow, w);
+                for (oy, src) in row.chunks_exact(ow).enumerate() {
                     let y = (oy * sh + ky) as isize - ph as isize;
                     if y < 0 || y >= h as isize {
                         continue;
                     }
-                    let src = &row[oy * ow..(oy + 1) * ow];
                     let line = &mut plane[y as usize * w..(y as usize + 1) * w];
-                    let x0 = kx as isize - pw as isize;
-                    if sw == 1 && x0 >= 0 && x0 as usize + ow <= w {
-                        for (dst, s) in line[x0 as usize..x0 as usize + ow].iter_mut().zip(src) {
+                    let first = (x0 + (lo * sw) as isize) as usize;
+                    let src = &src[lo..hi];
+                    if sw == 1 {
+                        for (dst, s) in line[first..first + src.len()].iter_mut().zip(src) {
                             *dst += s;
                         }
-                        continue;
-                    }
-                    for (ox, s) in src.iter().enumerate() {
-                        let x = x0 + (ox * sw) as isize;
-                        if x >= 0 && x < w as isize {
-                            line[x as usize] += s;
+                    } else {
+                        for (dst, s) in line[first..].iter_mut().step_by(sw).zip(src) {
+                            *dst += s;
                         }
                     }
                 }
             }
         }
-    }
-}
-
-/// `dst (m x n) = read_dst * dst + a (m x k) * b (k x n)`, all row-major with the given row
-/// strides, or with `a`/`b` transposed when their flag is set (their stored shape is then
-/// `k x m` / `n x k`). Single-threaded: callers parallelise over images.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    dst: &mut [f32],
-    a: &[f32],
-    a_transposed: bool,
-    b: &[f32],
-    b_transposed: bool,
-    [m, n, k]: [usize; 3],
-    accumulate: bool,
-) {
-    debug_assert!(dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
-    let (a_rs, a_cs) = if a_transposed {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
-    };
-    let (b_rs, b_cs) = if b_transposed {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
-    // SAFETY: the slices hold at least the m x n, m x k and k x n elements addressed by these
-    // strides (checked above in debug builds and by construction in every caller), and `dst`
-    // does not alias `a` or `b` (distinct borrows).
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
     }
 }
 
@@ -269,6 +230,7 @@ pub fn conv2d_forward(
                     false,
                     [g.filters, p, kk],
                     accumulate,
+                    Threads::One,
                 );
             } else {
                 with_buffer(&COL, kk * p, |col| {
@@ -281,6 +243,7 @@ pub fn conv2d_forward(
                         false,
                         [g.filters, p, kk],
                         accumulate,
+                        Threads::One,
                     );
                 });
             }
@@ -396,18 +359,27 @@ fn image_backward(
         *sum += row.iter().sum::<f32>();
     }
     if g.col_is_input() {
-        matmul(dw, dy, false, image, true, [k, kk, p], true);
+        matmul(dw, dy, false, image, true, [k, kk, p], true, Threads::One);
         if let Some(dx) = dx {
-            matmul(dx, weight, true, dy, false, [kk, p, k], false);
+            matmul(dx, weight, true, dy, false, [kk, p, k], false, Threads::One);
         }
     } else {
         with_buffer(&COL, kk * p, |col| {
             im2col(image, g, col);
-            matmul(dw, dy, false, col, true, [k, kk, p], true);
+            matmul(dw, dy, false, col, true, [k, kk, p], true, Threads::One);
         });
         if let Some(dx) = dx {
             with_buffer(&DCOL, kk * p, |dcol| {
-                matmul(dcol, weight, true, dy, false, [kk, p, k], false);
+                matmul(
+                    dcol,
+                    weight,
+                    true,
+                    dy,
+                    false,
+                    [kk, p, k],
+                    false,
+                    Threads::One,
+                );
                 col2im(dcol, g, dx);
             });
         }

@@ -1,12 +1,16 @@
 //! The CPU kernels on plain `f32` slices in NCHW layout: im2col + a SIMD GEMM (the `gemm`
 //! crate, runtime-dispatched AVX2/FMA/AVX-512) for the convolution, direct loops for pooling,
-//! multi-threaded over the images of the batch with rayon. Backend-independent, so they can be
-//! tested and benchmarked on their own.
+//! multi-threaded over the images of the batch with rayon; the fully connected layer as
+//! multi-threaded GEMMs. Backend-independent, so they can be tested and benchmarked on their
+//! own.
 
 mod allocator;
 mod conv;
+mod linear;
+mod matmul;
 mod pool;
 
 pub use allocator::keep_freed_buffers;
 pub use conv::{ConvGeometry, conv2d_backward, conv2d_forward};
+pub use linear::{LinearGeometry, linear_backward, linear_forward};
 pub use pool::{PoolGeometry, max_pool2d_backward, max_pool2d_forward};

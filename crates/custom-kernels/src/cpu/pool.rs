@@ -73,13 +73,15 @@ pub fn max_pool2d_forward(input: &[f32], g: &PoolGeometry) -> (Vec<f32>, Vec<i32
 
 /// The running maximum after seeing `candidate` (value, index): a larger value wins, ties keep
 /// the first maximum, and a NaN wins (so NaNs propagate, as in Burn's and PyTorch's ops).
+/// Branch-free (`|` and selects rather than `||` and jumps): on real activations the winner
+/// is unpredictable and mispredicted branches would cost more than the pooling itself.
 #[inline(always)]
 fn better(best: (f32, usize), candidate: (f32, usize)) -> (f32, usize) {
-    if candidate.0 > best.0 || candidate.0.is_nan() {
-        candidate
-    } else {
-        best
-    }
+    let take = (candidate.0 > best.0) | candidate.0.is_nan();
+    (
+        if take { candidate.0 } else { best.0 },
+        if take { candidate.1 } else { best.1 },
+    )
 }
 
 /// The 2x2 stride-2 case every network here uses, with the window unrolled; same results as
@@ -93,12 +95,18 @@ fn pool_two_by_two(plane: &[f32], w: usize, out: &mut [f32], arg: &mut [i32]) {
     {
         let top = 2 * oy * w;
         let (upper, lower) = (&plane[top..top + w], &plane[top + w..top + 2 * w]);
-        for (ox, (o, a)) in out_row.iter_mut().zip(arg_row.iter_mut()).enumerate() {
-            let x = 2 * ox;
-            let mut best = (upper[x], top + x);
-            best = better(best, (upper[x + 1], top + x + 1));
-            best = better(best, (lower[x], top + w + x));
-            best = better(best, (lower[x + 1], top + w + x + 1));
+        let windows = upper.chunks_exact(2).zip(lower.chunks_exact(2));
+        for (ox, ((o, a), (up, low))) in out_row
+            .iter_mut()
+            .zip(arg_row.iter_mut())
+            .zip(windows)
+            .enumerate()
+        {
+            let x = top + 2 * ox;
+            let mut best = (up[0], x);
+            best = better(best, (up[1], x + 1));
+            best = better(best, (low[0], x + w));
+            best = better(best, (low[1], x + w + 1));
             *o = best.0;
             *a = best.1 as i32;
         }

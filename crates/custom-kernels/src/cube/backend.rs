@@ -11,7 +11,7 @@ use super::kernels::{
     conv2d_bias_grad_kernel, conv2d_forward_kernel, conv2d_input_grad_kernel,
     conv2d_weight_grad_kernel, max_pool2d_backward_kernel, max_pool2d_forward_kernel,
 };
-use crate::backend::{ConvGrads, ConvKernels, KernelOps};
+use crate::backend::{ConvKernels, KernelOps, LayerGrads};
 use crate::spec::{ConvSpec, PoolSpec};
 
 /// Threads per cube (workgroup) of every kernel here.
@@ -93,7 +93,7 @@ where
         output_grad: FloatTensor<Self>,
         spec: ConvSpec,
         want_input_grad: bool,
-    ) -> ConvGrads<Self> {
+    ) -> LayerGrads<Self> {
         let input = into_contiguous(input);
         let weight = into_contiguous(weight);
         let output = into_contiguous(output);
@@ -157,7 +157,7 @@ where
             dtype.into(),
         );
 
-        ConvGrads {
+        LayerGrads {
             input: input_grad,
             weight: weight_grad,
             bias: bias_grad,
@@ -240,5 +240,15 @@ where
 
     fn custom_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
         <Self as KernelOps>::max_pool2d_forward(input, spec).0
+    }
+
+    /// Burn's own matmul kernels are already tuned GPU GEMMs: the fully connected layer uses
+    /// them (the trait's default), with the backward still registered by this crate.
+    fn custom_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        <Self as KernelOps>::linear_forward(x, weight, bias)
     }
 }

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 use burn_ndarray::NdArray;
-use custom_kernels::{ConvKernels, ConvSpec, Kernels, PoolSpec, conv2d, max_pool2d};
+use custom_kernels::{ConvKernels, ConvSpec, Kernels, PoolSpec, conv2d, linear, max_pool2d};
 
 /// Elementwise tolerance factor.
 pub const TOLERANCE: f32 = 1e-4;
@@ -90,6 +90,17 @@ pub const POOL_CASES: [([usize; 4], PoolSpec); 5] = [
             stride: [1, 1],
         },
     ),
+];
+
+/// The fully connected shapes every backend is checked on, `[batch, inputs, outputs]`: tiny and
+/// odd ones, LeNet-5's fc1, the MLP's first layer (large enough for the multi-threaded GEMM)
+/// and batch 1.
+pub const LINEAR_CASES: [[usize; 3]; 5] = [
+    [1, 7, 3],
+    [5, 13, 1],
+    [64, 400, 120],
+    [32, 784, 1200],
+    [1, 1200, 10],
 ];
 
 /// Asserts two results agree within [`TOLERANCE`].
@@ -306,4 +317,96 @@ where
     let (w_builtin, b_builtin) = grads_of(Kernels::Builtin);
     assert_close("first layer: weight grad", &w_custom, &w_builtin);
     assert_close("first layer: bias grad", &b_custom, &b_builtin);
+}
+
+/// Output and input, weight and bias gradients of a fully connected layer on backend `B`.
+/// `transposed_weight` passes the weight as the transpose of an `[outputs, inputs]` tensor (a
+/// strided view, as Burn's column-layout `Linear` stores it).
+pub fn run_linear<B>(
+    [batch, inputs, outputs]: [usize; 3],
+    data: &ConvInputs,
+    kernels: Kernels,
+    transposed_weight: bool,
+    device: &B::Device,
+) -> ConvResult
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let x = Tensor::<B, 2>::from_data(data.input.clone(), device).require_grad();
+    let w = if transposed_weight {
+        let stored = data
+            .weight
+            .clone()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap();
+        let mut by_output = vec![0.0f32; stored.len()];
+        for i in 0..inputs {
+            for o in 0..outputs {
+                by_output[o * inputs + i] = stored[i * outputs + o];
+            }
+        }
+        let by_output = TensorData::new(by_output, [outputs, inputs]);
+        Tensor::<B, 2>::from_data(by_output, device)
+            .transpose()
+            .require_grad()
+    } else {
+        Tensor::<B, 2>::from_data(data.weight.clone(), device).require_grad()
+    };
+    let b = Tensor::<B, 1>::from_data(data.bias.clone(), device).require_grad();
+    let out = linear(x.clone(), w.clone(), Some(b.clone()), kernels);
+    assert_eq!(out.dims(), [batch, outputs]);
+    // Per-element gradients in (0, 1]: sums over a thousand outputs stay well inside f32.
+    let mix = Tensor::<B, 2>::ones(out.dims(), device).cumsum(1) / outputs as f32;
+    let grads = (out.clone() * mix).sum().backward();
+    ConvResult {
+        output: out.into_data(),
+        input_grad: x.grad(&grads).unwrap().into_data(),
+        weight_grad: w.grad(&grads).unwrap().into_data(),
+        bias_grad: b.grad(&grads).unwrap().into_data(),
+    }
+}
+
+/// Random input, weights and bias of a fully connected case.
+pub fn linear_inputs([batch, inputs, outputs]: [usize; 3]) -> ConvInputs {
+    ConvInputs {
+        input: random_data(&[batch, inputs]),
+        weight: random_data(&[inputs, outputs]),
+        bias: random_data(&[outputs]),
+    }
+}
+
+/// Custom vs built-in fully connected layer on the same backend, with a contiguous and with
+/// a transposed (strided) weight.
+pub fn check_linear<B>(dims: [usize; 3], device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let data = linear_inputs(dims);
+    let builtin = run_linear::<B>(dims, &data, Kernels::Builtin, false, device);
+    for transposed in [false, true] {
+        let custom = run_linear::<B>(dims, &data, Kernels::Custom, transposed, device);
+        let label = format!("linear {dims:?} (weight transposed: {transposed})");
+        assert_conv_close(&label, &custom, &builtin);
+    }
+}
+
+/// A fully connected layer on an input that needs no gradient (an MLP's first layer) and
+/// without bias: the input gets no gradient, the weight gradient and output still agree.
+pub fn check_linear_first_layer<B>(device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let data = linear_inputs([6, 20, 9]);
+    let x = Tensor::<B, 2>::from_data(data.input.clone(), device);
+    let results = [Kernels::Custom, Kernels::Builtin].map(|kernels| {
+        let w = Tensor::<B, 2>::from_data(data.weight.clone(), device).require_grad();
+        let out = linear(x.clone(), w.clone(), None, kernels);
+        let grads = (out.clone() * out.clone()).sum().backward();
+        assert!(x.grad(&grads).is_none(), "{kernels}: no input gradient");
+        (out.into_data(), w.grad(&grads).unwrap().into_data())
+    });
+    let [(out_custom, w_custom), (out_builtin, w_builtin)] = results;
+    assert_close("linear first layer: output", &out_custom, &out_builtin);
+    assert_close("linear first layer: weight grad", &w_custom, &w_builtin);
 }
