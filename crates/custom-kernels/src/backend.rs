@@ -3,7 +3,9 @@
 //! for concrete backends and for `Autodiff<B>`.
 
 use burn::tensor::ops::{FloatTensor, IntTensor};
-use burn::tensor::{Shape, backend::Backend};
+use burn::tensor::{Scalar, Shape, backend::Backend};
+
+use crate::adam::AdamStep;
 
 use crate::spec::{ConvSpec, PoolSpec};
 
@@ -78,6 +80,43 @@ pub trait KernelOps: Backend {
             weight: Self::linear_weight_backward(x, output_grad.clone()),
             bias: Self::linear_bias_backward(output_grad),
         }
+    }
+
+    /// One Adam update ([`crate::FusedAdam`]): returns the new parameter and moments. The
+    /// default composes Burn's tensor ops with the arithmetic of Burn's Adam; the ndarray
+    /// backend does it in one multi-threaded pass.
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: &AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let s = step.scalars();
+        let scalar = |x: f32| Scalar::Float(x as f64);
+        let grad = match s.weight_decay {
+            Some(penalty) => {
+                Self::float_add(Self::float_mul_scalar(param.clone(), scalar(penalty)), grad)
+            }
+            None => grad,
+        };
+        let moment_1 = Self::float_add(
+            Self::float_mul_scalar(moment_1, scalar(s.beta_1)),
+            Self::float_mul_scalar(grad.clone(), scalar(s.one_minus_beta_1)),
+        );
+        let squared = Self::float_mul(grad.clone(), grad);
+        let moment_2 = Self::float_add(
+            Self::float_mul_scalar(moment_2, scalar(s.beta_2)),
+            Self::float_mul_scalar(squared, scalar(s.one_minus_beta_2)),
+        );
+        let denominator =
+            Self::float_add_scalar(Self::float_sqrt(moment_2.clone()), scalar(s.epsilon_scaled));
+        let update = Self::float_div(
+            Self::float_mul_scalar(moment_1.clone(), scalar(s.moment_scale)),
+            denominator,
+        );
+        let param = Self::float_sub(param, Self::float_mul_scalar(update, scalar(s.lr)));
+        (param, moment_1, moment_2)
     }
 }
 

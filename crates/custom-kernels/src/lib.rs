@@ -9,8 +9,11 @@
 //! * [`conv2d`] / [`max_pool2d`] / [`linear`]: tensor-level entry points that pick the custom
 //!   kernels or Burn's built-in ops according to a [`Kernels`] switch;
 //! * [`cross_entropy`]: softmax cross-entropy with a fused, exact (and so reproducible)
-//!   gradient.
+//!   gradient;
+//! * [`FusedAdam`]: Burn's Adam, same arithmetic, with each parameter updated in one fused
+//!   pass.
 
+pub mod adam;
 mod autodiff_backend;
 pub mod backend;
 pub mod cpu;
@@ -21,6 +24,7 @@ mod ndarray_backend;
 pub mod ops;
 pub mod spec;
 
+pub use adam::{FusedAdam, FusedAdamConfig};
 pub use backend::{ConvKernels, KernelOps, LayerGrads};
 pub use loss::cross_entropy;
 pub use ops::{Kernels, conv2d, linear, max_pool2d};

@@ -5,10 +5,11 @@ use burn::tensor::{Shape, TensorMetadata};
 use burn_ndarray::{NdArray, NdArrayTensor};
 use ndarray::{ArcArray, IxDyn};
 
+use crate::adam::AdamStep;
 use crate::backend::{ConvKernels, KernelOps, LayerGrads};
 use crate::cpu::{
-    ConvGeometry, LinearGeometry, PoolGeometry, conv2d_backward, conv2d_forward, linear_backward,
-    linear_forward, max_pool2d_backward, max_pool2d_forward,
+    ConvGeometry, LinearGeometry, PoolGeometry, adam_update, conv2d_backward, conv2d_forward,
+    linear_backward, linear_forward, max_pool2d_backward, max_pool2d_forward,
 };
 use crate::spec::{ConvSpec, PoolSpec};
 
@@ -35,6 +36,22 @@ fn with_f32<R>(tensor: &NdArrayTensor, f: impl FnOnce(&[f32]) -> R) -> R {
                     .as_slice()
                     .expect("standard layout")),
             }
+        }
+        other => panic!("custom kernels expect f32 tensors, got {:?}", other.dtype()),
+    }
+}
+
+/// The tensor's `f32` values as an owned, uniquely held, row-major array that can be updated in
+/// place: no copy when the optimizer holds the only reference (the usual case), one copy
+/// otherwise (copy-on-write).
+fn into_unique_f32(tensor: NdArrayTensor) -> ArcArray<f32, IxDyn> {
+    match tensor {
+        NdArrayTensor::F32(storage) => {
+            let mut array = storage.into_owned();
+            if !array.is_standard_layout() {
+                array = array.as_standard_layout().into_owned().into_shared();
+            }
+            array
         }
         other => panic!("custom kernels expect f32 tensors, got {:?}", other.dtype()),
     }
@@ -169,6 +186,24 @@ impl KernelOps for B {
             weight: tensor(dw, &[g.inputs, g.outputs]),
             bias: tensor(db, &[g.outputs]),
         }
+    }
+
+    fn adam_step(
+        param: FloatTensor<B>,
+        grad: FloatTensor<B>,
+        moment_1: FloatTensor<B>,
+        moment_2: FloatTensor<B>,
+        step: &AdamStep,
+    ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+        let mut param = into_unique_f32(param);
+        let mut moment_1 = into_unique_f32(moment_1);
+        let mut moment_2 = into_unique_f32(moment_2);
+        // Standard-layout arrays; `as_slice_mut` also makes each unique (copy-on-write).
+        let p = param.as_slice_mut().expect("standard layout");
+        let m = moment_1.as_slice_mut().expect("standard layout");
+        let v = moment_2.as_slice_mut().expect("standard layout");
+        with_f32(&grad, |g| adam_update(p, g, m, v, step));
+        (param.into(), moment_1.into(), moment_2.into())
     }
 }
 

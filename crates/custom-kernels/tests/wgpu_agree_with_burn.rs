@@ -125,3 +125,19 @@ fn wgpu_linear_first_layer_without_input_gradient_or_bias() {
     let Some(device) = device() else { return };
     common::check_linear_first_layer::<B>(&device);
 }
+
+#[test]
+fn wgpu_fused_adam_matches_burn_adam() {
+    let Some(device) = device() else { return };
+    for weight_decay in [None, Some(0.05)] {
+        let [start, burn, fused] = common::adam_trajectories::<B>(weight_decay, 6, &device);
+        let moved = start.iter().zip(&burn).filter(|(a, b)| a != b).count();
+        assert_eq!(moved, burn.len(), "every parameter moved");
+        for (i, (a, b)) in burn.iter().zip(&fused).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-6 * (1.0 + a.abs()),
+                "weight decay {weight_decay:?}: parameter {i}: Burn {a} vs fused {b}"
+            );
+        }
+    }
+}

@@ -3,18 +3,23 @@
 
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
-use custom_kernels::ConvKernels;
+use custom_kernels::{ConvKernels, KernelOps};
 
 use crate::config::TrainConfig;
 use crate::report::TrainingReport;
 use crate::session::{SessionOptions, run_session};
 
 /// What training needs of a backend: autodiff, and the custom kernels on it and on its inner
-/// (inference) backend.
-pub trait TrainingBackendBounds: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels {}
+/// (inference) backend, whose raw ops also run the fused optimizer.
+pub trait TrainingBackendBounds:
+    AutodiffBackend<InnerBackend: ConvKernels + KernelOps> + ConvKernels
+{
+}
 
-impl<B> TrainingBackendBounds for B where B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels
-{}
+impl<B> TrainingBackendBounds for B where
+    B: AutodiffBackend<InnerBackend: ConvKernels + KernelOps> + ConvKernels
+{
+}
 
 /// The autodiff backend of this build.
 #[cfg(not(feature = "wgpu"))]

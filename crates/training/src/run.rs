@@ -16,11 +16,11 @@ use crate::backend::TrainingBackendBounds;
 use crate::classifier::Classifier;
 use crate::config::{OptimizerConfig, TrainConfig};
 use crate::epoch_log::{EpochLog, EpochRecord, read_metrics_csv};
-use crate::optimizer::{adam, rmsprop, scheduler, sgd, weight_decay};
+use crate::optimizer::{adam, fused_adam, rmsprop, scheduler, sgd, weight_decay};
 use crate::quiet_renderer::QuietRenderer;
 use crate::recorder::CheckpointRecorder;
 use crate::strategies::{KeepBestAndLatest, PatienceStopping, best_epoch};
-use custom_kernels::ConvKernels;
+use custom_kernels::{ConvKernels, Kernels};
 
 /// File of per-epoch metrics inside a run directory.
 pub const METRICS_FILE: &str = "metrics.csv";
@@ -123,6 +123,15 @@ pub fn train_once<B: TrainingBackendBounds>(
 
     let weight_decay = weight_decay(config);
     let final_model = match config.optimizer {
+        OptimizerConfig::Adam { .. } if config.model.kernels == Kernels::Custom => fit::<B, _>(
+            config,
+            data,
+            spec,
+            resume_from,
+            &log,
+            classifier,
+            fused_adam(config).init::<B, Classifier<B>>(),
+        ),
         OptimizerConfig::Adam { .. } => fit::<B, _>(
             config,
             data,

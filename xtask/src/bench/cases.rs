@@ -6,8 +6,10 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
-use custom_kernels::{ConvSpec, Kernels, PoolSpec, conv2d, cross_entropy, max_pool2d};
-use model::{ModelConfig, ModelKind};
+use custom_kernels::{
+    ConvSpec, FusedAdamConfig, Kernels, PoolSpec, conv2d, cross_entropy, max_pool2d,
+};
+use model::{ModelConfig, ModelKind, Network};
 use serde::Serialize;
 use training::backend::TrainingBackendBounds;
 
@@ -281,14 +283,38 @@ fn batch_of<B: Backend>(batch: usize, device: &B::Device) -> (Tensor<B, 4>, Tens
     (images, Tensor::from_ints(labels.as_slice(), device))
 }
 
+/// A training step with the optimizer training uses: the fused Adam with the custom kernels,
+/// Burn's Adam with the built-in ops.
 fn time_train_step<AB: TrainingBackendBounds>(
     config: &ModelConfig,
     batch: usize,
     repeats: Repeats,
     device: &AB::Device,
 ) -> Timing {
+    match config.kernels {
+        Kernels::Custom => {
+            let optimizer = FusedAdamConfig::new().init();
+            time_steps::<AB, _>(config, optimizer, batch, repeats, device)
+        }
+        Kernels::Builtin => {
+            let optimizer = AdamConfig::new().init();
+            time_steps::<AB, _>(config, optimizer, batch, repeats, device)
+        }
+    }
+}
+
+fn time_steps<AB, O>(
+    config: &ModelConfig,
+    mut optimizer: O,
+    batch: usize,
+    repeats: Repeats,
+    device: &AB::Device,
+) -> Timing
+where
+    AB: TrainingBackendBounds,
+    O: Optimizer<Network<AB>, AB>,
+{
     let (images, targets) = batch_of::<AB>(batch, device);
-    let mut optimizer = AdamConfig::new().init();
     let mut network = Some(config.init::<AB>(device));
     time(
         repeats,

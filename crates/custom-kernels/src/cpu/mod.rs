@@ -1,15 +1,17 @@
 //! The CPU kernels on plain `f32` slices in NCHW layout: im2col + a SIMD GEMM (the `gemm`
 //! crate, runtime-dispatched AVX2/FMA/AVX-512) for the convolution, direct loops for pooling,
 //! multi-threaded over the images of the batch with rayon; the fully connected layer as
-//! multi-threaded GEMMs. Backend-independent, so they can be tested and benchmarked on their
+//! multi-threaded GEMMs; the Adam update as one fused pass. Backend-independent, so they can be tested and benchmarked on their
 //! own.
 
+mod adam;
 mod allocator;
 mod conv;
 mod linear;
 mod matmul;
 mod pool;
 
+pub use adam::adam_update;
 pub use allocator::keep_freed_buffers;
 pub use conv::{ConvGeometry, conv2d_backward, conv2d_forward};
 pub use linear::{LinearGeometry, linear_backward, linear_forward};

@@ -6,11 +6,17 @@
 
 #![allow(dead_code)]
 
+use burn::module::Param;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 use burn_ndarray::NdArray;
-use custom_kernels::{ConvKernels, ConvSpec, Kernels, PoolSpec, conv2d, linear, max_pool2d};
+use custom_kernels::{
+    ConvKernels, ConvSpec, FusedAdamConfig, KernelOps, Kernels, PoolSpec, conv2d, linear,
+    max_pool2d,
+};
 
 /// Elementwise tolerance factor.
 pub const TOLERANCE: f32 = 1e-4;
@@ -409,4 +415,82 @@ where
     let [(out_custom, w_custom), (out_builtin, w_builtin)] = results;
     assert_close("linear first layer: output", &out_custom, &out_builtin);
     assert_close("linear first layer: weight grad", &w_custom, &w_builtin);
+}
+
+/// A module with a 4-D, a 2-D and a 1-D parameter, for the optimizer comparison.
+#[derive(Module, Debug)]
+pub struct TinyNet<B: Backend> {
+    pub kernel: Param<Tensor<B, 4>>,
+    pub weight: Param<Tensor<B, 2>>,
+    pub bias: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> TinyNet<B> {
+    fn new(device: &B::Device) -> Self {
+        fn param<B: Backend, const D: usize>(
+            shape: [usize; D],
+            device: &B::Device,
+        ) -> Param<Tensor<B, D>> {
+            Param::from_tensor(Tensor::from_data(random_data(&shape), device).require_grad())
+        }
+        Self {
+            kernel: param([3, 2, 3, 3], device),
+            weight: param([18, 5], device),
+            bias: param([5], device),
+        }
+    }
+
+    /// A loss with a different gradient for every parameter element.
+    fn loss(&self, x: Tensor<B, 2>) -> Tensor<B, 1> {
+        let kernel = self.kernel.val().reshape([2, 27]);
+        let hidden = x.matmul(kernel).reshape([-1, 18]).tanh();
+        let out = hidden.matmul(self.weight.val()) + self.bias.val().unsqueeze();
+        (out.clone() * out).sum()
+    }
+
+    fn values(&self) -> Vec<f32> {
+        [
+            self.kernel.val().into_data(),
+            self.weight.val().into_data(),
+            self.bias.val().into_data(),
+        ]
+        .into_iter()
+        .flat_map(|d| d.to_vec::<f32>().unwrap())
+        .collect()
+    }
+}
+
+/// Parameters at the start, then after `steps` updates with Burn's Adam and with
+/// `FusedAdam`, same settings.
+pub fn adam_trajectories<B>(
+    weight_decay: Option<f32>,
+    steps: usize,
+    device: &B::Device,
+) -> [Vec<f32>; 3]
+where
+    B: AutodiffBackend<InnerBackend: KernelOps>,
+{
+    let start = TinyNet::<B>::new(device);
+    let initial = start.values();
+    let inputs: Vec<Tensor<B, 2>> = (0..steps)
+        .map(|_| Tensor::from_data(random_data(&[6, 2]), device))
+        .collect();
+    let lr = 0.01;
+    let mut burn_net = start.clone();
+    let mut burn_adam = AdamConfig::new()
+        .with_epsilon(1e-7)
+        .with_weight_decay(weight_decay.map(WeightDecayConfig::new))
+        .init::<B, TinyNet<B>>();
+    let mut fused_net = start;
+    let mut fused_adam = FusedAdamConfig::new()
+        .with_epsilon(1e-7)
+        .with_weight_decay(weight_decay)
+        .init::<B, TinyNet<B>>();
+    for x in inputs {
+        let grads = GradientsParams::from_grads(burn_net.loss(x.clone()).backward(), &burn_net);
+        burn_net = burn_adam.step(lr, burn_net, grads);
+        let grads = GradientsParams::from_grads(fused_net.loss(x).backward(), &fused_net);
+        fused_net = fused_adam.step(lr, fused_net, grads);
+    }
+    [initial, burn_net.values(), fused_net.values()]
 }
