@@ -10,7 +10,7 @@ use burn::tensor::ops::FloatTensorOps;
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{Shape, TensorMetadata};
 
-use crate::backend::{ConvKernels, KernelOps};
+use crate::backend::{ConvKernels, KernelOps, LayerGrads};
 use crate::spec::{ConvSpec, PoolSpec};
 
 #[derive(Debug)]
@@ -28,7 +28,7 @@ impl<B: KernelOps> Backward<B, 3> for ConvBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_input, node_weight, node_bias] = ops.parents;
+        let parents = ops.parents.map(|node| node.map(|node| node.id));
         let output_grad = grads.consume::<B>(&ops.node);
         let (input_id, weight_id, output) = ops.state;
         let input: FloatTensor<B> = checkpointer.retrieve_node_output(input_id);
@@ -39,17 +39,9 @@ impl<B: KernelOps> Backward<B, 3> for ConvBackward {
             output,
             output_grad,
             self.spec,
-            node_input.is_some(),
+            parents[0].is_some(),
         );
-        if let (Some(node), Some(input_grad)) = (node_input, g.input) {
-            grads.register::<B>(node.id, input_grad);
-        }
-        if let Some(node) = node_weight {
-            grads.register::<B>(node.id, g.weight);
-        }
-        if let Some(node) = node_bias {
-            grads.register::<B>(node.id, g.bias);
-        }
+        register_layer_grads::<B>(grads, parents, g);
     }
 }
 
@@ -81,6 +73,58 @@ impl<B: KernelOps> Backward<B, 1> for PoolBackward {
 }
 
 #[derive(Debug)]
+struct ConvPoolBackward {
+    conv: ConvSpec,
+    pool: PoolSpec,
+}
+
+impl<B: KernelOps> Backward<B, 3> for ConvPoolBackward {
+    /// Input and weight (checkpointed nodes), the pooled output and the argmax.
+    type State = (NodeId, NodeId, FloatTensor<B>, IntTensor<B>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let parents = ops.parents.map(|node| node.map(|node| node.id));
+        let pooled_grad = grads.consume::<B>(&ops.node);
+        let (input_id, weight_id, pooled, argmax) = ops.state;
+        let input: FloatTensor<B> = checkpointer.retrieve_node_output(input_id);
+        let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_id);
+        let g = B::conv2d_pool_backward(
+            input,
+            weight,
+            pooled,
+            argmax,
+            pooled_grad,
+            self.conv,
+            self.pool,
+            parents[0].is_some(),
+        );
+        register_layer_grads::<B>(grads, parents, g);
+    }
+}
+
+/// Registers a layer's gradients on the parents (input, weight, bias) that track them.
+fn register_layer_grads<B: KernelOps>(
+    grads: &mut Gradients,
+    [input, weight, bias]: [Option<NodeId>; 3],
+    g: LayerGrads<B>,
+) {
+    if let (Some(id), Some(input_grad)) = (input, g.input) {
+        grads.register::<B>(id, input_grad);
+    }
+    if let Some(id) = weight {
+        grads.register::<B>(id, g.weight);
+    }
+    if let Some(id) = bias {
+        grads.register::<B>(id, g.bias);
+    }
+}
+
+#[derive(Debug)]
 struct LinearBackward;
 
 impl<B: KernelOps> Backward<B, 3> for LinearBackward {
@@ -93,21 +137,13 @@ impl<B: KernelOps> Backward<B, 3> for LinearBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_input, node_weight, node_bias] = ops.parents;
+        let parents = ops.parents.map(|node| node.map(|node| node.id));
         let output_grad = grads.consume::<B>(&ops.node);
         let (input_id, weight_id) = ops.state;
         let input: FloatTensor<B> = checkpointer.retrieve_node_output(input_id);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_id);
-        let g = B::linear_backward(input, weight, output_grad, node_input.is_some());
-        if let (Some(node), Some(input_grad)) = (node_input, g.input) {
-            grads.register::<B>(node.id, input_grad);
-        }
-        if let Some(node) = node_weight {
-            grads.register::<B>(node.id, g.weight);
-        }
-        if let Some(node) = node_bias {
-            grads.register::<B>(node.id, g.bias);
-        }
+        let g = B::linear_backward(input, weight, output_grad, parents[0].is_some());
+        register_layer_grads::<B>(grads, parents, g);
     }
 }
 
@@ -225,6 +261,51 @@ impl<B: KernelOps, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
                 weight.primitive,
                 Some(bias.primitive),
             )),
+        }
+    }
+
+    fn custom_conv2d_pool(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+    ) -> FloatTensor<Self> {
+        let Some(bias) = bias else {
+            let filters = weight.primitive.shape().dims::<4>()[0];
+            let device = Self::float_device(&weight);
+            let zeros =
+                Self::float_zeros([filters].into(), &device, weight.primitive.dtype().into());
+            return Self::custom_conv2d_pool(input, weight, Some(zeros), conv, pool);
+        };
+        let op = ConvPoolBackward { conv, pool };
+        match op
+            .prepare::<C>([input.node.clone(), weight.node.clone(), bias.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let input_id = prep.checkpoint(&input);
+                let weight_id = prep.checkpoint(&weight);
+                let (pooled, argmax) = B::conv2d_pool_forward(
+                    input.primitive,
+                    weight.primitive,
+                    Some(bias.primitive),
+                    conv,
+                    pool,
+                );
+                prep.finish((input_id, weight_id, pooled.clone(), argmax), pooled)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(
+                B::conv2d_pool_forward(
+                    input.primitive,
+                    weight.primitive,
+                    Some(bias.primitive),
+                    conv,
+                    pool,
+                )
+                .0,
+            ),
         }
     }
 

@@ -3,7 +3,7 @@
 //! for concrete backends and for `Autodiff<B>`.
 
 use burn::tensor::ops::{FloatTensor, IntTensor};
-use burn::tensor::{Scalar, Shape, backend::Backend};
+use burn::tensor::{Scalar, Shape, TensorMetadata, backend::Backend};
 
 use crate::adam::AdamStep;
 
@@ -56,6 +56,63 @@ pub trait KernelOps: Backend {
         argmax: IntTensor<Self>,
         spec: PoolSpec,
     ) -> FloatTensor<Self>;
+
+    /// `max_pool(relu?(conv2d(input, weight) + bias))` as one op; returns the pooled maps and
+    /// the flat in-plane index of each maximum in the conv output. The default runs
+    /// [`KernelOps::conv2d_forward`] then [`KernelOps::max_pool2d_forward`]; the ndarray
+    /// backend pools each image's conv output while it is in cache.
+    fn conv2d_pool_forward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+    ) -> (FloatTensor<Self>, IntTensor<Self>) {
+        let output = Self::conv2d_forward(input, weight, bias, conv);
+        Self::max_pool2d_forward(output, pool)
+    }
+
+    /// Gradients of [`KernelOps::conv2d_pool_forward`] from its inputs, its pooled output and
+    /// argmax, and the gradient w.r.t. the pooled output. The ReLU passed a maximum exactly
+    /// when the pooled value is positive, so the conv output itself is not needed.
+    #[allow(clippy::too_many_arguments)]
+    fn conv2d_pool_backward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        pooled: FloatTensor<Self>,
+        argmax: IntTensor<Self>,
+        pooled_grad: FloatTensor<Self>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+        input_grad: bool,
+    ) -> LayerGrads<Self> {
+        let [n, _, h, w] = input.shape().dims::<4>();
+        let [k, _, kh, kw] = weight.shape().dims::<4>();
+        let [oh, ow] = conv
+            .output_size([h, w], [kh, kw])
+            .expect("conv2d+pool backward: kernel fits the input");
+        // Pooled values are ReLU outputs (>= 0): their sign is the ReLU's mask at the maxima.
+        let pooled_grad = if conv.relu {
+            Self::float_mul(pooled_grad, Self::float_sign(pooled))
+        } else {
+            pooled_grad
+        };
+        let conv_grad =
+            Self::max_pool2d_backward(Shape::new([n, k, oh, ow]), pooled_grad, argmax, pool);
+        let linear = ConvSpec {
+            relu: false,
+            ..conv
+        };
+        // Without ReLU the forward output is not read: the gradient stands in for it.
+        Self::conv2d_backward(
+            input,
+            weight,
+            conv_grad.clone(),
+            conv_grad,
+            linear,
+            input_grad,
+        )
+    }
 
     /// `x [n, inputs] * weight [inputs, outputs] + bias` (Burn's `Linear` layout). The default
     /// is Burn's own op; the ndarray backend overrides it with multi-threaded GEMMs.
@@ -133,6 +190,15 @@ pub trait ConvKernels: Backend {
 
     /// Max-pool with the hand-written kernel.
     fn custom_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self>;
+
+    /// `max_pool(relu?(conv2d(input, weight) + bias))` as one op with the hand-written kernels.
+    fn custom_conv2d_pool(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+    ) -> FloatTensor<Self>;
 
     /// `x * weight + bias` for `x [n, inputs]`, `weight [inputs, outputs]`, with the
     /// hand-written kernel where the backend has one.

@@ -1,4 +1,5 @@
-//! Hand-written conv2d (fused bias + ReLU) and max-pool2d for Burn, as a backend extension in
+//! Hand-written conv2d (fused bias + ReLU, optionally fused with the max-pool after it),
+//! max-pool2d, fully connected layer, loss and Adam update for Burn, as a backend extension in
 //! the pattern of Burn's `custom-cubecl-kernel` example:
 //!
 //! * [`cpu`]: the kernels on plain slices (im2col + SIMD GEMM, rayon over the batch; the
@@ -6,8 +7,9 @@
 //! * [`KernelOps`]: the raw forward/backward ops a concrete backend provides (ndarray here);
 //! * [`ConvKernels`]: the ops models call, also implemented for `Autodiff<B>` with hand-written
 //!   backward passes, so training uses the kernels end to end;
-//! * [`conv2d`] / [`max_pool2d`] / [`linear`]: tensor-level entry points that pick the custom
-//!   kernels or Burn's built-in ops according to a [`Kernels`] switch;
+//! * [`conv2d`] / [`max_pool2d`] / [`conv2d_pool`] (the two fused) / [`linear`]: tensor-level
+//!   entry points that pick the custom kernels or Burn's built-in ops according to a
+//!   [`Kernels`] switch;
 //! * [`cross_entropy`]: softmax cross-entropy with a fused, exact (and so reproducible)
 //!   gradient;
 //! * [`FusedAdam`]: Burn's Adam, same arithmetic, with each parameter updated in one fused
@@ -27,5 +29,5 @@ pub mod spec;
 pub use adam::{FusedAdam, FusedAdamConfig};
 pub use backend::{ConvKernels, KernelOps, LayerGrads};
 pub use loss::cross_entropy;
-pub use ops::{Kernels, conv2d, linear, max_pool2d};
+pub use ops::{Kernels, conv2d, conv2d_pool, linear, max_pool2d};
 pub use spec::{ConvSpec, PoolSpec};

@@ -9,7 +9,8 @@ use crate::adam::AdamStep;
 use crate::backend::{ConvKernels, KernelOps, LayerGrads};
 use crate::cpu::{
     ConvGeometry, LinearGeometry, PoolGeometry, adam_update, conv2d_backward, conv2d_forward,
-    linear_backward, linear_forward, max_pool2d_backward, max_pool2d_forward,
+    conv2d_pool_backward, conv2d_pool_forward, linear_backward, linear_forward,
+    max_pool2d_backward, max_pool2d_forward, pool_geometry,
 };
 use crate::spec::{ConvSpec, PoolSpec};
 
@@ -154,6 +155,56 @@ impl KernelOps for B {
         tensor(dx, &shape)
     }
 
+    fn conv2d_pool_forward(
+        input: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+    ) -> (FloatTensor<B>, NdArrayTensor) {
+        let g = ConvGeometry::new(dims4(&input), dims4(&weight), conv);
+        let p = pool_geometry(&g, pool);
+        let (pooled, argmax) = with_f32(&input, |x| {
+            with_f32(&weight, |w| match &bias {
+                Some(bias) => with_f32(bias, |b| conv2d_pool_forward(x, w, Some(b), &g, &p)),
+                None => conv2d_pool_forward(x, w, None, &g, &p),
+            })
+        });
+        let shape = [g.batch, g.filters, p.output[0], p.output[1]];
+        (tensor(pooled, &shape), tensor(argmax, &shape))
+    }
+
+    fn conv2d_pool_backward(
+        input: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        pooled: FloatTensor<B>,
+        argmax: NdArrayTensor,
+        pooled_grad: FloatTensor<B>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+        input_grad: bool,
+    ) -> LayerGrads<B> {
+        let (input_shape, weight_shape) = (dims4(&input), dims4(&weight));
+        let g = ConvGeometry::new(input_shape, weight_shape, conv);
+        let p = pool_geometry(&g, pool);
+        let (dx, dw, db) = with_f32(&input, |x| {
+            with_f32(&weight, |w| {
+                with_f32(&pooled, |y| {
+                    with_i32(&argmax, |arg| {
+                        with_f32(&pooled_grad, |dy| {
+                            conv2d_pool_backward(x, w, y, arg, dy, &g, &p, input_grad)
+                        })
+                    })
+                })
+            })
+        });
+        LayerGrads {
+            input: dx.map(|dx| tensor(dx, &input_shape)),
+            weight: tensor(dw, &weight_shape),
+            bias: tensor(db, &[g.filters]),
+        }
+    }
+
     fn linear_forward(
         x: FloatTensor<B>,
         weight: FloatTensor<B>,
@@ -219,6 +270,16 @@ impl ConvKernels for B {
 
     fn custom_max_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
         <B as KernelOps>::max_pool2d_forward(input, spec).0
+    }
+
+    fn custom_conv2d_pool(
+        input: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+    ) -> FloatTensor<B> {
+        <B as KernelOps>::conv2d_pool_forward(input, weight, bias, conv, pool).0
     }
 
     fn custom_linear(

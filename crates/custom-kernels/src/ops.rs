@@ -69,6 +69,30 @@ pub fn conv2d<B: ConvKernels>(
     }
 }
 
+/// `max_pool(relu?(conv2d(input, weight) + bias))`: a conv block as one op. The custom
+/// kernels fuse it (on the CPU the pool runs while each image's conv output is in cache, and
+/// the backward needs only the pooled output and the argmax); the built-in path is Burn's
+/// `conv2d`, `relu` and `max_pool2d` in turn.
+pub fn conv2d_pool<B: ConvKernels>(
+    input: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    conv: ConvSpec,
+    pool: PoolSpec,
+    kernels: Kernels,
+) -> Tensor<B, 4> {
+    match kernels {
+        Kernels::Builtin => max_pool2d(conv2d(input, weight, bias, conv, kernels), pool, kernels),
+        Kernels::Custom => Tensor::from_primitive(TensorPrimitive::Float(B::custom_conv2d_pool(
+            input.into_primitive().tensor(),
+            weight.into_primitive().tensor(),
+            bias.map(|b| b.into_primitive().tensor()),
+            conv,
+            pool,
+        ))),
+    }
+}
+
 /// Max-pooling without padding.
 pub fn max_pool2d<B: ConvKernels>(
     input: Tensor<B, 4>,

@@ -18,6 +18,13 @@ fn conv_forward_and_gradients_match_builtin() {
 }
 
 #[test]
+fn fused_conv_pool_forward_and_gradients_match_builtin() {
+    for (case, pool) in common::conv_pool_cases() {
+        common::check_conv_pool::<B>(&case, pool, &Default::default());
+    }
+}
+
+#[test]
 fn max_pool_forward_and_gradient_match_builtin() {
     for (shape, spec) in common::POOL_CASES {
         common::check_pool::<B>(shape, spec, &Default::default());

@@ -93,6 +93,14 @@ fn burn_builtin_wgpu_1x1_stride_2_input_gradient_differs_from_ndarray() {
 }
 
 #[test]
+fn wgpu_fused_conv_pool_forward_and_gradients_match_builtin() {
+    let Some(device) = device() else { return };
+    for (case, pool) in common::conv_pool_cases() {
+        common::check_conv_pool::<B>(&case, pool, &device);
+    }
+}
+
+#[test]
 fn wgpu_max_pool_forward_and_gradient_match_builtin() {
     let Some(device) = device() else { return };
     for (shape, spec) in common::POOL_CASES {

@@ -7,8 +7,8 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
-use crate::layers::{conv, conv_relu, dense, flatten, linear, pool2};
-use crate::trace::{LayerObserver, emit_features, emit_maps};
+use crate::layers::{BlockNames, conv, conv_block, dense, flatten, linear};
+use crate::trace::{LayerObserver, emit_features};
 use custom_kernels::{ConvKernels, Kernels};
 
 /// The 32/64 ConvNet on `[batch, 1, 28, 28]`:
@@ -58,26 +58,30 @@ impl<B: ConvKernels> ConvNet<B> {
         images: Tensor<B, 4>,
         observer: &mut impl LayerObserver<B>,
     ) -> Tensor<B, 2> {
-        let x = conv_relu(&self.conv1, 2, images, self.kernels);
-        emit_maps(
+        let x = conv_block(
+            &self.conv1,
+            2,
+            images,
+            self.kernels,
             observer,
-            "conv1",
-            "conv 5x5/1 SAME, 32 filters + ReLU",
-            self.conv1.num_params(),
-            &x,
+            BlockNames {
+                conv: "conv1",
+                description: "conv 5x5/1 SAME, 32 filters + ReLU",
+                pool: "pool1",
+            },
         );
-        let x = pool2(x, self.kernels);
-        emit_maps(observer, "pool1", "max-pool 2x2/2", 0, &x);
-        let x = conv_relu(&self.conv2, 2, x, self.kernels);
-        emit_maps(
+        let x = conv_block(
+            &self.conv2,
+            2,
+            x,
+            self.kernels,
             observer,
-            "conv2",
-            "conv 5x5/1 SAME, 64 filters + ReLU",
-            self.conv2.num_params(),
-            &x,
+            BlockNames {
+                conv: "conv2",
+                description: "conv 5x5/1 SAME, 64 filters + ReLU",
+                pool: "pool2",
+            },
         );
-        let x = pool2(x, self.kernels);
-        emit_maps(observer, "pool2", "max-pool 2x2/2", 0, &x);
         let x = relu(dense(&self.fc1, flatten(x), self.kernels));
         let x = self.dropout.forward(x);
         emit_features(

@@ -6,8 +6,9 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::init::InitScheme;
+use crate::trace::{LayerObserver, emit_maps};
 use custom_kernels::linear as linear_op;
-use custom_kernels::{ConvKernels, ConvSpec, Kernels, PoolSpec, conv2d, max_pool2d};
+use custom_kernels::{ConvKernels, ConvSpec, Kernels, PoolSpec, conv2d, conv2d_pool, max_pool2d};
 
 /// A square `kernel x kernel` convolution with bias, stride 1 and `pad` zeros on every side.
 /// Weights follow `init`; biases start at zero.
@@ -56,6 +57,44 @@ pub(crate) fn conv_relu<B: ConvKernels>(
         ConvSpec::relu(padding),
         kernels,
     )
+}
+
+/// How a conv block is reported to observers.
+pub(crate) struct BlockNames {
+    /// Name of the conv layer, e.g. `conv1`.
+    pub conv: &'static str,
+    /// Its description, e.g. `conv 5x5/1 pad 2, 6 filters + ReLU`.
+    pub description: &'static str,
+    /// Name of the pool after it, e.g. `pool1`.
+    pub pool: &'static str,
+}
+
+/// A conv block: `relu(conv(x) + bias)` then 2x2 max-pool. When `observer` looks at layer
+/// outputs the two run separately and both are reported; otherwise they run as one fused op.
+pub(crate) fn conv_block<B: ConvKernels>(
+    layer: &Conv2d<B>,
+    padding: usize,
+    x: Tensor<B, 4>,
+    kernels: Kernels,
+    observer: &mut impl LayerObserver<B>,
+    names: BlockNames,
+) -> Tensor<B, 4> {
+    if !observer.wants_outputs() {
+        let bias = layer.bias.as_ref().map(|b| b.val());
+        let (conv, pool) = (ConvSpec::relu(padding), PoolSpec::TWO_BY_TWO);
+        return conv2d_pool(x, layer.weight.val(), bias, conv, pool, kernels);
+    }
+    let x = conv_relu(layer, padding, x, kernels);
+    emit_maps(
+        observer,
+        names.conv,
+        names.description,
+        layer.num_params(),
+        &x,
+    );
+    let x = pool2(x, kernels);
+    emit_maps(observer, names.pool, "max-pool 2x2/2", 0, &x);
+    x
 }
 
 /// `x * weight + bias` of a fully connected layer through the chosen kernels.

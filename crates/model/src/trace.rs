@@ -37,6 +37,12 @@ pub struct LayerEvent<'a, B: Backend> {
 pub trait LayerObserver<B: Backend> {
     /// Called once per layer, in forward order.
     fn observe(&mut self, event: LayerEvent<'_, B>);
+
+    /// Whether this observer looks at the layers' outputs. When it does not, a network may
+    /// run a conv and its pool as one fused op (whose conv output is never materialised).
+    fn wants_outputs(&self) -> bool {
+        true
+    }
 }
 
 /// The observer that ignores everything (plain `forward`).
@@ -45,6 +51,10 @@ pub struct NoObserver;
 impl<B: Backend> LayerObserver<B> for NoObserver {
     #[inline]
     fn observe(&mut self, _event: LayerEvent<'_, B>) {}
+
+    fn wants_outputs(&self) -> bool {
+        false
+    }
 }
 
 impl<B: Backend, F: FnMut(LayerEvent<'_, B>)> LayerObserver<B> for F {

@@ -6,9 +6,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
-use custom_kernels::{
-    ConvSpec, FusedAdamConfig, Kernels, PoolSpec, conv2d, cross_entropy, max_pool2d,
-};
+use custom_kernels::{ConvSpec, FusedAdamConfig, Kernels, PoolSpec, conv2d_pool, cross_entropy};
 use model::{ModelConfig, ModelKind, Network};
 use serde::Serialize;
 use training::backend::TrainingBackendBounds;
@@ -56,6 +54,9 @@ const BLOCKS: [ConvBlock; 4] = [
 ];
 
 const KERNEL: usize = 5;
+
+/// The pool after every conv of both networks.
+const POOL: PoolSpec = PoolSpec::TWO_BY_TWO;
 
 impl ConvBlock {
     /// Multiply-accumulates of the conv forward at batch `n`.
@@ -246,8 +247,14 @@ fn time_block<AB: TrainingBackendBounds>(
             time(
                 repeats,
                 || {
-                    let y = conv2d(x.clone(), w.clone(), Some(b.clone()), spec, kernels);
-                    drop(max_pool2d(y, PoolSpec::TWO_BY_TWO, kernels));
+                    drop(conv2d_pool(
+                        x.clone(),
+                        w.clone(),
+                        Some(b.clone()),
+                        spec,
+                        POOL,
+                        kernels,
+                    ))
                 },
                 || sync::<B<AB>>(device),
             )
@@ -265,8 +272,7 @@ fn time_block<AB: TrainingBackendBounds>(
             time(
                 repeats,
                 || {
-                    let y = conv2d(x.clone(), w.clone(), Some(b.clone()), spec, kernels);
-                    let y = max_pool2d(y, PoolSpec::TWO_BY_TWO, kernels);
+                    let y = conv2d_pool(x.clone(), w.clone(), Some(b.clone()), spec, POOL, kernels);
                     let grads = y.sum().backward();
                     drop(w.grad(&grads).expect("weight gradient"));
                 },

@@ -63,11 +63,13 @@ impl ConvGeometry {
         self.output[0] * self.output[1]
     }
 
-    fn input_len(&self) -> usize {
+    /// Values per input image: `channels * h * w`.
+    pub fn input_len(&self) -> usize {
         self.channels * self.input[0] * self.input[1]
     }
 
-    fn output_len(&self) -> usize {
+    /// Values per output image: `filters * oh * ow`.
+    pub fn output_len(&self) -> usize {
         self.filters * self.positions()
     }
 
@@ -181,7 +183,7 @@ fn col2im(dcol: &[f32], g: &ConvGeometry, image_grad: &mut [f32]) {
     }
 }
 
-fn with_buffer<R>(
+pub(super) fn with_buffer<R>(
     buffer: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
     len: usize,
     f: impl FnOnce(&mut [f32]) -> R,
@@ -203,57 +205,79 @@ pub fn conv2d_forward(
     bias: Option<&[f32]>,
     g: &ConvGeometry,
 ) -> Vec<f32> {
-    assert_eq!(input.len(), g.batch * g.input_len(), "conv2d: input length");
-    assert_eq!(
-        weight.len(),
-        g.filters * g.patch_len(),
-        "conv2d: weight length"
-    );
-    let (p, kk) = (g.positions(), g.patch_len());
+    g.check_operands(input, weight);
     let mut output = vec![0.0f32; g.batch * g.output_len()];
     output
         .par_chunks_mut(g.output_len())
         .zip(input.par_chunks(g.input_len()))
-        .for_each(|(out, image)| {
-            if let Some(bias) = bias {
-                for (row, &b) in out.chunks_exact_mut(p).zip(bias) {
-                    row.fill(b);
-                }
-            }
-            let accumulate = bias.is_some();
-            if g.col_is_input() {
-                matmul(
-                    out,
-                    weight,
-                    false,
-                    image,
-                    false,
-                    [g.filters, p, kk],
-                    accumulate,
-                    Threads::One,
-                );
-            } else {
-                with_buffer(&COL, kk * p, |col| {
-                    im2col(image, g, col);
-                    matmul(
-                        out,
-                        weight,
-                        false,
-                        col,
-                        false,
-                        [g.filters, p, kk],
-                        accumulate,
-                        Threads::One,
-                    );
-                });
-            }
-            if g.spec.relu {
-                for v in out.iter_mut() {
-                    *v = v.max(0.0);
-                }
-            }
-        });
+        .for_each(|(out, image)| image_forward(image, weight, bias, g, out));
     output
+}
+
+impl ConvGeometry {
+    /// Panics unless `input` and `weight` have the lengths this geometry implies.
+    pub(super) fn check_operands(&self, input: &[f32], weight: &[f32]) {
+        assert_eq!(
+            input.len(),
+            self.batch * self.input_len(),
+            "conv2d: input length"
+        );
+        assert_eq!(
+            weight.len(),
+            self.filters * self.patch_len(),
+            "conv2d: weight length"
+        );
+    }
+}
+
+/// One image's convolution into `out` (`filters x positions`): bias, product, then ReLU if
+/// the spec says so.
+pub(super) fn image_forward(
+    image: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeometry,
+    out: &mut [f32],
+) {
+    let (p, kk) = (g.positions(), g.patch_len());
+    if let Some(bias) = bias {
+        for (row, &b) in out.chunks_exact_mut(p).zip(bias) {
+            row.fill(b);
+        }
+    }
+    let product = [g.filters, p, kk];
+    let accumulate = bias.is_some();
+    if g.col_is_input() {
+        matmul(
+            out,
+            weight,
+            false,
+            image,
+            false,
+            product,
+            accumulate,
+            Threads::One,
+        );
+    } else {
+        with_buffer(&COL, kk * p, |col| {
+            im2col(image, g, col);
+            matmul(
+                out,
+                weight,
+                false,
+                col,
+                false,
+                product,
+                accumulate,
+                Threads::One,
+            );
+        });
+    }
+    if g.spec.relu {
+        for v in out.iter_mut() {
+            *v = v.max(0.0);
+        }
+    }
 }
 
 /// Images per parallel task in the backward pass. Fixed (not derived from the thread count),
@@ -273,45 +297,73 @@ pub fn conv2d_backward(
     g: &ConvGeometry,
     want_input_grad: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
-    let (in_len, out_len) = (g.input_len(), g.output_len());
+    let out_len = g.output_len();
     assert_eq!(
         output_grad.len(),
         g.batch * out_len,
         "conv2d backward: gradient length"
     );
-    // One chunk of images: its input gradients into `dx` (if wanted), its partial weight and
-    // bias gradients returned.
-    let chunk_grads = |dx: Option<&mut [f32]>, x: &[f32], dy: &[f32], y: &[f32]| {
+    assert_eq!(
+        output.len(),
+        g.batch * out_len,
+        "conv2d backward: output length"
+    );
+    backward_over_images(input, weight, g, want_input_grad, |i, dy| {
+        let range = i * out_len..(i + 1) * out_len;
+        let (grad, out) = (&output_grad[range.clone()], &output[range]);
+        dy.clear();
+        if g.spec.relu {
+            // The ReLU passes the gradient where the output is positive.
+            dy.extend(
+                grad.iter()
+                    .zip(out)
+                    .map(|(&d, &o)| if o > 0.0 { d } else { 0.0 }),
+            );
+        } else {
+            dy.extend_from_slice(grad);
+        }
+    })
+}
+
+/// The backward pass over the batch, in fixed chunks of images on rayon's pool.
+/// `pre_activation_grad(i, dy)` writes image `i`'s gradient w.r.t. the conv output before the
+/// ReLU (`filters x positions`) into `dy`; from it come the input gradient (if wanted) and the
+/// weight and bias gradients, summed over the batch.
+pub(super) fn backward_over_images(
+    input: &[f32],
+    weight: &[f32],
+    g: &ConvGeometry,
+    want_input_grad: bool,
+    pre_activation_grad: impl Fn(usize, &mut Vec<f32>) + Sync,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    g.check_operands(input, weight);
+    let in_len = g.input_len();
+    // One chunk of images starting at `first`: its input gradients into `dx` (if wanted), its
+    // partial weight and bias gradients returned.
+    let chunk_grads = |first: usize, x: &[f32], mut dx: Option<&mut [f32]>| {
         let mut dw = vec![0.0f32; g.filters * g.patch_len()];
         let mut db = vec![0.0f32; g.filters];
-        let mut masked = Vec::with_capacity(out_len);
-        let mut dx = dx;
-        let images = x
-            .chunks_exact(in_len)
-            .zip(dy.chunks_exact(out_len).zip(y.chunks_exact(out_len)));
-        for (i, (x, (dy, y))) in images.enumerate() {
+        let mut dy = Vec::with_capacity(g.output_len());
+        for (i, image) in x.chunks_exact(in_len).enumerate() {
+            pre_activation_grad(first + i, &mut dy);
             let dx = dx
                 .as_deref_mut()
                 .map(|dx| &mut dx[i * in_len..(i + 1) * in_len]);
-            image_backward(x, weight, y, dy, g, dx, &mut dw, &mut db, &mut masked);
+            image_backward(image, weight, &dy, g, dx, &mut dw, &mut db);
         }
         (dw, db)
     };
-    let chunks = input.par_chunks(BACKWARD_CHUNK * in_len).zip(
-        output_grad
-            .par_chunks(BACKWARD_CHUNK * out_len)
-            .zip(output.par_chunks(BACKWARD_CHUNK * out_len)),
-    );
+    let chunks = input.par_chunks(BACKWARD_CHUNK * in_len).enumerate();
     let mut input_grad = vec![0.0f32; if want_input_grad { g.batch * in_len } else { 0 }];
     let partials: Vec<(Vec<f32>, Vec<f32>)> = if want_input_grad {
         input_grad
             .par_chunks_mut(BACKWARD_CHUNK * in_len)
             .zip(chunks)
-            .map(|(dx, (x, (dy, y)))| chunk_grads(Some(dx), x, dy, y))
+            .map(|(dx, (c, x))| chunk_grads(c * BACKWARD_CHUNK, x, Some(dx)))
             .collect()
     } else {
         chunks
-            .map(|(x, (dy, y))| chunk_grads(None, x, dy, y))
+            .map(|(c, x)| chunk_grads(c * BACKWARD_CHUNK, x, None))
             .collect()
     };
     let mut weight_grad = vec![0.0f32; g.filters * g.patch_len()];
@@ -327,34 +379,19 @@ pub fn conv2d_backward(
     )
 }
 
-/// One image's share of the backward pass: writes its input gradient into `dx` (if given) and
-/// adds its weight and bias gradients to `dw` and `db`. `masked` is scratch space.
-#[allow(clippy::too_many_arguments)]
+/// One image's share of the backward pass from `dy`, its gradient w.r.t. the conv output
+/// before the ReLU: writes its input gradient into `dx` (if given) and adds its weight and
+/// bias gradients to `dw` and `db`.
 fn image_backward(
     image: &[f32],
     weight: &[f32],
-    output: &[f32],
-    output_grad: &[f32],
+    dy: &[f32],
     g: &ConvGeometry,
     dx: Option<&mut [f32]>,
     dw: &mut [f32],
     db: &mut [f32],
-    masked: &mut Vec<f32>,
 ) {
     let (p, kk, k) = (g.positions(), g.patch_len(), g.filters);
-    // Gradient at the pre-activation: the ReLU passes it where the output is positive.
-    let dy: &[f32] = if g.spec.relu {
-        masked.clear();
-        masked.extend(
-            output_grad
-                .iter()
-                .zip(output)
-                .map(|(&d, &o)| if o > 0.0 { d } else { 0.0 }),
-        );
-        masked
-    } else {
-        output_grad
-    };
     for (sum, row) in db.iter_mut().zip(dy.chunks_exact(p)) {
         *sum += row.iter().sum::<f32>();
     }
@@ -370,16 +407,8 @@ fn image_backward(
         });
         if let Some(dx) = dx {
             with_buffer(&DCOL, kk * p, |dcol| {
-                matmul(
-                    dcol,
-                    weight,
-                    true,
-                    dy,
-                    false,
-                    [kk, p, k],
-                    false,
-                    Threads::One,
-                );
+                let product = [kk, p, k];
+                matmul(dcol, weight, true, dy, false, product, false, Threads::One);
                 col2im(dcol, g, dx);
             });
         }

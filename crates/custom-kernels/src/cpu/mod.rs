@@ -1,5 +1,5 @@
 //! The CPU kernels on plain `f32` slices in NCHW layout: im2col + a SIMD GEMM (the `gemm`
-//! crate, runtime-dispatched AVX2/FMA/AVX-512) for the convolution, direct loops for pooling,
+//! crate, runtime-dispatched AVX2/FMA/AVX-512) for the convolution, direct loops for pooling (also fused into the conv),
 //! multi-threaded over the images of the batch with rayon; the fully connected layer as
 //! multi-threaded GEMMs; the Adam update as one fused pass. Backend-independent, so they can be tested and benchmarked on their
 //! own.
@@ -7,6 +7,7 @@
 mod adam;
 mod allocator;
 mod conv;
+mod conv_pool;
 mod linear;
 mod matmul;
 mod pool;
@@ -14,5 +15,6 @@ mod pool;
 pub use adam::adam_update;
 pub use allocator::keep_freed_buffers;
 pub use conv::{ConvGeometry, conv2d_backward, conv2d_forward};
+pub use conv_pool::{conv2d_pool_backward, conv2d_pool_forward, pool_geometry};
 pub use linear::{LinearGeometry, linear_backward, linear_forward};
 pub use pool::{PoolGeometry, max_pool2d_backward, max_pool2d_forward};

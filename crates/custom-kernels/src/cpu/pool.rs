@@ -40,8 +40,6 @@ impl PoolGeometry {
 pub fn max_pool2d_forward(input: &[f32], g: &PoolGeometry) -> (Vec<f32>, Vec<i32>) {
     let [h, w] = g.input;
     let [oh, ow] = g.output;
-    let [kh, kw] = g.spec.kernel;
-    let [sh, sw] = g.spec.stride;
     assert_eq!(input.len(), g.planes * h * w, "max_pool2d: input length");
     let mut output = vec![0.0f32; g.planes * oh * ow];
     let mut argmax = vec![0i32; g.planes * oh * ow];
@@ -49,26 +47,34 @@ pub fn max_pool2d_forward(input: &[f32], g: &PoolGeometry) -> (Vec<f32>, Vec<i32
         .par_chunks_mut(oh * ow)
         .zip(argmax.par_chunks_mut(oh * ow))
         .zip(input.par_chunks(h * w))
-        .for_each(|((out, arg), plane)| {
-            if g.spec == PoolSpec::TWO_BY_TWO {
-                pool_two_by_two(plane, w, out, arg);
-                return;
-            }
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (y0, x0) = (oy * sh, ox * sw);
-                    let mut best = (f32::NEG_INFINITY, y0 * w + x0);
-                    for y in y0..y0 + kh {
-                        for x in x0..x0 + kw {
-                            best = better(best, (plane[y * w + x], y * w + x));
-                        }
-                    }
-                    out[oy * ow + ox] = best.0;
-                    arg[oy * ow + ox] = best.1 as i32;
+        .for_each(|((out, arg), plane)| pool_plane(plane, g, out, arg));
+    (output, argmax)
+}
+
+/// Max-pools one `h x w` plane into `out` and records each maximum's flat in-plane index in
+/// `arg`.
+pub(super) fn pool_plane(plane: &[f32], g: &PoolGeometry, out: &mut [f32], arg: &mut [i32]) {
+    let [_, w] = g.input;
+    let [oh, ow] = g.output;
+    let [kh, kw] = g.spec.kernel;
+    let [sh, sw] = g.spec.stride;
+    if g.spec == PoolSpec::TWO_BY_TWO {
+        pool_two_by_two(plane, w, out, arg);
+        return;
+    }
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let (y0, x0) = (oy * sh, ox * sw);
+            let mut best = (f32::NEG_INFINITY, y0 * w + x0);
+            for y in y0..y0 + kh {
+                for x in x0..x0 + kw {
+                    best = better(best, (plane[y * w + x], y * w + x));
                 }
             }
-        });
-    (output, argmax)
+            out[oy * ow + ox] = best.0;
+            arg[oy * ow + ox] = best.1 as i32;
+        }
+    }
 }
 
 /// The running maximum after seeing `candidate` (value, index): a larger value wins, ties keep

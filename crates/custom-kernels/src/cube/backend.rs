@@ -242,6 +242,16 @@ where
         <Self as KernelOps>::max_pool2d_forward(input, spec).0
     }
 
+    fn custom_conv2d_pool(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+    ) -> FloatTensor<Self> {
+        <Self as KernelOps>::conv2d_pool_forward(input, weight, bias, conv, pool).0
+    }
+
     /// Burn's own matmul kernels are already tuned GPU GEMMs: the fully connected layer uses
     /// them (the trait's default), with the backward still registered by this crate.
     fn custom_linear(

@@ -14,8 +14,8 @@ use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 use burn_ndarray::NdArray;
 use custom_kernels::{
-    ConvKernels, ConvSpec, FusedAdamConfig, KernelOps, Kernels, PoolSpec, conv2d, linear,
-    max_pool2d,
+    ConvKernels, ConvSpec, FusedAdamConfig, KernelOps, Kernels, PoolSpec, conv2d, conv2d_pool,
+    linear, max_pool2d,
 };
 
 /// Elementwise tolerance factor.
@@ -70,6 +70,27 @@ pub const CONV_CASES: [ConvCase; 12] = [
     // Kernel as large as the input.
     case([2, 3, 4, 4], 2, [4, 4], [1, 1], [0, 0], false),
 ];
+
+/// The fused conv + pool blocks every backend is checked on: the networks' four blocks (small
+/// batches), odd sizes without ReLU, and an overlapping 3x3/2 pool.
+pub fn conv_pool_cases() -> Vec<(ConvCase, PoolSpec)> {
+    let two = PoolSpec::TWO_BY_TWO;
+    let overlapping = PoolSpec {
+        kernel: [3, 3],
+        stride: [2, 2],
+    };
+    vec![
+        (case([2, 1, 28, 28], 6, [5, 5], [1, 1], [2, 2], true), two),
+        (case([3, 6, 14, 14], 16, [5, 5], [1, 1], [0, 0], true), two),
+        (case([2, 1, 28, 28], 32, [5, 5], [1, 1], [2, 2], true), two),
+        (case([2, 32, 14, 14], 64, [5, 5], [1, 1], [2, 2], true), two),
+        (case([1, 3, 7, 9], 4, [3, 3], [1, 1], [1, 1], false), two),
+        (
+            case([2, 2, 11, 10], 3, [3, 3], [1, 1], [1, 1], true),
+            overlapping,
+        ),
+    ]
+}
 
 /// The pool shapes every backend is checked on.
 pub const POOL_CASES: [([usize; 4], PoolSpec); 5] = [
@@ -201,6 +222,48 @@ where
     }
 }
 
+/// Runs a conv + pool block forward and backward on backend `B` with `kernels`.
+pub fn run_conv_pool<B>(
+    case: &ConvCase,
+    pool: PoolSpec,
+    inputs: &ConvInputs,
+    kernels: Kernels,
+    device: &B::Device,
+) -> ConvResult
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let x = Tensor::<B, 4>::from_data(inputs.input.clone(), device).require_grad();
+    let w = Tensor::<B, 4>::from_data(inputs.weight.clone(), device).require_grad();
+    let b = Tensor::<B, 1>::from_data(inputs.bias.clone(), device).require_grad();
+    let spec = ConvSpec {
+        stride: case.stride,
+        padding: case.padding,
+        relu: case.relu,
+    };
+    let out = conv2d_pool(x.clone(), w.clone(), Some(b.clone()), spec, pool, kernels);
+    let mix = Tensor::<B, 4>::ones(out.dims(), device).cumsum(3) * 0.1;
+    let grads = (out.clone() * mix).sum().backward();
+    ConvResult {
+        output: out.into_data(),
+        input_grad: x.grad(&grads).unwrap().into_data(),
+        weight_grad: w.grad(&grads).unwrap().into_data(),
+        bias_grad: b.grad(&grads).unwrap().into_data(),
+    }
+}
+
+/// Custom fused conv + pool vs Burn's conv, ReLU and pool on the same backend.
+pub fn check_conv_pool<B>(case: &ConvCase, pool: PoolSpec, device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+{
+    let inputs = ConvInputs::random(case);
+    let custom = run_conv_pool::<B>(case, pool, &inputs, Kernels::Custom, device);
+    let builtin = run_conv_pool::<B>(case, pool, &inputs, Kernels::Builtin, device);
+    let label = format!("{} + pool {pool:?}", conv_label(case));
+    assert_conv_close(&label, &custom, &builtin);
+}
+
 /// Asserts every part of two conv results agrees.
 pub fn assert_conv_close(label: &str, custom: &ConvResult, reference: &ConvResult) {
     assert_close(
@@ -323,6 +386,30 @@ where
     let (w_builtin, b_builtin) = grads_of(Kernels::Builtin);
     assert_close("first layer: weight grad", &w_custom, &w_builtin);
     assert_close("first layer: bias grad", &b_custom, &b_builtin);
+
+    // The same first layer fused with its pool.
+    let fused_grads_of = |kernels: Kernels| {
+        let w = Tensor::<B, 4>::from_data(weight.clone(), device).require_grad();
+        let b = Tensor::<B, 1>::from_data(bias.clone(), device).require_grad();
+        let out = conv2d_pool(
+            x.clone(),
+            w.clone(),
+            Some(b.clone()),
+            spec,
+            PoolSpec::TWO_BY_TWO,
+            kernels,
+        );
+        let grads = (out.clone() * out).sum().backward();
+        assert!(x.grad(&grads).is_none(), "{kernels}: no input gradient");
+        (
+            w.grad(&grads).unwrap().into_data(),
+            b.grad(&grads).unwrap().into_data(),
+        )
+    };
+    let (w_custom, b_custom) = fused_grads_of(Kernels::Custom);
+    let (w_builtin, b_builtin) = fused_grads_of(Kernels::Builtin);
+    assert_close("fused first layer: weight grad", &w_custom, &w_builtin);
+    assert_close("fused first layer: bias grad", &b_custom, &b_builtin);
 }
 
 /// Output and input, weight and bias gradients of a fully connected layer on backend `B`.
