@@ -91,16 +91,18 @@ fn better(best: (f32, usize), candidate: (f32, usize)) -> (f32, usize) {
 }
 
 /// The 2x2 stride-2 case every network here uses, with the window unrolled; same results as
-/// the general loop.
+/// the general loop. Written with `f32`/`i32` selects over whole rows so that it vectorises:
+/// the window's winner is tracked as an offset (0, 1, w, w + 1) from its top-left corner.
 fn pool_two_by_two(plane: &[f32], w: usize, out: &mut [f32], arg: &mut [i32]) {
     let ow = w / 2;
+    let (right, below, diagonal) = (1, w as i32, w as i32 + 1);
     for (oy, (out_row, arg_row)) in out
         .chunks_exact_mut(ow)
         .zip(arg.chunks_exact_mut(ow))
         .enumerate()
     {
         let top = 2 * oy * w;
-        let (upper, lower) = (&plane[top..top + w], &plane[top + w..top + 2 * w]);
+        let (upper, lower) = (&plane[top..top + 2 * ow], &plane[top + w..top + w + 2 * ow]);
         let windows = upper.chunks_exact(2).zip(lower.chunks_exact(2));
         for (ox, ((o, a), (up, low))) in out_row
             .iter_mut()
@@ -108,13 +110,14 @@ fn pool_two_by_two(plane: &[f32], w: usize, out: &mut [f32], arg: &mut [i32]) {
             .zip(windows)
             .enumerate()
         {
-            let x = top + 2 * ox;
-            let mut best = (up[0], x);
-            best = better(best, (up[1], x + 1));
-            best = better(best, (low[0], x + w));
-            best = better(best, (low[1], x + w + 1));
-            *o = best.0;
-            *a = best.1 as i32;
+            let (mut best, mut at) = (up[0], 0i32);
+            for (value, offset) in [(up[1], right), (low[0], below), (low[1], diagonal)] {
+                let take = (value > best) | value.is_nan();
+                best = if take { value } else { best };
+                at = if take { offset } else { at };
+            }
+            *o = best;
+            *a = (top + 2 * ox) as i32 + at;
         }
     }
 }
