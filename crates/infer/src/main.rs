@@ -119,6 +119,7 @@ enum Command {
 
 fn main() -> ExitCode {
     custom_kernels::cpu::keep_freed_buffers();
+    custom_kernels::cpu::flush_denormals_to_zero();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -9,6 +9,7 @@ use training::session::{SessionOptions, read_config};
 
 fn main() -> ExitCode {
     custom_kernels::cpu::keep_freed_buffers();
+    custom_kernels::cpu::flush_denormals_to_zero();
     let args = TrainArgs::parse();
     match train(&args) {
         Ok(()) => ExitCode::SUCCESS,

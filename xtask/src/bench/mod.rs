@@ -60,6 +60,7 @@ enum BackendChoice {
 /// Runs the benchmark.
 pub fn bench(args: BenchArgs) -> Result<()> {
     custom_kernels::cpu::keep_freed_buffers();
+    custom_kernels::cpu::flush_denormals_to_zero();
     match args.backend {
         BackendChoice::Ndarray => {
             run::<burn::backend::Autodiff<burn_ndarray::NdArray>>("ndarray", &args)
