@@ -35,10 +35,7 @@ fn subnormals_become_zero_on_this_thread_the_pool_and_later_threads() {
     let later = std::thread::spawn(quarter_of_smallest_normal)
         .join()
         .unwrap();
-    assert_eq!(
-        later, 0,
-        "a thread started afterwards inherits the setting"
-    );
+    assert_eq!(later, 0, "a thread started afterwards inherits the setting");
     start.send(()).unwrap();
     let earlier = earlier_thread.join().unwrap();
     assert_ne!(earlier, 0, "a thread started before keeps subnormals");
