@@ -172,6 +172,18 @@ impl<B: KernelOps> Backward<B, 1> for CrossEntropyBackward {
     }
 }
 
+/// A zero bias of length `weight.shape[outputs_dim]` that nothing tracks: layers called
+/// without a bias use it, so every layer op has the same three parents (input, weight, bias).
+fn untracked_zero_bias<B: KernelOps, C: CheckpointStrategy>(
+    weight: &FloatTensor<Autodiff<B, C>>,
+    outputs_dim: usize,
+) -> FloatTensor<Autodiff<B, C>> {
+    let shape = weight.primitive.shape();
+    let device = Autodiff::<B, C>::float_device(weight);
+    let dtype = weight.primitive.dtype().into();
+    Autodiff::<B, C>::float_zeros([shape[outputs_dim]].into(), &device, dtype)
+}
+
 impl<B: KernelOps, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
     fn softmax_cross_entropy(
         logits: FloatTensor<Self>,
@@ -199,11 +211,7 @@ impl<B: KernelOps, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
         spec: ConvSpec,
     ) -> FloatTensor<Self> {
         let Some(bias) = bias else {
-            // Without a bias the graph has two parents; use a zero bias that nothing tracks.
-            let filters = weight.primitive.shape().dims::<4>()[0];
-            let device = Self::float_device(&weight);
-            let zeros =
-                Self::float_zeros([filters].into(), &device, weight.primitive.dtype().into());
+            let zeros = untracked_zero_bias::<B, C>(&weight, 0);
             return Self::custom_conv2d(input, weight, Some(zeros), spec);
         };
         let op = ConvBackward { spec };
@@ -238,11 +246,7 @@ impl<B: KernelOps, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
         bias: Option<FloatTensor<Self>>,
     ) -> FloatTensor<Self> {
         let Some(bias) = bias else {
-            // As for the conv: a zero bias that nothing tracks keeps the graph at three parents.
-            let outputs = weight.primitive.shape().dims::<2>()[1];
-            let device = Self::float_device(&weight);
-            let zeros =
-                Self::float_zeros([outputs].into(), &device, weight.primitive.dtype().into());
+            let zeros = untracked_zero_bias::<B, C>(&weight, 1);
             return Self::custom_linear(x, weight, Some(zeros));
         };
         match LinearBackward
@@ -272,10 +276,7 @@ impl<B: KernelOps, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
         pool: PoolSpec,
     ) -> FloatTensor<Self> {
         let Some(bias) = bias else {
-            let filters = weight.primitive.shape().dims::<4>()[0];
-            let device = Self::float_device(&weight);
-            let zeros =
-                Self::float_zeros([filters].into(), &device, weight.primitive.dtype().into());
+            let zeros = untracked_zero_bias::<B, C>(&weight, 0);
             return Self::custom_conv2d_pool(input, weight, Some(zeros), conv, pool);
         };
         let op = ConvPoolBackward { conv, pool };
