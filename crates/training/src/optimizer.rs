@@ -17,16 +17,22 @@ pub fn weight_decay(config: &TrainConfig) -> Option<WeightDecayConfig> {
     (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay))
 }
 
-/// Adam with the configured betas and epsilon.
-pub fn adam(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) -> AdamConfig {
+/// The configured Adam betas and epsilon.
+fn adam_settings(config: &TrainConfig) -> (f32, f32, f32) {
     let OptimizerConfig::Adam {
         beta1,
         beta2,
         epsilon,
     } = config.optimizer
     else {
-        unreachable!("adam() called for {}", config.optimizer.name())
+        unreachable!("Adam settings asked of {}", config.optimizer.name())
     };
+    (beta1, beta2, epsilon)
+}
+
+/// Adam with the configured betas and epsilon.
+pub fn adam(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) -> AdamConfig {
+    let (beta1, beta2, epsilon) = adam_settings(config);
     AdamConfig::new()
         .with_beta_1(beta1)
         .with_beta_2(beta2)
@@ -37,14 +43,7 @@ pub fn adam(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) -> Ad
 /// The same Adam as [`adam`], updated by the fused kernel of `custom_kernels` (one pass per
 /// parameter instead of a dozen tensor operations; identical results on the CPU).
 pub fn fused_adam(config: &TrainConfig) -> FusedAdamConfig {
-    let OptimizerConfig::Adam {
-        beta1,
-        beta2,
-        epsilon,
-    } = config.optimizer
-    else {
-        unreachable!("fused_adam() called for {}", config.optimizer.name())
-    };
+    let (beta1, beta2, epsilon) = adam_settings(config);
     FusedAdamConfig::new()
         .with_beta_1(beta1)
         .with_beta_2(beta2)

@@ -202,24 +202,9 @@ pub fn run_conv<B>(
 where
     B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
 {
-    let x = Tensor::<B, 4>::from_data(inputs.input.clone(), device).require_grad();
-    let w = Tensor::<B, 4>::from_data(inputs.weight.clone(), device).require_grad();
-    let b = Tensor::<B, 1>::from_data(inputs.bias.clone(), device).require_grad();
-    let spec = ConvSpec {
-        stride: case.stride,
-        padding: case.padding,
-        relu: case.relu,
-    };
-    let out = conv2d(x.clone(), w.clone(), Some(b.clone()), spec, kernels);
-    // A loss whose gradient differs per element.
-    let mix = Tensor::<B, 4>::ones(out.dims(), device).cumsum(3) * 0.1;
-    let grads = (out.clone() * mix).sum().backward();
-    ConvResult {
-        output: out.into_data(),
-        input_grad: x.grad(&grads).unwrap().into_data(),
-        weight_grad: w.grad(&grads).unwrap().into_data(),
-        bias_grad: b.grad(&grads).unwrap().into_data(),
-    }
+    run_layer::<B>(case, inputs, device, |x, w, b, spec| {
+        conv2d(x, w, Some(b), spec, kernels)
+    })
 }
 
 /// Runs a conv + pool block forward and backward on backend `B` with `kernels`.
@@ -233,6 +218,22 @@ pub fn run_conv_pool<B>(
 where
     B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
 {
+    run_layer::<B>(case, inputs, device, |x, w, b, spec| {
+        conv2d_pool(x, w, Some(b), spec, pool, kernels)
+    })
+}
+
+/// Runs `layer(input, weight, bias, spec)` forward and backward on tracked tensors made from
+/// `inputs`, under a loss whose gradient differs per element.
+fn run_layer<B>(
+    case: &ConvCase,
+    inputs: &ConvInputs,
+    device: &B::Device,
+    layer: impl FnOnce(Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 1>, ConvSpec) -> Tensor<B, 4>,
+) -> ConvResult
+where
+    B: AutodiffBackend,
+{
     let x = Tensor::<B, 4>::from_data(inputs.input.clone(), device).require_grad();
     let w = Tensor::<B, 4>::from_data(inputs.weight.clone(), device).require_grad();
     let b = Tensor::<B, 1>::from_data(inputs.bias.clone(), device).require_grad();
@@ -241,7 +242,7 @@ where
         padding: case.padding,
         relu: case.relu,
     };
-    let out = conv2d_pool(x.clone(), w.clone(), Some(b.clone()), spec, pool, kernels);
+    let out = layer(x.clone(), w.clone(), b.clone(), spec);
     let mix = Tensor::<B, 4>::ones(out.dims(), device).cumsum(3) * 0.1;
     let grads = (out.clone() * mix).sum().backward();
     ConvResult {
