@@ -372,45 +372,35 @@ where
     let x = Tensor::<B, 4>::from_data(random_data(&[3, 1, 12, 12]), device);
     let (weight, bias) = (random_data(&[5, 1, 5, 5]), random_data(&[5]));
     let spec = ConvSpec::relu(2);
-    let grads_of = |kernels: Kernels| {
+    // The layer alone, then fused with its pool.
+    let grads_of = |kernels: Kernels, fused: bool| {
         let w = Tensor::<B, 4>::from_data(weight.clone(), device).require_grad();
         let b = Tensor::<B, 1>::from_data(bias.clone(), device).require_grad();
-        let out = conv2d(x.clone(), w.clone(), Some(b.clone()), spec, kernels);
+        let (input, bias) = (&x, Some(b.clone()));
+        let x = input.clone();
+        let out = if fused {
+            conv2d_pool(x, w.clone(), bias, spec, PoolSpec::TWO_BY_TWO, kernels)
+        } else {
+            conv2d(x, w.clone(), bias, spec, kernels)
+        };
         let grads = (out.clone() * out).sum().backward();
-        assert!(x.grad(&grads).is_none(), "{kernels}: no input gradient");
+        assert!(input.grad(&grads).is_none(), "{kernels}: no input gradient");
         (
             w.grad(&grads).unwrap().into_data(),
             b.grad(&grads).unwrap().into_data(),
         )
     };
-    let (w_custom, b_custom) = grads_of(Kernels::Custom);
-    let (w_builtin, b_builtin) = grads_of(Kernels::Builtin);
-    assert_close("first layer: weight grad", &w_custom, &w_builtin);
-    assert_close("first layer: bias grad", &b_custom, &b_builtin);
-
-    // The same first layer fused with its pool.
-    let fused_grads_of = |kernels: Kernels| {
-        let w = Tensor::<B, 4>::from_data(weight.clone(), device).require_grad();
-        let b = Tensor::<B, 1>::from_data(bias.clone(), device).require_grad();
-        let out = conv2d_pool(
-            x.clone(),
-            w.clone(),
-            Some(b.clone()),
-            spec,
-            PoolSpec::TWO_BY_TWO,
-            kernels,
-        );
-        let grads = (out.clone() * out).sum().backward();
-        assert!(x.grad(&grads).is_none(), "{kernels}: no input gradient");
-        (
-            w.grad(&grads).unwrap().into_data(),
-            b.grad(&grads).unwrap().into_data(),
-        )
-    };
-    let (w_custom, b_custom) = fused_grads_of(Kernels::Custom);
-    let (w_builtin, b_builtin) = fused_grads_of(Kernels::Builtin);
-    assert_close("fused first layer: weight grad", &w_custom, &w_builtin);
-    assert_close("fused first layer: bias grad", &b_custom, &b_builtin);
+    for fused in [false, true] {
+        let (w_custom, b_custom) = grads_of(Kernels::Custom, fused);
+        let (w_builtin, b_builtin) = grads_of(Kernels::Builtin, fused);
+        let label = if fused {
+            "fused first layer"
+        } else {
+            "first layer"
+        };
+        assert_close(&format!("{label}: weight grad"), &w_custom, &w_builtin);
+        assert_close(&format!("{label}: bias grad"), &b_custom, &b_builtin);
+    }
 }
 
 /// Output and input, weight and bias gradients of a fully connected layer on backend `B`.
