@@ -27,6 +27,14 @@ pub const METRICS_FILE: &str = "metrics.csv";
 /// Folder of Burn's checkpoints inside a run directory.
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 
+/// Smallest validation batch: validation needs no gradients, so larger batches are cheaper.
+const MIN_VALID_BATCH: usize = 256;
+
+/// The validation batch size for training batches of `train_batch` images.
+pub fn valid_batch_size(train_batch: usize) -> usize {
+    train_batch.max(MIN_VALID_BATCH)
+}
+
 /// The training and validation data of a run.
 #[derive(Clone)]
 pub struct RunData {
@@ -210,7 +218,7 @@ where
         .num_workers(1)
         .build(data.train.clone());
     let valid_loader = DataLoaderBuilder::new(MnistBatcher::default())
-        .batch_size(config.batch_size.max(256))
+        .batch_size(valid_batch_size(config.batch_size))
         .num_workers(1)
         .build(data.valid.clone());
     let iterations_per_epoch = data.train.len().div_ceil(config.batch_size);

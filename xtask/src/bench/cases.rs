@@ -1,7 +1,10 @@
 //! The benchmark cases: each conv block of LeNet-5 and of the 32/64 ConvNet at several batch
 //! sizes (forward, forward + backward), a full training step of each network, and inference
-//! throughput and latency; every case timed with the custom kernels and with Burn's own ops.
+//! throughput and latency; every case timed with the custom kernels and with Burn's own ops,
+//! and, with a peer, by the peer right after (each case is described to the peer by a
+//! [`PeerCase`], so the case list lives here only).
 
+use anyhow::Result;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -114,6 +117,44 @@ pub struct CaseResult {
     pub custom: Option<Timing>,
     /// With Burn's built-in ops (unless `--only custom`).
     pub builtin: Option<Timing>,
+    /// By the peer (PyTorch), when one runs.
+    pub peer: Option<Timing>,
+}
+
+/// A case as the peer script reads it (see `xtask/peer/pytorch_bench.py`).
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PeerCase {
+    /// A conv block: conv + bias + ReLU + 2x2 max-pool.
+    Block {
+        /// Forward, or forward + backward.
+        pass: Pass,
+        /// Images.
+        batch: usize,
+        /// Input channels.
+        channels: usize,
+        /// Input height and width.
+        size: usize,
+        /// Output channels.
+        filters: usize,
+        /// Kernel height and width.
+        kernel: usize,
+        /// Zero padding on each side.
+        padding: usize,
+        /// Whether the backward pass computes the input gradient.
+        input_grad: bool,
+    },
+    /// A whole network.
+    Network {
+        /// Training step, or inference.
+        pass: Pass,
+        /// The network.
+        network: ModelKind,
+        /// Images.
+        batch: usize,
+        /// Drop probability of the ConvNet's dropout (training steps).
+        dropout: f64,
+    },
 }
 
 impl CaseResult {
@@ -147,13 +188,14 @@ impl Selection<'_> {
     }
 }
 
-/// Runs the selected cases on the autodiff backend `AB` (and its inner backend), printing
-/// each result as it comes.
+/// Runs the selected cases on the autodiff backend `AB` (and its inner backend), each then by
+/// `peer` (which returns `None` when there is no peer), printing each result as it comes.
 pub fn run_cases<AB: TrainingBackendBounds>(
     device: &AB::Device,
     selection: &Selection<'_>,
+    mut peer: impl FnMut(&PeerCase, Repeats) -> Result<Option<Timing>>,
     mut report: impl FnMut(&CaseResult),
-) -> Vec<CaseResult> {
+) -> Result<Vec<CaseResult>> {
     let mut results = Vec::new();
     let mut record = |result: CaseResult| {
         report(&result);
@@ -173,6 +215,16 @@ pub fn run_cases<AB: TrainingBackendBounds>(
                 let [custom, builtin] = selection.each(|kernels| {
                     time_block::<AB>(block, batch, pass, kernels, selection.repeats, device)
                 });
+                let peer_case = PeerCase::Block {
+                    pass,
+                    batch,
+                    channels: block.channels,
+                    size: block.size,
+                    filters: block.filters,
+                    kernel: KERNEL,
+                    padding: block.padding,
+                    input_grad: !block.is_first(),
+                };
                 record(CaseResult {
                     name: block.name.into(),
                     pass,
@@ -180,11 +232,12 @@ pub fn run_cases<AB: TrainingBackendBounds>(
                     flops: Some(convolutions * 2.0 * block.macs(batch) as f64),
                     custom,
                     builtin,
+                    peer: peer(&peer_case, selection.repeats)?,
                 });
             }
         }
     }
-    for kind in [ModelKind::Lenet5, ModelKind::Convnet] {
+    for kind in ModelKind::ALL {
         let name = kind.to_string();
         for (pass, batch) in [
             (Pass::TrainStep, 64),
@@ -194,8 +247,9 @@ pub fn run_cases<AB: TrainingBackendBounds>(
             if !selection.wants(&CaseResult::id(&name, pass, batch)) {
                 continue;
             }
+            let base = ModelConfig::new().with_kind(kind);
             let [custom, builtin] = selection.each(|kernels| {
-                let config = ModelConfig::new().with_kind(kind).with_kernels(kernels);
+                let config = base.clone().with_kernels(kernels);
                 match pass {
                     Pass::TrainStep => {
                         time_train_step::<AB>(&config, batch, selection.repeats, device)
@@ -208,6 +262,12 @@ pub fn run_cases<AB: TrainingBackendBounds>(
                     ),
                 }
             });
+            let peer_case = PeerCase::Network {
+                pass,
+                network: kind,
+                batch,
+                dropout: base.dropout,
+            };
             record(CaseResult {
                 name: name.clone(),
                 pass,
@@ -215,10 +275,11 @@ pub fn run_cases<AB: TrainingBackendBounds>(
                 flops: None,
                 custom,
                 builtin,
+                peer: peer(&peer_case, selection.repeats)?,
             });
         }
     }
-    results
+    Ok(results)
 }
 
 fn sync<B: Backend>(device: &B::Device) {
@@ -370,7 +431,13 @@ mod tests {
             kernels: &[Kernels::Custom, Kernels::Builtin],
         };
         let mut printed = 0;
-        let results = run_cases::<AB>(&Default::default(), &selection, |_| printed += 1);
+        let results = run_cases::<AB>(
+            &Default::default(),
+            &selection,
+            |_, _| Ok(None),
+            |_| printed += 1,
+        )
+        .unwrap();
         let ids: Vec<String> = results
             .iter()
             .map(|r| CaseResult::id(&r.name, r.pass, r.batch))

@@ -1,19 +1,25 @@
-//! `cargo xtask bench`: the custom kernels against Burn's built-in ops, case by case.
+//! `cargo xtask bench`: the custom kernels against Burn's built-in ops, case by case; with
+//! `--peer pytorch`, against PyTorch on the same machine in the same run.
 
 mod cases;
+mod epoch;
+mod peak;
+mod peer;
 mod report;
 mod timing;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use custom_kernels::Kernels;
+use model::ModelKind;
 use training::backend::TrainingBackendBounds;
 
 use cases::{Selection, run_cases};
-use report::{BenchReport, header, row, write_json};
+use peer::Peer;
+use report::{About, BenchReport, header, peer_header, peer_row, row, write_json};
 use timing::Repeats;
 
 /// Options of `cargo xtask bench`.
@@ -43,6 +49,29 @@ pub struct BenchArgs {
     /// Time only one implementation (for profiling it, e.g. under `perf record`).
     #[arg(long, value_enum)]
     only: Option<Only>,
+    /// Time every case with a peer too, right after the project's own timing of it, and
+    /// compare the project (custom kernels) with it.
+    #[arg(long, value_enum, conflicts_with = "only")]
+    peer: Option<PeerChoice>,
+    /// Python that runs the peer [default: .venv-peer/bin/python, else python3].
+    #[arg(long, requires = "peer")]
+    python: Option<PathBuf>,
+    /// Measure the machine's SGEMM peak first (always done with --peer).
+    #[arg(long)]
+    peak: bool,
+    /// With --peer: also train one whole epoch of these networks with the training tool and
+    /// with the peer, e.g. `--epochs convnet,lenet5`.
+    #[arg(long, value_delimiter = ',', requires = "peer")]
+    epochs: Vec<ModelKind>,
+    /// Rounds of the epoch comparison (tool, peer, tool, peer, ...).
+    #[arg(long, default_value_t = 1)]
+    epoch_rounds: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PeerChoice {
+    /// PyTorch on the CPU (`xtask/peer/pytorch_bench.py`).
+    Pytorch,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -76,6 +105,10 @@ pub fn bench(args: BenchArgs) -> Result<()> {
 
 fn run<AB: TrainingBackendBounds>(backend: &str, args: &BenchArgs) -> Result<()> {
     let threads = rayon_threads();
+    let mut peer = match args.peer {
+        Some(PeerChoice::Pytorch) => Some(Peer::start(args.python.as_deref(), threads)?),
+        None => None,
+    };
     let selection = Selection {
         filter: args.filter.as_deref(),
         batches: &args.batches,
@@ -84,35 +117,83 @@ fn run<AB: TrainingBackendBounds>(backend: &str, args: &BenchArgs) -> Result<()>
             fixed: args.repeat,
             budget: Duration::from_millis(args.budget_ms),
         },
-        kernels: match args.only {
-            None => &[Kernels::Custom, Kernels::Builtin],
-            Some(Only::Custom) => &[Kernels::Custom],
-            Some(Only::Builtin) => &[Kernels::Builtin],
+        kernels: match (args.only, &peer) {
+            (None, Some(_)) => &[Kernels::Custom],
+            (None, None) => &[Kernels::Custom, Kernels::Builtin],
+            (Some(Only::Custom), _) => &[Kernels::Custom],
+            (Some(Only::Builtin), _) => &[Kernels::Builtin],
         },
     };
-    println!(
-        "backend {backend}, {threads} CPU threads; median of the timed runs (min-max), speed-up = built-in / custom\n"
-    );
-    println!("{}", header());
-    let results = run_cases::<AB>(&Default::default(), &selection, |r| println!("{}", row(r)));
-    if results.is_empty() {
+    let about = About {
+        date: time::OffsetDateTime::now_utc().date().to_string(),
+        cpu: cpu_model(),
+        backend: backend.to_string(),
+        threads,
+        peak: (args.peak || peer.is_some()).then(peak::measure),
+        peer: peer.as_ref().map(|p| p.about.clone()),
+    };
+    println!("{about}");
+    let results = match &mut peer {
+        Some(peer) => {
+            println!(
+                "median of the timed runs (min-max); project = custom kernels; speed = PyTorch time / project time; each case timed by the project, then by PyTorch\n"
+            );
+            println!("{}", peer_header());
+            run_cases::<AB>(
+                &Default::default(),
+                &selection,
+                |case, repeats| Ok(Some(peer.time(case, repeats)?)),
+                |r| println!("{}", peer_row(r, about.peak.as_ref())),
+            )
+        }
+        None => {
+            println!("median of the timed runs (min-max), speed-up = built-in / custom\n");
+            println!("{}", header());
+            run_cases::<AB>(
+                &Default::default(),
+                &selection,
+                |_, _| Ok(None),
+                |r| println!("{}", row(r)),
+            )
+        }
+    }?;
+    if results.is_empty() && args.epochs.is_empty() {
         bail!(
             "no case matches --filter {:?}",
             args.filter.as_deref().unwrap_or("")
         );
     }
+    let epochs = match &mut peer {
+        Some(peer) if !args.epochs.is_empty() => {
+            epoch::compare(&args.epochs, args.epoch_rounds, peer).context("epoch comparison")?
+        }
+        _ => Vec::new(),
+    };
     if let Some(path) = &args.json {
         write_json(
             &BenchReport {
-                backend,
-                threads,
+                about: &about,
                 results: &results,
+                epochs: &epochs,
             },
             path,
         )?;
         println!("\nwrote {}", path.display());
     }
     Ok(())
+}
+
+/// The CPU's model name (Linux), else the architecture.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 /// Threads of the pool the CPU kernels run on.

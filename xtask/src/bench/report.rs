@@ -6,17 +6,65 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::cases::CaseResult;
+use super::epoch::EpochComparison;
+use super::peak::Peak;
+use super::peer::PeerAbout;
 use super::timing::Timing;
 
 /// Everything a benchmark run measured, with where it ran.
 #[derive(Serialize)]
 pub struct BenchReport<'a> {
-    /// Backend name.
-    pub backend: &'a str,
-    /// Worker threads available to the CPU kernels.
-    pub threads: usize,
+    /// The machine and the run.
+    pub about: &'a About,
     /// The cases.
     pub results: &'a [CaseResult],
+    /// Whole training epochs side by side with the peer (`--epochs`).
+    pub epochs: &'a [EpochComparison],
+}
+
+/// Where and when a benchmark ran.
+#[derive(Serialize)]
+pub struct About {
+    /// UTC date, `YYYY-MM-DD`.
+    pub date: String,
+    /// The CPU's model name.
+    pub cpu: String,
+    /// Backend name.
+    pub backend: String,
+    /// Worker threads available to the CPU kernels (and given to the peer).
+    pub threads: usize,
+    /// The machine's measured SGEMM peak, when measured.
+    pub peak: Option<Peak>,
+    /// The peer, when one ran.
+    pub peer: Option<PeerAbout>,
+}
+
+impl std::fmt::Display for About {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}, {}, backend {}, {} threads",
+            self.date, self.cpu, self.backend, self.threads
+        )?;
+        if let Some(peer) = &self.peer {
+            write!(
+                f,
+                "; PyTorch {} (Python {}, {} threads, oneDNN {})",
+                peer.torch,
+                peer.python,
+                peer.threads,
+                if peer.mkldnn { "on" } else { "off" }
+            )?;
+        }
+        if let Some(peak) = &self.peak {
+            write!(
+                f,
+                "\nmachine peak ({0}x{0}x{0} SGEMM, gemm crate): {1:.0} GFLOP/s on {2} threads, {3:.0} GFLOP/s on one",
+                peak.side, peak.all_threads_gflops, self.threads, peak.one_thread_gflops
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// The markdown table header.
@@ -26,19 +74,47 @@ pub fn header() -> String {
         .to_string()
 }
 
-/// One markdown table row.
-pub fn row(r: &CaseResult) -> String {
-    let gflops = |ms: f64| {
-        r.flops
-            .map(|f| format!("{:.1}", f / (ms * 1e-3) / 1e9))
-            .unwrap_or_else(|| "-".into())
-    };
-    let timing = |t: &Option<Timing>| match t {
+/// The markdown table header with a peer: the project (custom kernels) against the peer.
+pub fn peer_header() -> String {
+    "| case | batch | project ms (min-max) | PyTorch ms (min-max) | project speed / PyTorch | project GFLOP/s (% peak) | PyTorch GFLOP/s (% peak) | project images/s | PyTorch images/s |\n\
+     |---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        .to_string()
+}
+
+fn timing(t: &Option<Timing>) -> String {
+    match t {
         Some(t) => format!("{:.3} ({:.3}-{:.3})", t.median_ms, t.min_ms, t.max_ms),
         None => "-".into(),
+    }
+}
+
+fn median(t: &Option<Timing>) -> Option<f64> {
+    t.as_ref().map(|t| t.median_ms)
+}
+
+fn or_dash(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "-".into())
+}
+
+impl CaseResult {
+    fn gflops(&self, ms: f64) -> Option<f64> {
+        self.flops.map(|f| f / (ms * 1e-3) / 1e9)
+    }
+
+    fn images_per_second(&self, t: &Option<Timing>) -> String {
+        or_dash(median(t).map(|ms| format!("{:.0}", self.batch as f64 / (ms * 1e-3))))
+    }
+}
+
+/// One markdown table row.
+pub fn row(r: &CaseResult) -> String {
+    let gflops = |t: &Option<Timing>| {
+        or_dash(
+            median(t)
+                .and_then(|ms| r.gflops(ms))
+                .map(|g| format!("{g:.1}")),
+        )
     };
-    let median = |t: &Option<Timing>| t.as_ref().map(|t| t.median_ms);
-    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     let speed_up = median(&r.builtin)
         .zip(median(&r.custom))
         .map(|(b, c)| format!("{:.1}x", b / c));
@@ -50,9 +126,35 @@ pub fn row(r: &CaseResult) -> String {
         timing(&r.custom),
         timing(&r.builtin),
         or_dash(speed_up),
-        or_dash(median(&r.custom).map(&gflops)),
-        or_dash(median(&r.builtin).map(&gflops)),
-        or_dash(median(&r.custom).map(|ms| format!("{:.0}", r.batch as f64 / (ms * 1e-3)))),
+        gflops(&r.custom),
+        gflops(&r.builtin),
+        r.images_per_second(&r.custom),
+    )
+}
+
+/// One markdown table row with a peer; GFLOP/s also as a percentage of `peak`.
+pub fn peer_row(r: &CaseResult, peak: Option<&Peak>) -> String {
+    let gflops = |t: &Option<Timing>| {
+        or_dash(median(t).and_then(|ms| r.gflops(ms)).map(|g| match peak {
+            Some(peak) => format!("{g:.1} ({:.0}%)", peak.percent(g)),
+            None => format!("{g:.1}"),
+        }))
+    };
+    let speed = median(&r.peer)
+        .zip(median(&r.custom))
+        .map(|(p, c)| format!("{:.2}x", p / c));
+    format!(
+        "| {} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        r.name,
+        r.pass.label(),
+        r.batch,
+        timing(&r.custom),
+        timing(&r.peer),
+        or_dash(speed),
+        gflops(&r.custom),
+        gflops(&r.peer),
+        r.images_per_second(&r.custom),
+        r.images_per_second(&r.peer),
     )
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How many times to run a case.
 #[derive(Clone, Copy, Debug)]
@@ -17,7 +17,7 @@ pub struct Repeats {
 }
 
 /// Median and spread of a case's timed runs, in milliseconds.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Timing {
     /// Number of timed runs.
     pub runs: usize,

@@ -6,7 +6,7 @@ use gemm::{Parallelism, gemm};
 
 /// How many threads one product may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Threads {
+pub enum Threads {
     /// The calling thread only: for callers that already parallelise (over images).
     One,
     /// Rayon's pool: for one large product (the fully connected layers). `gemm` splits the
@@ -18,8 +18,11 @@ pub(crate) enum Threads {
 /// `dst (m x n) = [dst +] a (m x k) * b (k x n)`, row-major, with `a`/`b` transposed when
 /// their flag is set (their stored shape is then `k x m` / `n x k`). With `accumulate` the
 /// product is added to what `dst` holds; otherwise `dst` is overwritten.
+///
+/// # Panics
+/// If an operand is shorter than its shape implies.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
+pub fn matmul(
     dst: &mut [f32],
     a: &[f32],
     a_transposed: bool,

@@ -19,4 +19,5 @@ pub use conv::{ConvGeometry, conv2d_backward, conv2d_forward};
 pub use conv_pool::{conv2d_pool_backward, conv2d_pool_forward, pool_geometry};
 pub use denormals::flush_denormals_to_zero;
 pub use linear::{LinearGeometry, linear_backward, linear_forward};
+pub use matmul::{Threads, matmul};
 pub use pool::{PoolGeometry, max_pool2d_backward, max_pool2d_forward};

@@ -1,0 +1,203 @@
+//! Whole epochs side by side (`--peer pytorch --epochs convnet,...`): the project's training
+//! tool, run as a user runs it (its own binary, one epoch, default options), then the PyTorch
+//! script training one epoch of the same number of images with the same batch size, optimizer
+//! and validation split size, alternating round by round.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use model::ModelKind;
+use serde::Serialize;
+use training::args::TrainArgs;
+use training::config::{OptimizerConfig, TrainConfig};
+use training::epoch_log::read_metrics_csv;
+use training::run::{METRICS_FILE, valid_batch_size};
+
+use super::peer::{Peer, PeerEpoch};
+
+/// One epoch of the training tool.
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolEpoch {
+    /// Training and validation, seconds, as the tool records it in `metrics.csv`.
+    pub seconds: f64,
+    /// Validation accuracy, %.
+    pub valid_accuracy: f64,
+    /// Peak resident memory of the training process, MiB.
+    pub peak_rss_mib: f64,
+}
+
+/// One round of the comparison for one network.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochComparison {
+    /// The network.
+    pub network: ModelKind,
+    /// Training images per epoch (both sides).
+    pub images: usize,
+    /// The training tool's epoch.
+    pub project: ToolEpoch,
+    /// PyTorch's epoch.
+    pub peer: PeerEpoch,
+}
+
+/// The training tool's options for a one-epoch run of `network` into `artifacts`.
+fn tool_args(network: ModelKind, artifacts: &Path) -> Vec<String> {
+    [
+        "--model",
+        network.name(),
+        "--epochs",
+        "1",
+        "--plain",
+        // The test evaluation after training is not part of the epoch: keep it short.
+        "--test-limit",
+        "256",
+        "--artifacts",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([artifacts.display().to_string()])
+    .collect()
+}
+
+/// The `training` binary beside this one in the target directory, built if needed.
+fn training_binary() -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--package", "training"])
+        .status()
+        .context("cannot run cargo to build the training tool")?;
+    if !status.success() {
+        bail!("building the training tool failed ({status})");
+    }
+    let exe = std::env::current_exe()?;
+    let binary = exe.with_file_name(format!("training{}", std::env::consts::EXE_SUFFIX));
+    if !binary.is_file() {
+        bail!("no training binary at {}", binary.display());
+    }
+    Ok(binary)
+}
+
+/// Largest resident set of the children waited for so far, MiB.
+fn children_peak_rss_mib() -> f64 {
+    // SAFETY: `getrusage` only writes the struct it is given, which is zero-initialised.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+fn tool_epoch(binary: &Path, network: ModelKind) -> Result<ToolEpoch> {
+    let dir = tempfile::tempdir()?;
+    let artifacts = dir.path().join("run");
+    let output = Command::new(binary)
+        .args(tool_args(network, &artifacts))
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot start the training tool")?;
+    if !output.status.success() {
+        bail!(
+            "the training tool failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let history = read_metrics_csv(&artifacts.join(METRICS_FILE))?;
+    let first = history
+        .first()
+        .context("the training tool recorded no epoch")?;
+    Ok(ToolEpoch {
+        seconds: first.seconds,
+        valid_accuracy: first.valid_accuracy,
+        peak_rss_mib: children_peak_rss_mib(),
+    })
+}
+
+/// What the peer needs to train the same epoch as the tool's `config`.
+#[derive(Serialize)]
+struct PeerEpochSpec {
+    network: ModelKind,
+    dropout: f64,
+    train_images: PathBuf,
+    train_labels: PathBuf,
+    valid: usize,
+    batch: usize,
+    valid_batch: usize,
+    lr: f64,
+    epsilon: f32,
+    mean: f32,
+    std: f32,
+    seed: u64,
+}
+
+fn peer_spec(config: &TrainConfig, data_dir: &Path) -> Result<PeerEpochSpec> {
+    let OptimizerConfig::Adam { epsilon, .. } = config.optimizer else {
+        bail!("the training tool's default optimizer is no longer Adam");
+    };
+    use mnist_data::files::{TRAIN_IMAGES, TRAIN_LABELS, locate};
+    Ok(PeerEpochSpec {
+        network: config.model.kind,
+        dropout: config.model.dropout,
+        train_images: locate(data_dir, TRAIN_IMAGES)?,
+        train_labels: locate(data_dir, TRAIN_LABELS)?,
+        valid: config.valid_size,
+        batch: config.batch_size,
+        valid_batch: valid_batch_size(config.batch_size),
+        lr: config.learning_rate,
+        epsilon,
+        mean: mnist_data::PIXEL_MEAN,
+        std: mnist_data::PIXEL_STD,
+        seed: config.seed,
+    })
+}
+
+/// Runs `rounds` rounds of (tool epoch, PyTorch epoch) for each network, printing each.
+pub fn compare(
+    networks: &[ModelKind],
+    rounds: usize,
+    peer: &mut Peer,
+) -> Result<Vec<EpochComparison>> {
+    let binary = training_binary()?;
+    let data_dir = mnist_data::resolve_data_dir(None);
+    println!("\nOne training epoch (training + validation), the training tool's defaults:\n");
+    println!(
+        "| network | images | project s | PyTorch s | project images/s | PyTorch images/s | project speed / PyTorch | project valid acc | PyTorch valid acc | project peak RSS MiB |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut comparisons = Vec::new();
+    for &network in networks {
+        let args = TrainArgs::try_parse_from(
+            std::iter::once("training".to_string()).chain(tool_args(network, Path::new("."))),
+        )?;
+        let config = args.to_config()?;
+        let spec = peer_spec(&config, &data_dir)?;
+        for _ in 0..rounds {
+            let project = tool_epoch(&binary, network)?;
+            let peer_epoch = peer.epoch(&spec)?;
+            let c = EpochComparison {
+                network,
+                images: peer_epoch.images,
+                project,
+                peer: peer_epoch,
+            };
+            let rate = |s: f64| c.images as f64 / s;
+            println!(
+                "| {} | {} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2}x | {:.2}% | {:.2}% | {:.0} |",
+                network,
+                c.images,
+                c.project.seconds,
+                c.peer.seconds,
+                rate(c.project.seconds),
+                rate(c.peer.seconds),
+                c.peer.seconds / c.project.seconds,
+                c.project.valid_accuracy,
+                c.peer.valid_accuracy,
+                c.project.peak_rss_mib,
+            );
+            comparisons.push(c);
+        }
+    }
+    Ok(comparisons)
+}
