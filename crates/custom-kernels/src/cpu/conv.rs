@@ -1,9 +1,14 @@
 //! Convolution forward (fused bias + ReLU) and backward (input, weight and bias gradients).
+//!
+//! Two ways to compute the products: the direct AVX-512 kernels of [`super::direct`] for
+//! stride-1 convolutions on CPUs that have AVX-512, else im2col + GEMM (any stride, any
+//! x86-64 or other CPU). The choice is made per call from the geometry and the CPU.
 
 use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::direct;
 use super::matmul::{Threads, matmul};
 use crate::spec::ConvSpec;
 
@@ -78,6 +83,11 @@ impl ConvGeometry {
         self.kernel == [1, 1] && self.spec.stride == [1, 1] && self.spec.padding == [0, 0]
     }
 
+    /// Whether the direct kernels compute this convolution on this CPU.
+    fn direct(&self) -> bool {
+        direct::supports(self)
+    }
+
     /// Multiply-accumulates of the forward pass.
     pub fn macs(&self) -> usize {
         self.batch * self.output_len() * self.patch_len()
@@ -89,6 +99,8 @@ thread_local! {
     static COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// Per-thread buffer for the gradient of the im2col matrix.
     static DCOL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread buffer for a chunk's gradients w.r.t. the conv output before the ReLU.
+    static DY: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The output columns `ox` whose input column `x0 + ox * stride` lies inside `0..width`, as a
@@ -183,6 +195,8 @@ fn col2im(dcol: &[f32], g: &ConvGeometry, image_grad: &mut [f32]) {
     }
 }
 
+/// Runs `f` on the first `len` values of a per-thread buffer (grown when needed; contents
+/// are whatever the last user left).
 pub(super) fn with_buffer<R>(
     buffer: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
     len: usize,
@@ -206,12 +220,29 @@ pub fn conv2d_forward(
     g: &ConvGeometry,
 ) -> Vec<f32> {
     g.check_operands(input, weight);
+    let weights = ForwardWeights::new(weight, g);
     let mut output = vec![0.0f32; g.batch * g.output_len()];
     output
         .par_chunks_mut(g.output_len())
         .zip(input.par_chunks(g.input_len()))
-        .for_each(|(out, image)| image_forward(image, weight, bias, g, out));
+        .for_each(|(out, image)| image_forward(image, &weights, bias, g, out));
     output
+}
+
+/// The forward weights as the chosen path reads them: packed once per call for the direct
+/// kernels, else as given.
+pub(super) struct ForwardWeights<'a> {
+    weight: &'a [f32],
+    packed: Option<Vec<f32>>,
+}
+
+impl<'a> ForwardWeights<'a> {
+    pub(super) fn new(weight: &'a [f32], g: &ConvGeometry) -> Self {
+        Self {
+            weight,
+            packed: g.direct().then(|| direct::pack_forward(weight, g)),
+        }
+    }
 }
 
 impl ConvGeometry {
@@ -234,11 +265,15 @@ impl ConvGeometry {
 /// the spec says so.
 pub(super) fn image_forward(
     image: &[f32],
-    weight: &[f32],
+    weights: &ForwardWeights<'_>,
     bias: Option<&[f32]>,
     g: &ConvGeometry,
     out: &mut [f32],
 ) {
+    if let Some(packed) = &weights.packed {
+        return direct::forward_image(image, packed, bias, g, out);
+    }
+    let weight = weights.weight;
     let (p, kk) = (g.positions(), g.patch_len());
     if let Some(bias) = bias {
         for (row, &b) in out.chunks_exact_mut(p).zip(bias) {
@@ -311,46 +346,62 @@ pub fn conv2d_backward(
     backward_over_images(input, weight, g, want_input_grad, |i, dy| {
         let range = i * out_len..(i + 1) * out_len;
         let (grad, out) = (&output_grad[range.clone()], &output[range]);
-        dy.clear();
         if g.spec.relu {
             // The ReLU passes the gradient where the output is positive.
-            dy.extend(
-                grad.iter()
-                    .zip(out)
-                    .map(|(&d, &o)| if o > 0.0 { d } else { 0.0 }),
-            );
+            for ((d, &gr), &o) in dy.iter_mut().zip(grad).zip(out) {
+                *d = if o > 0.0 { gr } else { 0.0 };
+            }
         } else {
-            dy.extend_from_slice(grad);
+            dy.copy_from_slice(grad);
         }
     })
 }
 
 /// The backward pass over the batch, in fixed chunks of images on rayon's pool.
-/// `pre_activation_grad(i, dy)` writes image `i`'s gradient w.r.t. the conv output before the
-/// ReLU (`filters x positions`) into `dy`; from it come the input gradient (if wanted) and the
-/// weight and bias gradients, summed over the batch.
+/// `pre_activation_grad(i, dy)` overwrites `dy` with image `i`'s gradient w.r.t. the conv
+/// output before the ReLU (`filters x positions`); from it come the input gradient (if
+/// wanted) and the weight and bias gradients, summed over the batch.
 pub(super) fn backward_over_images(
     input: &[f32],
     weight: &[f32],
     g: &ConvGeometry,
     want_input_grad: bool,
-    pre_activation_grad: impl Fn(usize, &mut Vec<f32>) + Sync,
+    pre_activation_grad: impl Fn(usize, &mut [f32]) + Sync,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     g.check_operands(input, weight);
-    let in_len = g.input_len();
+    let (in_len, out_len, p) = (g.input_len(), g.output_len(), g.positions());
+    let direct = g.direct();
+    let input_grad_weights =
+        (direct && want_input_grad).then(|| direct::pack_input_grad(weight, g));
     // One chunk of images starting at `first`: its input gradients into `dx` (if wanted), its
     // partial weight and bias gradients returned.
-    let chunk_grads = |first: usize, x: &[f32], mut dx: Option<&mut [f32]>| {
+    let chunk_grads = |first: usize, x: &[f32], dx: Option<&mut [f32]>| {
         let mut dw = vec![0.0f32; g.filters * g.patch_len()];
         let mut db = vec![0.0f32; g.filters];
-        let mut dy = Vec::with_capacity(g.output_len());
-        for (i, image) in x.chunks_exact(in_len).enumerate() {
-            pre_activation_grad(first + i, &mut dy);
-            let dx = dx
-                .as_deref_mut()
-                .map(|dx| &mut dx[i * in_len..(i + 1) * in_len]);
-            image_backward(image, weight, &dy, g, dx, &mut dw, &mut db);
-        }
+        let images = x.len() / in_len;
+        with_buffer(&DY, images * out_len, |dys| {
+            for (i, dy) in dys.chunks_exact_mut(out_len).enumerate() {
+                pre_activation_grad(first + i, dy);
+                for (sum, row) in db.iter_mut().zip(dy.chunks_exact(p)) {
+                    *sum += lane_sum(row);
+                }
+            }
+            if direct {
+                direct::add_weight_grad(x, dys, g, &mut dw);
+                if let (Some(dx), Some(packed)) = (dx, &input_grad_weights) {
+                    let dx = dx.chunks_exact_mut(in_len);
+                    for (dy, dx) in dys.chunks_exact(out_len).zip(dx) {
+                        direct::input_grad_image(dy, packed, g, dx);
+                    }
+                }
+            } else {
+                let mut dx = dx.map(|dx| dx.chunks_exact_mut(in_len));
+                for (image, dy) in x.chunks_exact(in_len).zip(dys.chunks_exact(out_len)) {
+                    let dx = dx.as_mut().and_then(|dx| dx.next());
+                    image_backward(image, weight, dy, g, dx, &mut dw);
+                }
+            }
+        });
         (dw, db)
     };
     let chunks = input.par_chunks(BACKWARD_CHUNK * in_len).enumerate();
@@ -395,9 +446,9 @@ fn lane_sum(values: &[f32]) -> f32 {
     lanes.iter().chain(tail).fold(0.0, |sum, &v| sum + v)
 }
 
-/// One image's share of the backward pass from `dy`, its gradient w.r.t. the conv output
-/// before the ReLU: writes its input gradient into `dx` (if given) and adds its weight and
-/// bias gradients to `dw` and `db`.
+/// One image's share of the im2col + GEMM backward pass from `dy`, its gradient w.r.t. the
+/// conv output before the ReLU: writes its input gradient into `dx` (if given) and adds its
+/// weight gradient to `dw`.
 fn image_backward(
     image: &[f32],
     weight: &[f32],
@@ -405,12 +456,8 @@ fn image_backward(
     g: &ConvGeometry,
     dx: Option<&mut [f32]>,
     dw: &mut [f32],
-    db: &mut [f32],
 ) {
     let (p, kk, k) = (g.positions(), g.patch_len(), g.filters);
-    for (sum, row) in db.iter_mut().zip(dy.chunks_exact(p)) {
-        *sum += lane_sum(row);
-    }
     if g.col_is_input() {
         matmul(dw, dy, false, image, true, [k, kk, p], true, Threads::One);
         if let Some(dx) = dx {
@@ -427,6 +474,121 @@ fn image_backward(
                 matmul(dcol, weight, true, dy, false, product, false, Threads::One);
                 col2im(dcol, g, dx);
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The convolution against a plain-loop definition in f64, on shapes that exercise what
+    //! the integration tests' small batches do not: several backward chunks, rows wider than a
+    //! register (16 lanes), filter counts that leave partial register tiles, and the kernel
+    //! widths and paddings of both the direct and the im2col + GEMM paths.
+    use super::*;
+
+    /// Input `[n, c, h, w]`, filters, kernel, padding and stride.
+    type Case = ([usize; 4], usize, [usize; 2], [usize; 2], [usize; 2]);
+
+    /// Stride 1 (the direct path where the CPU has AVX-512) but for the last case, whose
+    /// stride and kernel width take the im2col + GEMM path everywhere.
+    const CASES: [Case; 5] = [
+        ([11, 3, 9, 20], 5, [5, 5], [2, 2], [1, 1]),
+        ([9, 2, 7, 7], 9, [3, 3], [0, 0], [1, 1]),
+        ([10, 1, 28, 28], 6, [5, 5], [2, 2], [1, 1]),
+        ([3, 4, 6, 18], 7, [2, 4], [1, 3], [1, 1]),
+        ([9, 2, 9, 9], 3, [3, 6], [1, 2], [2, 1]),
+    ];
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                let x = i
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(97));
+                ((x >> 8) % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The flat index of input `(n, c, y, x)`, or `None` in the padding.
+    fn index(g: &ConvGeometry, n: usize, c: usize, y: isize, x: isize) -> Option<usize> {
+        let [h, w] = g.input;
+        let inside = y >= 0 && x >= 0 && y < h as isize && x < w as isize;
+        inside.then(|| ((n * g.channels + c) * h + y as usize) * w + x as usize)
+    }
+
+    /// Forward (no ReLU), then the gradients for the output gradient `dy`, by definition.
+    fn reference(x: &[f32], w: &[f32], dy: &[f32], g: &ConvGeometry) -> [Vec<f64>; 4] {
+        let ([oh, ow], [kh, kw]) = (g.output, g.kernel);
+        let ([sh, sw], [ph, pw]) = (g.spec.stride, g.spec.padding);
+        let mut y = vec![0.0; g.batch * g.output_len()];
+        let mut dx = vec![0.0; x.len()];
+        let mut dw = vec![0.0; w.len()];
+        for n in 0..g.batch {
+            for k in 0..g.filters {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let out = ((n * g.filters + k) * oh + oy) * ow + ox;
+                        for c in 0..g.channels {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let yy = (oy * sh + ky) as isize - ph as isize;
+                                    let xx = (ox * sw + kx) as isize - pw as isize;
+                                    let wi = ((k * g.channels + c) * kh + ky) * kw + kx;
+                                    if let Some(xi) = index(g, n, c, yy, xx) {
+                                        y[out] += w[wi] as f64 * x[xi] as f64;
+                                        dw[wi] += dy[out] as f64 * x[xi] as f64;
+                                        dx[xi] += dy[out] as f64 * w[wi] as f64;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut db = vec![0.0; g.filters];
+        for (i, &d) in dy.iter().enumerate() {
+            db[(i / g.positions()) % g.filters] += d as f64;
+        }
+        [y, dx, dw, db]
+    }
+
+    fn assert_close(label: &str, got: &[f32], want: &[f64]) {
+        assert_eq!(got.len(), want.len(), "{label}: length");
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "{label}[{i}]: {g} vs {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn forward_and_gradients_match_the_definition() {
+        for (i, (input, filters, kernel, padding, stride)) in CASES.into_iter().enumerate() {
+            let spec = ConvSpec {
+                stride,
+                padding,
+                relu: false,
+            };
+            let weight_dims = [filters, input[1], kernel[0], kernel[1]];
+            let g = ConvGeometry::new(input, weight_dims, spec);
+            let x = values(g.batch * g.input_len(), 1 + i as u32);
+            let w = values(filters * g.patch_len(), 2 + i as u32);
+            let dy = values(g.batch * g.output_len(), 3 + i as u32);
+            let [y, dx, dw, db] = reference(&x, &w, &dy, &g);
+            let label = format!("case {i} {input:?} {filters} filters {kernel:?}");
+            assert_close(
+                &format!("{label} forward"),
+                &conv2d_forward(&x, &w, None, &g),
+                &y,
+            );
+            let output = conv2d_forward(&x, &w, None, &g);
+            let (got_dx, got_dw, got_db) = conv2d_backward(&x, &w, &output, &dy, &g, true);
+            assert_close(&format!("{label} input grad"), &got_dx.unwrap(), &dx);
+            assert_close(&format!("{label} weight grad"), &got_dw, &dw);
+            assert_close(&format!("{label} bias grad"), &got_db, &db);
         }
     }
 }

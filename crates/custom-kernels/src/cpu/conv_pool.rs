@@ -8,7 +8,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeometry, backward_over_images, image_forward};
+use super::conv::{ConvGeometry, ForwardWeights, backward_over_images, image_forward};
 use super::pool::{PoolGeometry, pool_plane};
 
 thread_local! {
@@ -37,6 +37,7 @@ pub fn conv2d_pool_forward(
     let pooled_len = g.filters * pool.output[0] * pool.output[1];
     let mut pooled = vec![0.0f32; g.batch * pooled_len];
     let mut argmax = vec![0i32; g.batch * pooled_len];
+    let weights = ForwardWeights::new(weight, g);
     pooled
         .par_chunks_mut(pooled_len)
         .zip(argmax.par_chunks_mut(pooled_len))
@@ -45,7 +46,7 @@ pub fn conv2d_pool_forward(
             CONV_OUT.with(|cell| {
                 let mut conv = cell.borrow_mut();
                 conv.resize(g.output_len(), 0.0);
-                image_forward(image, weight, bias, g, &mut conv);
+                image_forward(image, &weights, bias, g, &mut conv);
                 let planes = conv.chunks_exact(g.positions());
                 let outputs = pooled.chunks_exact_mut(pooled_len / g.filters);
                 let indices = argmax.chunks_exact_mut(pooled_len / g.filters);
@@ -79,8 +80,7 @@ pub fn conv2d_pool_backward(
     );
     let (plane_len, pooled_plane) = (g.positions(), pooled_len / g.filters);
     backward_over_images(input, weight, g, want_input_grad, |i, dy| {
-        dy.clear();
-        dy.resize(g.output_len(), 0.0);
+        dy.fill(0.0);
         let range = i * pooled_len..(i + 1) * pooled_len;
         let planes = dy.chunks_exact_mut(plane_len);
         let grads = pooled_grad[range.clone()].chunks_exact(pooled_plane);

@@ -1,5 +1,6 @@
-//! The CPU kernels on plain `f32` slices in NCHW layout: im2col + a SIMD GEMM (the `gemm`
-//! crate, runtime-dispatched AVX2/FMA/AVX-512) for the convolution, direct loops for pooling (also fused into the conv),
+//! The CPU kernels on plain `f32` slices in NCHW layout: direct AVX-512 register-tile kernels
+//! for stride-1 convolutions where the CPU has AVX-512, else im2col + a SIMD GEMM (the `gemm`
+//! crate, runtime-dispatched AVX2/FMA/AVX-512), direct loops for pooling (also fused into the conv),
 //! multi-threaded over the images of the batch with rayon; the fully connected layer as
 //! multi-threaded GEMMs; the Adam update as one fused pass. Backend-independent, so they can be tested and benchmarked on their
 //! own.
@@ -9,6 +10,11 @@ mod allocator;
 mod conv;
 mod conv_pool;
 mod denormals;
+#[cfg(target_arch = "x86_64")]
+mod direct;
+#[cfg(not(target_arch = "x86_64"))]
+#[path = "direct_unsupported.rs"]
+mod direct;
 mod linear;
 mod matmul;
 mod pool;
