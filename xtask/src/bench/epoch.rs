@@ -78,30 +78,52 @@ fn training_binary() -> Result<PathBuf> {
     Ok(binary)
 }
 
-/// Largest resident set of the children waited for so far, MiB.
-fn children_peak_rss_mib() -> f64 {
-    // SAFETY: `getrusage` only writes the struct it is given, which is zero-initialised.
-    let usage = unsafe {
+/// Waits for `child` and returns its exit code (-1 when killed by a signal) and its peak
+/// resident memory in MiB (`wait4`, so the figure is this process's alone).
+fn wait_with_peak_rss(child: std::process::Child) -> Result<(i32, f64)> {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: `wait4` writes only the status and the zero-initialised `rusage` it is given;
+    // `pid` is our own child, not yet waited for (std's `Child` is dropped without waiting).
+    let (reaped, usage) = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage
+        let reaped = libc::wait4(pid, &mut status, 0, &mut usage);
+        (reaped, usage)
     };
-    usage.ru_maxrss as f64 / 1024.0
+    drop(child);
+    if reaped != pid {
+        bail!(
+            "cannot wait for the training tool: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok((code, usage.ru_maxrss as f64 / 1024.0))
 }
 
 fn tool_epoch(binary: &Path, network: ModelKind) -> Result<ToolEpoch> {
     let dir = tempfile::tempdir()?;
     let artifacts = dir.path().join("run");
-    let output = Command::new(binary)
+    let log_path = dir.path().join("output.log");
+    let log = std::fs::File::create(&log_path)?;
+    let child = Command::new(binary)
         .args(tool_args(network, &artifacts))
         .stdin(Stdio::null())
-        .output()
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
         .context("cannot start the training tool")?;
-    if !output.status.success() {
+    let (code, peak_rss_mib) = wait_with_peak_rss(child)?;
+    if code != 0 {
+        let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let last: Vec<&str> = output.lines().rev().take(5).collect();
         bail!(
-            "the training tool failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            "the training tool failed (exit code {code}): {}",
+            last.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
     let history = read_metrics_csv(&artifacts.join(METRICS_FILE))?;
@@ -111,7 +133,7 @@ fn tool_epoch(binary: &Path, network: ModelKind) -> Result<ToolEpoch> {
     Ok(ToolEpoch {
         seconds: first.seconds,
         valid_accuracy: first.valid_accuracy,
-        peak_rss_mib: children_peak_rss_mib(),
+        peak_rss_mib,
     })
 }
 
