@@ -10,7 +10,7 @@
 //!   applies the ReLU and stores `[filters][rows][columns]` directly;
 //! * input gradient: the same kernel, as the convolution of the output gradient (padded by
 //!   `kernel - 1 - padding`) with the weights flipped and their two channel axes swapped;
-//! * weight gradient: a tile of [`FILTERS`] filters x the kernel's columns accumulates
+//! * weight gradient: a tile of [`GRAD_FILTERS`] filters x the kernel's columns accumulates
 //!   `output gradient row * input row shifted by kx` over the rows of every image of a group,
 //!   then sums each register's lanes once.
 //!
@@ -22,13 +22,15 @@ use std::cell::RefCell;
 use super::conv::{ConvGeometry, with_buffer};
 
 /// Output rows per forward register tile.
-const ROWS: usize = 7;
-/// Filters per register tile (forward and weight gradient): ROWS x FILTERS = 28 accumulators
-/// plus the input row in flight fit the 32 AVX-512 registers.
+const ROWS: usize = 6;
+/// Filters per forward register tile: ROWS x FILTERS = 24 accumulators, the FILTERS
+/// broadcast weights of a tap and the input row in flight fit the 32 AVX-512 registers (with
+/// 7 rows the compiler spilled an accumulator every tap).
 const FILTERS: usize = 4;
-/// Filters per weight-gradient register tile.
+/// Filters per weight-gradient register tile: GRAD_FILTERS x MAX_TAPS = 10 accumulators (with
+/// 4 filters, 20 accumulators, the compiler spilled several and the tile ran 40% slower).
 const GRAD_FILTERS: usize = 2;
-/// Widest kernel the weight-gradient tile holds (GRAD_FILTERS x MAX_TAPS accumulators).
+/// Widest kernel the weight-gradient tile holds.
 const MAX_TAPS: usize = 5;
 /// `f32` lanes of an AVX-512 register.
 const LANES: usize = 16;
@@ -335,8 +337,7 @@ unsafe fn forward_tile_dispatch(rows: usize, filters: usize, tile: &ForwardTile)
             3 => by_filters!(3),
             4 => by_filters!(4),
             5 => by_filters!(5),
-            6 => by_filters!(6),
-            _ => by_filters!(7),
+            _ => by_filters!(6),
         }
     }
 }
