@@ -85,13 +85,23 @@ impl ConvGeometry {
 
     /// Whether the direct kernels compute this convolution on this CPU.
     fn direct(&self) -> bool {
-        direct::supports(self)
+        direct::supports(self) && !gemm_forced()
     }
 
     /// Multiply-accumulates of the forward pass.
     pub fn macs(&self) -> usize {
         self.batch * self.output_len() * self.patch_len()
     }
+}
+
+/// Environment variable that, set to `gemm`, makes every convolution take the im2col + GEMM
+/// path even where the direct kernels would run: to measure what they buy
+/// (`CUSTOM_KERNELS_CONV=gemm cargo xtask bench ...`). Read once per process.
+pub const CONV_PATH_ENV: &str = "CUSTOM_KERNELS_CONV";
+
+fn gemm_forced() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var(CONV_PATH_ENV).is_ok_and(|v| v == "gemm"))
 }
 
 thread_local! {
