@@ -117,11 +117,11 @@ fn run<AB: TrainingBackendBounds>(backend: &str, args: &BenchArgs) -> Result<()>
             fixed: args.repeat,
             budget: Duration::from_millis(args.budget_ms),
         },
+        // With a peer the project side is the custom kernels (`--only` conflicts with it).
         kernels: match (args.only, &peer) {
-            (None, Some(_)) => &[Kernels::Custom],
-            (None, None) => &[Kernels::Custom, Kernels::Builtin],
-            (Some(Only::Custom), _) => &[Kernels::Custom],
+            (Some(Only::Custom), _) | (None, Some(_)) => &[Kernels::Custom],
             (Some(Only::Builtin), _) => &[Kernels::Builtin],
+            (None, None) => &[Kernels::Custom, Kernels::Builtin],
         },
     };
     let about = About {

@@ -169,3 +169,20 @@ impl Drop for Peer {
         let _ = self.child.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a Python that can run the script, the error is one line that says what was
+    /// tried and how to get PyTorch.
+    #[test]
+    fn a_missing_python_is_reported_with_the_way_to_get_one() {
+        let missing = Path::new("/nonexistent/python3");
+        let error = Peer::start(Some(missing), 1).err().expect("no peer");
+        let message = format!("{error:#}");
+        assert!(message.contains("/nonexistent/python3"), "{message}");
+        assert!(message.contains(HOW_TO_GET_TORCH), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
+}

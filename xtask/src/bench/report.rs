@@ -163,3 +163,49 @@ pub fn write_json(report: &BenchReport<'_>, path: &Path) -> Result<()> {
     let json = serde_json::to_vec_pretty(report)?;
     model::atomic_write(path, &json).with_context(|| format!("cannot write {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::cases::Pass;
+
+    fn timing(median_ms: f64) -> Option<Timing> {
+        Some(Timing {
+            runs: 5,
+            min_ms: median_ms * 0.9,
+            median_ms,
+            max_ms: median_ms * 1.2,
+        })
+    }
+
+    /// A peer row: speed = peer time / project time, GFLOP/s of each side and their share of
+    /// the measured peak, images per second of each side.
+    #[test]
+    fn a_peer_row_compares_the_two_sides() {
+        let result = CaseResult {
+            name: "convnet.conv2".into(),
+            pass: Pass::ForwardBackward,
+            batch: 64,
+            flops: Some(4e9),
+            custom: timing(20.0),
+            builtin: None,
+            peer: timing(10.0),
+        };
+        let peak = Peak {
+            side: 2048,
+            all_threads_gflops: 400.0,
+            one_thread_gflops: 200.0,
+        };
+        let row = peer_row(&result, Some(&peak));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(cells[1], "convnet.conv2 fwd+bwd");
+        assert_eq!(cells[2], "64");
+        assert_eq!(cells[3], "20.000 (18.000-24.000)");
+        assert_eq!(cells[4], "10.000 (9.000-12.000)");
+        assert_eq!(cells[5], "0.50x");
+        assert_eq!(cells[6], "200.0 (50%)");
+        assert_eq!(cells[7], "400.0 (100%)");
+        assert_eq!(cells[8], "3200");
+        assert_eq!(cells[9], "6400");
+    }
+}
