@@ -2,8 +2,9 @@
 //! max-pool2d, fully connected layer, loss and Adam update for Burn, as a backend extension in
 //! the pattern of Burn's `custom-cubecl-kernel` example:
 //!
-//! * [`cpu`]: the kernels on plain slices (im2col + SIMD GEMM, rayon over the batch; the
-//!   fully connected layer as multi-threaded GEMMs without transpose copies);
+//! * [`cpu`]: the kernels on plain slices (direct AVX-512 / AVX2 convolution kernels, else
+//!   im2col + SIMD GEMM, rayon over the batch; the fully connected layer as multi-threaded
+//!   GEMMs without transpose copies);
 //! * [`KernelOps`]: the raw forward/backward ops a concrete backend provides (ndarray here);
 //! * [`ConvKernels`]: the ops models call, also implemented for `Autodiff<B>` with hand-written
 //!   backward passes, so training uses the kernels end to end;

@@ -61,6 +61,32 @@ const KERNEL: usize = 5;
 /// The pool after every conv of both networks.
 const POOL: PoolSpec = PoolSpec::TWO_BY_TWO;
 
+/// How the ndarray backend's custom kernels compute each conv block on this CPU, e.g.
+/// `direct AVX2`, as one line (the distinct paths, each with its blocks when they differ).
+pub fn cpu_conv_paths() -> String {
+    let mut paths: Vec<(String, Vec<&str>)> = Vec::new();
+    for block in &BLOCKS {
+        let geometry = custom_kernels::cpu::ConvGeometry::new(
+            [1, block.channels, block.size, block.size],
+            [block.filters, block.channels, KERNEL, KERNEL],
+            ConvSpec::relu(block.padding),
+        );
+        let path = geometry.path().to_string();
+        match paths.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, names)) => names.push(block.name),
+            None => paths.push((path, vec![block.name])),
+        }
+    }
+    match paths.as_slice() {
+        [(path, _)] => path.clone(),
+        _ => paths
+            .iter()
+            .map(|(path, names)| format!("{path} ({})", names.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
 impl ConvBlock {
     /// Multiply-accumulates of the conv forward at batch `n`.
     fn macs(&self, n: usize) -> usize {

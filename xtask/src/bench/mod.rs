@@ -128,6 +128,7 @@ fn run<AB: TrainingBackendBounds>(backend: &str, args: &BenchArgs) -> Result<()>
         date: time::OffsetDateTime::now_utc().date().to_string(),
         cpu: cpu_model(),
         backend: backend.to_string(),
+        cpu_conv: (args.backend == BackendChoice::Ndarray).then(cases::cpu_conv_paths),
         threads,
         peak: (args.peak || peer.is_some()).then(peak::measure),
         peer: peer.as_ref().map(|p| p.about.clone()),

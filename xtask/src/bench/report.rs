@@ -31,6 +31,8 @@ pub struct About {
     pub cpu: String,
     /// Backend name.
     pub backend: String,
+    /// How the CPU kernels compute the convolutions (ndarray backend only).
+    pub cpu_conv: Option<String>,
     /// Worker threads available to the CPU kernels (and given to the peer).
     pub threads: usize,
     /// The machine's measured SGEMM peak, when measured.
@@ -46,6 +48,9 @@ impl std::fmt::Display for About {
             "{}, {}, backend {}, {} threads",
             self.date, self.cpu, self.backend, self.threads
         )?;
+        if let Some(conv) = &self.cpu_conv {
+            write!(f, ", convolutions: {conv}")?;
+        }
         if let Some(peer) = &self.peer {
             write!(
                 f,

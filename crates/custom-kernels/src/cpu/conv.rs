@@ -1,14 +1,15 @@
 //! Convolution forward (fused bias + ReLU) and backward (input, weight and bias gradients).
 //!
-//! Two ways to compute the products: the direct AVX-512 kernels of [`super::direct`] for
-//! stride-1 convolutions on CPUs that have AVX-512, else im2col + GEMM (any stride, any
-//! x86-64 or other CPU). The choice is made per call from the geometry and the CPU.
+//! Two ways to compute the products ([`ConvPath`]): the direct kernels of [`super::direct`]
+//! for stride-1 convolutions on CPUs that have AVX-512 or AVX2 with FMA, else im2col + GEMM
+//! (any stride, any CPU). The choice is made per call from the geometry and the CPU, and can
+//! be forced with [`CONV_PATH_ENV`].
 
 use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::direct;
+use super::direct::{self, Isa};
 use super::matmul::{Threads, matmul};
 use crate::spec::ConvSpec;
 
@@ -83,9 +84,19 @@ impl ConvGeometry {
         self.kernel == [1, 1] && self.spec.stride == [1, 1] && self.spec.padding == [0, 0]
     }
 
-    /// Whether the direct kernels compute this convolution on this CPU.
-    fn direct(&self) -> bool {
-        direct::supports(self) && !gemm_forced()
+    /// How this convolution is computed on this CPU: the direct kernels of the best
+    /// instruction set it has where the geometry allows, else im2col + GEMM; or as
+    /// [`CONV_PATH_ENV`] says.
+    pub fn path(&self) -> ConvPath {
+        let isa = match requested_path() {
+            Requested::Gemm => None,
+            Requested::Isa(isa) => isa.is_available().then_some(isa),
+            Requested::Best => Isa::best(),
+        };
+        match isa {
+            Some(isa) if direct::fits(self) => ConvPath::Direct(isa),
+            _ => ConvPath::Gemm,
+        }
     }
 
     /// Multiply-accumulates of the forward pass.
@@ -94,14 +105,59 @@ impl ConvGeometry {
     }
 }
 
-/// Environment variable that, set to `gemm`, makes every convolution take the im2col + GEMM
-/// path even where the direct kernels would run: to measure what they buy
-/// (`CUSTOM_KERNELS_CONV=gemm cargo xtask bench ...`). Read once per process.
+/// How a convolution computes its products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvPath {
+    /// im2col + the `gemm` crate's SIMD GEMM.
+    Gemm,
+    /// The direct register-tile kernels of this instruction set.
+    Direct(Isa),
+}
+
+impl std::fmt::Display for ConvPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConvPath::Gemm => f.write_str("im2col + GEMM"),
+            ConvPath::Direct(isa) => write!(f, "direct {isa}"),
+        }
+    }
+}
+
+/// Environment variable that forces the convolution path, to measure what each buys:
+/// `gemm` makes every convolution take im2col + GEMM even where the direct kernels would run;
+/// `avx2` makes the direct kernels use AVX2 on a CPU that also has AVX-512 (`avx512`, and
+/// `auto`, the default, take the best). Read once per process; an unknown value is reported
+/// on stderr and treated as `auto`. Example: `CUSTOM_KERNELS_CONV=gemm cargo xtask bench`.
 pub const CONV_PATH_ENV: &str = "CUSTOM_KERNELS_CONV";
 
-fn gemm_forced() -> bool {
-    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FORCED.get_or_init(|| std::env::var(CONV_PATH_ENV).is_ok_and(|v| v == "gemm"))
+/// What [`CONV_PATH_ENV`] asks for.
+#[derive(Clone, Copy, Debug)]
+enum Requested {
+    Best,
+    Gemm,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Isa(Isa),
+}
+
+fn requested_path() -> Requested {
+    static REQUESTED: std::sync::OnceLock<Requested> = std::sync::OnceLock::new();
+    *REQUESTED.get_or_init(|| {
+        let value = std::env::var(CONV_PATH_ENV).unwrap_or_default();
+        match value.as_str() {
+            "" | "auto" => Requested::Best,
+            "gemm" => Requested::Gemm,
+            #[cfg(target_arch = "x86_64")]
+            "avx2" => Requested::Isa(Isa::Avx2),
+            #[cfg(target_arch = "x86_64")]
+            "avx512" => Requested::Isa(Isa::Avx512),
+            other => {
+                eprintln!(
+                    "{CONV_PATH_ENV}={other:?} is not one of auto, gemm, avx2, avx512: using auto"
+                );
+                Requested::Best
+            }
+        }
+    })
 }
 
 thread_local! {
@@ -229,8 +285,19 @@ pub fn conv2d_forward(
     bias: Option<&[f32]>,
     g: &ConvGeometry,
 ) -> Vec<f32> {
+    conv2d_forward_on(g.path(), input, weight, bias, g)
+}
+
+/// [`conv2d_forward`] on a given path (which must be available for `g`).
+fn conv2d_forward_on(
+    path: ConvPath,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeometry,
+) -> Vec<f32> {
     g.check_operands(input, weight);
-    let weights = ForwardWeights::new(weight, g);
+    let weights = ForwardWeights::new(path, weight, g);
     let mut output = vec![0.0f32; g.batch * g.output_len()];
     output
         .par_chunks_mut(g.output_len())
@@ -239,18 +306,37 @@ pub fn conv2d_forward(
     output
 }
 
-/// The forward weights as the chosen path reads them: packed once per call for the direct
-/// kernels, else as given.
+/// Multiply-adds of one image's convolution below which it is not shared out among threads
+/// when the batch is smaller than the thread count: handing work to another thread costs
+/// some microseconds, more than LeNet-5's layers (0.1-0.3 M multiply-adds) take. Measured at
+/// batch 1: the ConvNet's conv2 (10 M) forward 0.50-0.63 ms alone, 0.38-0.50 ms shared over
+/// 2 threads; its conv1 (0.6 M) and LeNet-5's layers were no faster or slower shared.
+const SPREAD_MIN_MACS: usize = 2_000_000;
+
+/// The forward weights as the chosen path reads them (packed once per call for the direct
+/// kernels, else as given), and whether each image's work is spread over the threads.
 pub(super) struct ForwardWeights<'a> {
+    path: ConvPath,
     weight: &'a [f32],
-    packed: Option<Vec<f32>>,
+    packed: Vec<f32>,
+    /// Fewer images than threads, each large enough to share: one image per thread would
+    /// leave threads idle (batch-1 inference), so each image's filters (direct kernels) or
+    /// GEMM is shared out instead.
+    spread: bool,
 }
 
 impl<'a> ForwardWeights<'a> {
-    pub(super) fn new(weight: &'a [f32], g: &ConvGeometry) -> Self {
+    pub(super) fn new(path: ConvPath, weight: &'a [f32], g: &ConvGeometry) -> Self {
+        let packed = match path {
+            ConvPath::Direct(_) => direct::pack_forward(weight, g),
+            ConvPath::Gemm => Vec::new(),
+        };
         Self {
+            path,
             weight,
-            packed: g.direct().then(|| direct::pack_forward(weight, g)),
+            packed,
+            spread: g.batch < rayon::current_num_threads()
+                && g.output_len() * g.patch_len() >= SPREAD_MIN_MACS,
         }
     }
 }
@@ -280,8 +366,8 @@ pub(super) fn image_forward(
     g: &ConvGeometry,
     out: &mut [f32],
 ) {
-    if let Some(packed) = &weights.packed {
-        return direct::forward_image(image, packed, bias, g, out);
+    if let ConvPath::Direct(isa) = weights.path {
+        return direct::forward_image(isa, image, &weights.packed, bias, g, weights.spread, out);
     }
     let weight = weights.weight;
     let (p, kk) = (g.positions(), g.patch_len());
@@ -292,30 +378,19 @@ pub(super) fn image_forward(
     }
     let product = [g.filters, p, kk];
     let accumulate = bias.is_some();
+    let threads = if weights.spread {
+        Threads::All
+    } else {
+        Threads::One
+    };
     if g.col_is_input() {
         matmul(
-            out,
-            weight,
-            false,
-            image,
-            false,
-            product,
-            accumulate,
-            Threads::One,
+            out, weight, false, image, false, product, accumulate, threads,
         );
     } else {
         with_buffer(&COL, kk * p, |col| {
             im2col(image, g, col);
-            matmul(
-                out,
-                weight,
-                false,
-                col,
-                false,
-                product,
-                accumulate,
-                Threads::One,
-            );
+            matmul(out, weight, false, col, false, product, accumulate, threads);
         });
     }
     if g.spec.relu {
@@ -342,6 +417,27 @@ pub fn conv2d_backward(
     g: &ConvGeometry,
     want_input_grad: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    conv2d_backward_on(
+        g.path(),
+        input,
+        weight,
+        output,
+        output_grad,
+        g,
+        want_input_grad,
+    )
+}
+
+/// [`conv2d_backward`] on a given path (which must be available for `g`).
+fn conv2d_backward_on(
+    path: ConvPath,
+    input: &[f32],
+    weight: &[f32],
+    output: &[f32],
+    output_grad: &[f32],
+    g: &ConvGeometry,
+    want_input_grad: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let out_len = g.output_len();
     assert_eq!(
         output_grad.len(),
@@ -353,7 +449,7 @@ pub fn conv2d_backward(
         g.batch * out_len,
         "conv2d backward: output length"
     );
-    backward_over_images(input, weight, g, want_input_grad, |i, dy| {
+    backward_over_images(path, input, weight, g, want_input_grad, |i, dy| {
         let range = i * out_len..(i + 1) * out_len;
         let (grad, out) = (&output_grad[range.clone()], &output[range]);
         if g.spec.relu {
@@ -372,6 +468,7 @@ pub fn conv2d_backward(
 /// output before the ReLU (`filters x positions`); from it come the input gradient (if
 /// wanted) and the weight and bias gradients, summed over the batch.
 pub(super) fn backward_over_images(
+    path: ConvPath,
     input: &[f32],
     weight: &[f32],
     g: &ConvGeometry,
@@ -380,9 +477,10 @@ pub(super) fn backward_over_images(
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     g.check_operands(input, weight);
     let (in_len, out_len, p) = (g.input_len(), g.output_len(), g.positions());
-    let direct = g.direct();
-    let input_grad_weights =
-        (direct && want_input_grad).then(|| direct::pack_input_grad(weight, g));
+    let input_grad_weights = match path {
+        ConvPath::Direct(_) if want_input_grad => direct::pack_input_grad(weight, g),
+        _ => Vec::new(),
+    };
     // One chunk of images starting at `first`: its input gradients into `dx` (if wanted), its
     // partial weight and bias gradients returned.
     let chunk_grads = |first: usize, x: &[f32], dx: Option<&mut [f32]>| {
@@ -396,12 +494,12 @@ pub(super) fn backward_over_images(
                     *sum += lane_sum(row);
                 }
             }
-            if direct {
-                direct::add_weight_grad(x, dys, g, &mut dw);
-                if let (Some(dx), Some(packed)) = (dx, &input_grad_weights) {
+            if let ConvPath::Direct(isa) = path {
+                direct::add_weight_grad(isa, x, dys, g, &mut dw);
+                if let Some(dx) = dx {
                     let dx = dx.chunks_exact_mut(in_len);
                     for (dy, dx) in dys.chunks_exact(out_len).zip(dx) {
-                        direct::input_grad_image(dy, packed, g, dx);
+                        direct::input_grad_image(isa, dy, &input_grad_weights, g, dx);
                     }
                 }
             } else {
@@ -492,17 +590,21 @@ fn image_backward(
 mod tests {
     //! The convolution against a plain-loop definition in f64, on shapes that exercise what
     //! the integration tests' small batches do not: several backward chunks, rows wider than a
-    //! register (16 lanes), filter counts that leave partial register tiles, and the kernel
-    //! widths and paddings of both the direct and the im2col + GEMM paths.
+    //! register (8 or 16 lanes), filter counts that leave partial register tiles, and the kernel
+    //! widths and paddings of both the direct and the im2col + GEMM paths, every path this CPU
+    //! has.
     use super::*;
 
     /// Input `[n, c, h, w]`, filters, kernel, padding and stride.
     type Case = ([usize; 4], usize, [usize; 2], [usize; 2], [usize; 2]);
 
-    /// Stride 1 (the direct path where the CPU has AVX-512) but for the last case, whose
-    /// stride and kernel width take the im2col + GEMM path everywhere.
-    const CASES: [Case; 5] = [
+    /// Stride 1 (the direct path where the CPU has AVX-512 or AVX2) but for the last case,
+    /// whose stride and kernel width take the im2col + GEMM path everywhere. The batch of 1
+    /// (2.6 M multiply-adds, above `SPREAD_MIN_MACS`) spreads the image's filters over the
+    /// threads (9 filters: a share of 8 and one of 1 on two threads).
+    const CASES: [Case; 6] = [
         ([11, 3, 9, 20], 5, [5, 5], [2, 2], [1, 1]),
+        ([1, 24, 20, 24], 9, [5, 5], [2, 2], [1, 1]),
         ([9, 2, 7, 7], 9, [3, 3], [0, 0], [1, 1]),
         ([10, 1, 28, 28], 6, [5, 5], [2, 2], [1, 1]),
         ([3, 4, 6, 18], 7, [2, 4], [1, 3], [1, 1]),
@@ -588,17 +690,28 @@ mod tests {
             let w = values(filters * g.patch_len(), 2 + i as u32);
             let dy = values(g.batch * g.output_len(), 3 + i as u32);
             let [y, dx, dw, db] = reference(&x, &w, &dy, &g);
-            let label = format!("case {i} {input:?} {filters} filters {kernel:?}");
-            assert_close(
-                &format!("{label} forward"),
-                &conv2d_forward(&x, &w, None, &g),
-                &y,
-            );
-            let output = conv2d_forward(&x, &w, None, &g);
-            let (got_dx, got_dw, got_db) = conv2d_backward(&x, &w, &output, &dy, &g, true);
-            assert_close(&format!("{label} input grad"), &got_dx.unwrap(), &dx);
-            assert_close(&format!("{label} weight grad"), &got_dw, &dw);
-            assert_close(&format!("{label} bias grad"), &got_db, &db);
+            for path in paths(&g) {
+                let label = format!("case {i} {input:?} {filters} filters {kernel:?} {path:?}");
+                let output = conv2d_forward_on(path, &x, &w, None, &g);
+                assert_close(&format!("{label} forward"), &output, &y);
+                let (got_dx, got_dw, got_db) =
+                    conv2d_backward_on(path, &x, &w, &output, &dy, &g, true);
+                assert_close(&format!("{label} input grad"), &got_dx.unwrap(), &dx);
+                assert_close(&format!("{label} weight grad"), &got_dw, &dw);
+                assert_close(&format!("{label} bias grad"), &got_db, &db);
+            }
         }
+    }
+
+    /// Every path this CPU can compute `g` on: im2col + GEMM, and the direct kernels of each
+    /// instruction set it has (AVX-512 and AVX2 on an AVX-512 CPU) where the geometry fits.
+    fn paths(g: &ConvGeometry) -> Vec<ConvPath> {
+        let direct = Isa::available()
+            .into_iter()
+            .filter(|_| direct::fits(g))
+            .map(ConvPath::Direct);
+        let paths: Vec<ConvPath> = std::iter::once(ConvPath::Gemm).chain(direct).collect();
+        eprintln!("{g:?}: checking {paths:?}");
+        paths
     }
 }

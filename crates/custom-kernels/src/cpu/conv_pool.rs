@@ -37,7 +37,7 @@ pub fn conv2d_pool_forward(
     let pooled_len = g.filters * pool.output[0] * pool.output[1];
     let mut pooled = vec![0.0f32; g.batch * pooled_len];
     let mut argmax = vec![0i32; g.batch * pooled_len];
-    let weights = ForwardWeights::new(weight, g);
+    let weights = ForwardWeights::new(g.path(), weight, g);
     pooled
         .par_chunks_mut(pooled_len)
         .zip(argmax.par_chunks_mut(pooled_len))
@@ -79,7 +79,7 @@ pub fn conv2d_pool_backward(
         "conv2d+pool backward: pooled output, argmax and gradient must have {total} values"
     );
     let (plane_len, pooled_plane) = (g.positions(), pooled_len / g.filters);
-    backward_over_images(input, weight, g, want_input_grad, |i, dy| {
+    backward_over_images(g.path(), input, weight, g, want_input_grad, |i, dy| {
         dy.fill(0.0);
         let range = i * pooled_len..(i + 1) * pooled_len;
         let planes = dy.chunks_exact_mut(plane_len);

@@ -1,11 +1,12 @@
-//! Direct convolution with AVX-512 register tiles, for stride-1 convolutions (every conv of the
-//! networks) on CPUs that have AVX-512.
+//! Direct convolution with SIMD register tiles, for stride-1 convolutions (every conv of the
+//! networks) on CPUs that have AVX-512 or AVX2 with FMA (the kernels are generic over the
+//! instruction set, [`super::simd`]).
 //!
 //! The im2col + GEMM path spends half its time outside the multiply-adds: building the im2col
 //! matrix (25 copies of every input), the GEMM packing it again, and scattering the column
 //! gradient back (col2im). Here the multiply-adds read the zero-padded image directly:
-//! * forward: a tile of [`ROWS`] output rows x [`FILTERS`] filters, the output row's positions
-//!   in the lanes of one register (masked where the row is shorter than 16), accumulates
+//! * forward: a tile of `ROWS` output rows x `FILTERS` filters (per instruction set), a run of
+//!   an output row's positions in the lanes of one register (stored masked where the row ends), accumulates
 //!   `weight * input row shifted by (ky, kx)` over every channel and tap, then adds the bias,
 //!   applies the ReLU and stores `[filters][rows][columns]` directly;
 //! * input gradient: the same kernel, as the convolution of the output gradient (padded by
@@ -14,39 +15,94 @@
 //!   `output gradient row * input row shifted by kx` over the rows of every image of a group,
 //!   then sums each register's lanes once.
 //!
-//! Every sum runs in a fixed order, so results do not depend on threads or timing.
+//! Every sum runs in a fixed order, so results do not depend on threads or timing (they do
+//! depend on the instruction set: its lane count decides how the weight gradient is summed).
 
-use std::arch::x86_64::*;
 use std::cell::RefCell;
 
-use super::conv::{ConvGeometry, with_buffer};
+use rayon::prelude::*;
 
-/// Output rows per forward register tile.
-const ROWS: usize = 6;
-/// Filters per forward register tile: ROWS x FILTERS = 24 accumulators, the FILTERS
-/// broadcast weights of a tap and the input row in flight fit the 32 AVX-512 registers (with
-/// 7 rows the compiler spilled an accumulator every tap).
-const FILTERS: usize = 4;
-/// Filters per weight-gradient register tile: GRAD_FILTERS x MAX_TAPS = 10 accumulators (with
-/// 4 filters, 20 accumulators, the compiler spilled several and the tile ran 40% slower).
+use super::conv::{ConvGeometry, with_buffer};
+use super::simd::{Avx2, Avx512, Simd};
+
+/// Filters per weight-gradient register tile: GRAD_FILTERS x MAX_TAPS = 10 accumulators, which
+/// fit AVX2's 16 registers too (on AVX-512, 4 filters, 20 accumulators, made the compiler spill
+/// several and the tile ran 40% slower).
 const GRAD_FILTERS: usize = 2;
 /// Widest kernel the weight-gradient tile holds.
 const MAX_TAPS: usize = 5;
-/// `f32` lanes of an AVX-512 register.
-const LANES: usize = 16;
+/// Filters per share when one image's filters are spread over threads: a multiple of every
+/// instruction set's tile, so no share ends in a partial tile that a whole one could cover.
+const SPREAD_FILTERS: usize = 4;
+/// Zeros after the last padded plane that the tiles may read: they load whole input vectors (a
+/// masked load costs a register and, on AVX2, cycles), so a row's last vector runs into the
+/// next row and the last plane's into this slack. What those lanes compute is never stored
+/// (forward) or is multiplied by zero gradient lanes (weight gradient).
+const SLACK: usize = 16;
+
+/// An instruction set the direct kernels run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F: 16 lanes.
+    Avx512,
+    /// AVX2 with FMA: 8 lanes.
+    Avx2,
+}
+
+impl Isa {
+    /// The instruction sets this CPU has, best first.
+    pub fn available() -> Vec<Isa> {
+        Self::ALL
+            .into_iter()
+            .filter(|isa| isa.is_available())
+            .collect()
+    }
+
+    /// The best instruction set this CPU has.
+    pub fn best() -> Option<Isa> {
+        Self::ALL.into_iter().find(|isa| isa.is_available())
+    }
+
+    const ALL: [Isa; 2] = [Isa::Avx512, Isa::Avx2];
+
+    /// Whether this CPU has it.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+        }
+    }
+
+    /// Panics unless this CPU has it: the kernels' safety rests on it.
+    fn check(self) {
+        assert!(self.is_available(), "direct conv: this CPU lacks {self:?}");
+    }
+}
 
 thread_local! {
     /// Per-thread zero-padded copy of one image (or of one output gradient), reused.
     static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Whether the direct path computes convolutions of geometry `g` on this CPU.
-pub(super) fn supports(g: &ConvGeometry) -> bool {
+impl std::fmt::Display for Isa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Isa::Avx512 => "AVX-512",
+            Isa::Avx2 => "AVX2",
+        })
+    }
+}
+
+/// Whether the direct kernels compute convolutions of geometry `g` (on a CPU that has one of
+/// the instruction sets).
+pub(super) fn fits(g: &ConvGeometry) -> bool {
     g.spec.stride == [1, 1]
         && g.spec.padding[0] < g.kernel[0]
         && g.spec.padding[1] < g.kernel[1]
         && g.kernel[1] <= MAX_TAPS
-        && std::arch::is_x86_feature_detected!("avx512f")
 }
 
 /// The sizes one pass of the register-tile kernel works on: `filters` output planes of
@@ -88,6 +144,11 @@ impl Pass {
 
     fn padded_len(&self) -> usize {
         self.channels * self.padded[0] * self.padded[1]
+    }
+
+    /// The buffer the forward tiles read: the padded planes and [`SLACK`].
+    fn buffer_len(&self) -> usize {
+        self.padded_len() + SLACK
     }
 
     fn taps(&self) -> usize {
@@ -148,115 +209,281 @@ pub(super) fn pack_input_grad(weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
 }
 
 /// One image's convolution (+ bias + ReLU per the spec) into `out` (`[k][oh][ow]`), from
-/// weights packed by [`pack_forward`].
+/// weights packed by [`pack_forward`]; with `spread`, its filters are shared out among rayon's
+/// threads (for large images in batches smaller than the thread count, where one image per
+/// thread would leave threads idle).
 pub(super) fn forward_image(
+    isa: Isa,
     image: &[f32],
     packed: &[f32],
     bias: Option<&[f32]>,
     g: &ConvGeometry,
+    spread: bool,
     out: &mut [f32],
 ) {
     let pass = Pass::forward(g);
-    with_buffer(&PADDED, pass.padded_len(), |padded| {
+    with_buffer(&PADDED, pass.buffer_len(), |padded| {
         pad(image, g.input, g.spec.padding, padded);
-        run_pass(&pass, padded, packed, bias, g.spec.relu, out);
+        padded[pass.padded_len()..].fill(0.0);
+        let padded = &*padded;
+        let operands = |filters| PassOperands {
+            pass: &pass,
+            padded,
+            packed,
+            bias,
+            relu: g.spec.relu,
+            filters,
+        };
+        if !spread {
+            return run_pass(isa, &operands(0..g.filters), out);
+        }
+        let plane = g.positions();
+        let group = g
+            .filters
+            .div_ceil(rayon::current_num_threads())
+            .next_multiple_of(SPREAD_FILTERS);
+        out[..g.output_len()]
+            .par_chunks_mut(group * plane)
+            .enumerate()
+            .for_each(|(i, out)| {
+                let first = i * group;
+                run_pass(isa, &operands(first..first + out.len() / plane), out);
+            });
     });
 }
 
 /// One image's input gradient (`[c][h][w]`, overwritten) from its gradient w.r.t. the conv
 /// output before the ReLU (`[k][oh][ow]`) and weights packed by [`pack_input_grad`].
-pub(super) fn input_grad_image(dy: &[f32], packed: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
+pub(super) fn input_grad_image(
+    isa: Isa,
+    dy: &[f32],
+    packed: &[f32],
+    g: &ConvGeometry,
+    dx: &mut [f32],
+) {
     let pass = Pass::input_grad(g);
     let margin = [
         (pass.padded[0] - g.output[0]) / 2,
         (pass.padded[1] - g.output[1]) / 2,
     ];
-    with_buffer(&PADDED, pass.padded_len(), |padded| {
+    with_buffer(&PADDED, pass.buffer_len(), |padded| {
         pad(dy, g.output, margin, padded);
-        run_pass(&pass, padded, packed, None, false, dx);
+        padded[pass.padded_len()..].fill(0.0);
+        let operands = PassOperands {
+            pass: &pass,
+            padded,
+            packed,
+            bias: None,
+            relu: false,
+            filters: 0..pass.filters,
+        };
+        run_pass(isa, &operands, dx);
     });
 }
 
 /// Adds to `dw` (`[k][c][kh][kw]`) the weight gradient of a group of images: `images` whole
 /// input images and `dys` their gradients w.r.t. the conv output before the ReLU.
-pub(super) fn add_weight_grad(images: &[f32], dys: &[f32], g: &ConvGeometry, dw: &mut [f32]) {
+pub(super) fn add_weight_grad(
+    isa: Isa,
+    images: &[f32],
+    dys: &[f32],
+    g: &ConvGeometry,
+    dw: &mut [f32],
+) {
+    isa.check();
     let pass = Pass::forward(g);
     let count = images.len() / g.input_len();
     assert!(
         images.len() == count * g.input_len()
             && dys.len() == count * g.output_len()
-            && dw.len() == g.filters * g.patch_len(),
+            && dw.len() == g.filters * g.patch_len()
+            && fits(g),
         "conv2d weight gradient: operand lengths"
     );
-    with_buffer(&PADDED, count * pass.padded_len(), |padded| {
+    with_buffer(&PADDED, count * pass.padded_len() + SLACK, |padded| {
         for (image, out) in images
             .chunks_exact(g.input_len())
             .zip(padded.chunks_exact_mut(pass.padded_len()))
         {
             pad(image, g.input, g.spec.padding, out);
         }
-        let [kh, kw] = g.kernel;
-        let [hp, wp] = pass.padded;
-        let [oh, ow] = g.output;
-        for ox0 in (0..ow).step_by(LANES) {
-            for k0 in (0..g.filters).step_by(GRAD_FILTERS) {
-                let f = (g.filters - k0).min(GRAD_FILTERS);
-                for c in 0..g.channels {
-                    for ky in 0..kh {
-                        let tile = WeightGradTile {
-                            inputs: padded[(c * hp + ky) * wp + ox0..].as_ptr(),
-                            image_stride: pass.padded_len(),
-                            row_stride: wp,
-                            grads: dys[k0 * oh * ow + ox0..].as_ptr(),
-                            grad_image_stride: g.output_len(),
-                            grad_plane: oh * ow,
-                            images: count,
-                            output: g.output,
-                            mask: lane_mask(ow - ox0),
-                            dw: dw[(k0 * g.channels + c) * kh * kw + ky * kw..].as_mut_ptr(),
-                            dw_filter_stride: g.patch_len(),
-                        };
-                        // SAFETY: AVX-512F is present (`supports`). For each of `count`
-                        // images the tile reads rows `ky..ky + oh` of padded plane `c` at
-                        // columns `ox0..ox0 + 16 + kw - 1`, of which only those below
-                        // `ow + kw - 1 <= wp` are loaded (the rest are masked off), and the
-                        // same columns of rows `0..oh` of gradient planes `k0..k0 + f`: all
-                        // inside `padded` and `dys`, whose lengths were checked above. It
-                        // adds to `dw[k0 + i][c][ky][0..kw]` for `i < f`, inside `dw`.
-                        unsafe { weight_grad_tile_dispatch(f, kw, &tile) };
-                    }
-                }
+        padded[count * pass.padded_len()..].fill(0.0);
+        let grad = WeightGrad {
+            padded,
+            pass: &pass,
+            dys,
+            images: count,
+            g,
+        };
+        // SAFETY: the CPU has `isa` (checked above); the lengths the loops rely on were
+        // checked above.
+        unsafe {
+            match isa {
+                Isa::Avx512 => weight_grad_avx512(&grad, dw),
+                Isa::Avx2 => weight_grad_avx2(&grad, dw),
             }
         }
     });
 }
 
-/// Runs the forward register tiles over every output of `pass`.
-fn run_pass(
-    pass: &Pass,
-    padded: &[f32],
-    packed: &[f32],
-    bias: Option<&[f32]>,
-    relu: bool,
-    out: &mut [f32],
-) {
+/// The operands of [`add_weight_grad`] once the images are padded.
+struct WeightGrad<'a> {
+    padded: &'a [f32],
+    pass: &'a Pass,
+    dys: &'a [f32],
+    images: usize,
+    g: &'a ConvGeometry,
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn weight_grad_avx512(grad: &WeightGrad<'_>, dw: &mut [f32]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { weight_grad::<Avx512>(grad, dw) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn weight_grad_avx2(grad: &WeightGrad<'_>, dw: &mut [f32]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { weight_grad::<Avx2>(grad, dw) }
+}
+
+/// The weight-gradient register tiles over every filter, channel and kernel row.
+///
+/// # Safety
+/// The CPU must have `S`, and the operands the lengths [`add_weight_grad`] checks.
+#[inline(always)]
+unsafe fn weight_grad<S: Simd>(grad: &WeightGrad<'_>, dw: &mut [f32]) {
+    let WeightGrad {
+        padded,
+        pass,
+        dys,
+        images,
+        g,
+    } = *grad;
+    let [kh, kw] = g.kernel;
+    let [hp, wp] = pass.padded;
+    let [oh, ow] = g.output;
+    for ox0 in (0..ow).step_by(S::LANES) {
+        // SAFETY: the CPU has `S`.
+        let mask = unsafe { S::mask(ow - ox0) };
+        let full = ow - ox0 >= S::LANES;
+        for k0 in (0..g.filters).step_by(GRAD_FILTERS) {
+            let f = (g.filters - k0).min(GRAD_FILTERS);
+            for c in 0..g.channels {
+                for ky in 0..kh {
+                    let tile = WeightGradTile::<S> {
+                        inputs: padded[(c * hp + ky) * wp + ox0..].as_ptr(),
+                        image_stride: pass.padded_len(),
+                        row_stride: wp,
+                        grads: dys[k0 * oh * ow + ox0..].as_ptr(),
+                        grad_image_stride: g.output_len(),
+                        grad_plane: oh * ow,
+                        images,
+                        output: g.output,
+                        mask,
+                        dw: dw[(k0 * g.channels + c) * kh * kw + ky * kw..].as_mut_ptr(),
+                        dw_filter_stride: g.patch_len(),
+                    };
+                    // SAFETY: the CPU has `S`. For each of `images` images the tile reads
+                    // rows `ky..ky + oh` of padded plane `c` at columns
+                    // `ox0..ox0 + LANES + kw - 1` (past `wp` into the next row, past the
+                    // last image at most `LANES - 1 <= SLACK` floats into the slack), and the
+                    // masked columns (`ox0..ow`) of rows `0..oh` of gradient planes
+                    // `k0..k0 + f`: all inside `padded` and `dys`, whose lengths the caller
+                    // checked. It adds to `dw[k0 + i][c][ky][0..kw]` for `i < f`, inside `dw`.
+                    unsafe {
+                        if full {
+                            weight_grad_tile_dispatch::<S, true>(f, kw, &tile)
+                        } else {
+                            weight_grad_tile_dispatch::<S, false>(f, kw, &tile)
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Runs the forward register tiles over the outputs of the operands' pass for their range of
+/// filters (into `out`, which starts at the range's first filter).
+fn run_pass(isa: Isa, operands: &PassOperands<'_>, out: &mut [f32]) {
+    isa.check();
+    let PassOperands {
+        pass,
+        padded,
+        packed,
+        bias,
+        ref filters,
+        ..
+    } = *operands;
     let [oh, ow] = pass.output;
     let [hp, wp] = pass.padded;
     assert!(
-        padded.len() >= pass.padded_len()
+        padded.len() >= pass.buffer_len()
             && packed.len() == pass.channels * pass.taps() * pass.filters
-            && out.len() >= pass.filters * oh * ow
+            && filters.start <= filters.end
+            && filters.end <= pass.filters
+            && out.len() >= filters.len() * oh * ow
             && bias.is_none_or(|b| b.len() == pass.filters)
             && hp + 1 >= oh + pass.kernel[0]
             && wp + 1 >= ow + pass.kernel[1],
         "direct conv: operand lengths"
     );
-    for ox0 in (0..ow).step_by(LANES) {
-        let mask = lane_mask(ow - ox0);
-        for k0 in (0..pass.filters).step_by(FILTERS) {
-            let f = (pass.filters - k0).min(FILTERS);
-            for oy0 in (0..oh).step_by(ROWS) {
-                let tile = ForwardTile {
+    // SAFETY: the CPU has `isa` (checked above); the lengths the tiles rely on were checked
+    // above.
+    unsafe {
+        match isa {
+            Isa::Avx512 => run_pass_avx512(operands, out),
+            Isa::Avx2 => run_pass_avx2(operands, out),
+        }
+    }
+}
+
+/// What [`run_pass`] reads, and which filters it computes.
+struct PassOperands<'a> {
+    pass: &'a Pass,
+    padded: &'a [f32],
+    packed: &'a [f32],
+    bias: Option<&'a [f32]>,
+    relu: bool,
+    filters: std::ops::Range<usize>,
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn run_pass_avx512(operands: &PassOperands<'_>, out: &mut [f32]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { run_tiles::<Avx512>(operands, out) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_pass_avx2(operands: &PassOperands<'_>, out: &mut [f32]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { run_tiles::<Avx2>(operands, out) }
+}
+
+/// The forward register tiles of instruction set `S` over the outputs of the operands' filters.
+///
+/// # Safety
+/// The CPU must have `S`, and the operands the lengths [`run_pass`] checks.
+#[inline(always)]
+unsafe fn run_tiles<S: Simd>(operands: &PassOperands<'_>, out: &mut [f32]) {
+    let PassOperands {
+        pass,
+        padded,
+        packed,
+        bias,
+        relu,
+        ref filters,
+    } = *operands;
+    let [oh, ow] = pass.output;
+    let [hp, wp] = pass.padded;
+    for ox0 in (0..ow).step_by(S::LANES) {
+        // SAFETY: the CPU has `S`.
+        let mask = unsafe { S::mask(ow - ox0) };
+        for k0 in filters.clone().step_by(S::FILTERS) {
+            let f = (filters.end - k0).min(S::FILTERS);
+            for oy0 in (0..oh).step_by(S::ROWS) {
+                let tile = ForwardTile::<S> {
                     input: padded[oy0 * wp + ox0..].as_ptr(),
                     plane: hp * wp,
                     row_stride: wp,
@@ -266,34 +493,27 @@ fn run_pass(
                     filters: pass.filters,
                     bias: bias.map(|b| b[k0..].as_ptr()),
                     relu,
-                    out: out[(k0 * oh + oy0) * ow + ox0..].as_mut_ptr(),
+                    out: out[((k0 - filters.start) * oh + oy0) * ow + ox0..].as_mut_ptr(),
                     out_plane: oh * ow,
                     out_row: ow,
                     mask,
                 };
-                // SAFETY: AVX-512F is present (`supports`). The tile reads rows
+                // SAFETY: the CPU has `S`. The tile reads rows
                 // `oy0..oy0 + r + kh - 1 < hp` of every padded plane at columns
-                // `ox0..ox0 + 16 + kw - 1`, of which only those below `ox0 + ow' + kw - 1 <= wp`
-                // (`ow'` unmasked lanes) are loaded; weights `[c][tap][k0..k0 + f]`; and it
-                // writes unmasked lanes of rows `oy0..oy0 + r` of output planes
-                // `k0..k0 + f`: all inside the slices, whose lengths were checked above.
-                unsafe { forward_tile_dispatch((oh - oy0).min(ROWS), f, &tile) };
+                // `ox0..ox0 + LANES + kw - 1`; past `wp` that runs into the next row, and
+                // past the last plane at most `LANES - 1 <= SLACK` floats into the slack;
+                // weights `[c][tap][k0..k0 + f]`; and it writes the masked lanes (the
+                // `ow - ox0` real columns) of rows `oy0..oy0 + r` of output planes
+                // `k0..k0 + f` (`out` starts at plane `filters.start`): all inside the
+                // slices, whose lengths the caller checked.
+                unsafe { forward_tile_dispatch((oh - oy0).min(S::ROWS), f, &tile) };
             }
         }
     }
 }
 
-/// A mask of the low `lanes` lanes (all 16 when `lanes >= 16`).
-fn lane_mask(lanes: usize) -> __mmask16 {
-    if lanes >= LANES {
-        0xFFFF
-    } else {
-        (1u16 << lanes) - 1
-    }
-}
-
 /// Where one forward register tile reads and writes.
-struct ForwardTile {
+struct ForwardTile<S: Simd> {
     /// Padded input, plane 0, at the tile's first row and column.
     input: *const f32,
     plane: usize,
@@ -311,21 +531,25 @@ struct ForwardTile {
     out: *mut f32,
     out_plane: usize,
     out_row: usize,
-    mask: __mmask16,
+    mask: S::Mask,
 }
 
-/// Calls the forward tile of `rows` x `filters` (1..=ROWS x 1..=FILTERS).
+/// Calls the forward tile of `rows` x `filters` (1..=S::ROWS x 1..=S::FILTERS).
 ///
 /// # Safety
-/// AVX-512F must be available, and `tile` must describe memory as [`run_pass`] does.
-unsafe fn forward_tile_dispatch(rows: usize, filters: usize, tile: &ForwardTile) {
+/// The CPU must have `S`, and `tile` must describe memory as [`run_tiles`] does.
+#[inline(always)]
+unsafe fn forward_tile_dispatch<S: Simd>(rows: usize, filters: usize, tile: &ForwardTile<S>) {
+    debug_assert!((1..=S::ROWS).contains(&rows) && (1..=S::FILTERS).contains(&filters));
     macro_rules! by_filters {
         ($r:literal) => {
+            // The arms above S::FILTERS are never taken; the compiler drops them.
             match filters {
-                1 => forward_tile::<$r, 1>(tile),
-                2 => forward_tile::<$r, 2>(tile),
-                3 => forward_tile::<$r, 3>(tile),
-                _ => forward_tile::<$r, 4>(tile),
+                1 => forward_tile::<S, $r, 1>(tile),
+                2 => forward_tile::<S, $r, 2>(tile),
+                3 if S::FILTERS >= 3 => forward_tile::<S, $r, 3>(tile),
+                _ if S::FILTERS >= 4 => forward_tile::<S, $r, 4>(tile),
+                _ => unreachable!("forward tile of {filters} filters"),
             }
         };
     }
@@ -343,15 +567,19 @@ unsafe fn forward_tile_dispatch(rows: usize, filters: usize, tile: &ForwardTile)
 }
 
 /// `R` output rows x `F` filters: every channel and tap, then bias, ReLU and a masked store.
-#[target_feature(enable = "avx512f")]
-unsafe fn forward_tile<const R: usize, const F: usize>(t: &ForwardTile) {
+///
+/// # Safety
+/// As [`forward_tile_dispatch`].
+#[inline(always)]
+unsafe fn forward_tile<S: Simd, const R: usize, const F: usize>(t: &ForwardTile<S>) {
     let [kh, kw] = t.kernel;
-    // SAFETY (whole body): pointer offsets stay inside the regions the caller vouched for.
+    // SAFETY (whole body): the CPU has `S`; pointer offsets stay inside the regions the
+    // caller vouched for.
     unsafe {
-        let mut acc = [[_mm512_setzero_ps(); F]; R];
+        let mut acc = [[S::zero(); F]; R];
         if let Some(bias) = t.bias {
             for f in 0..F {
-                let b = _mm512_set1_ps(*bias.add(f));
+                let b = S::splat(*bias.add(f));
                 for row in acc.iter_mut() {
                     row[f] = b;
                 }
@@ -364,28 +592,26 @@ unsafe fn forward_tile<const R: usize, const F: usize>(t: &ForwardTile) {
                 for kx in 0..kw {
                     let tap = plane.add(ky * t.row_stride + kx);
                     for (r, row) in acc.iter_mut().enumerate() {
-                        let x = _mm512_maskz_loadu_ps(t.mask, tap.add(r * t.row_stride));
+                        let x = S::load_all(tap.add(r * t.row_stride));
                         for (f, a) in row.iter_mut().enumerate() {
-                            *a = _mm512_fmadd_ps(x, _mm512_set1_ps(*weights.add(f)), *a);
+                            *a = S::fmadd(x, S::splat(*weights.add(f)), *a);
                         }
                     }
                     weights = weights.add(t.filters);
                 }
             }
         }
-        let zero = _mm512_setzero_ps();
         for (r, row) in acc.iter().enumerate() {
             for (f, &a) in row.iter().enumerate() {
-                let v = if t.relu { _mm512_max_ps(a, zero) } else { a };
-                let at = t.out.add(f * t.out_plane + r * t.out_row);
-                _mm512_mask_storeu_ps(at, t.mask, v);
+                let v = if t.relu { S::relu(a) } else { a };
+                S::store(t.out.add(f * t.out_plane + r * t.out_row), t.mask, v);
             }
         }
     }
 }
 
 /// Where one weight-gradient register tile reads and writes.
-struct WeightGradTile {
+struct WeightGradTile<S: Simd> {
     /// Padded input of the first image, at the tile's channel and kernel row.
     inputs: *const f32,
     image_stride: usize,
@@ -397,26 +623,32 @@ struct WeightGradTile {
     images: usize,
     /// Output rows, and output columns (the row stride of the gradient planes).
     output: [usize; 2],
-    /// The tile's output columns among the 16 lanes.
-    mask: __mmask16,
+    /// The tile's output columns among the lanes.
+    mask: S::Mask,
     /// `dw[k0][c][ky][0]`.
     dw: *mut f32,
     dw_filter_stride: usize,
 }
 
-/// Calls the weight-gradient tile of `filters` (1..=GRAD_FILTERS) x `taps` (1..=MAX_TAPS).
+/// Calls the weight-gradient tile of `filters` (1..=GRAD_FILTERS) x `taps` (1..=MAX_TAPS),
+/// `FULL` when all the lanes are output columns.
 ///
 /// # Safety
-/// AVX-512F must be available, and `tile` must describe memory as [`add_weight_grad`] does.
-unsafe fn weight_grad_tile_dispatch(filters: usize, taps: usize, tile: &WeightGradTile) {
+/// The CPU must have `S`, and `tile` must describe memory as [`weight_grad`] does.
+#[inline(always)]
+unsafe fn weight_grad_tile_dispatch<S: Simd, const FULL: bool>(
+    filters: usize,
+    taps: usize,
+    tile: &WeightGradTile<S>,
+) {
     macro_rules! by_taps {
         ($f:literal) => {
             match taps {
-                1 => weight_grad_tile::<$f, 1>(tile),
-                2 => weight_grad_tile::<$f, 2>(tile),
-                3 => weight_grad_tile::<$f, 3>(tile),
-                4 => weight_grad_tile::<$f, 4>(tile),
-                _ => weight_grad_tile::<$f, 5>(tile),
+                1 => weight_grad_tile::<S, FULL, $f, 1>(tile),
+                2 => weight_grad_tile::<S, FULL, $f, 2>(tile),
+                3 => weight_grad_tile::<S, FULL, $f, 3>(tile),
+                4 => weight_grad_tile::<S, FULL, $f, 4>(tile),
+                _ => weight_grad_tile::<S, FULL, $f, 5>(tile),
             }
         };
     }
@@ -431,25 +663,38 @@ unsafe fn weight_grad_tile_dispatch(filters: usize, taps: usize, tile: &WeightGr
 
 /// `F` filters x `T` kernel columns of one channel and kernel row: the products of every
 /// gradient row with the input row `ky` below it, shifted by each column, over the images.
-#[target_feature(enable = "avx512f")]
-unsafe fn weight_grad_tile<const F: usize, const T: usize>(t: &WeightGradTile) {
+/// Input vectors are loaded whole; gradient vectors too when `FULL`, else masked, so the
+/// lanes past the row's end add `0 * input`.
+///
+/// # Safety
+/// As [`weight_grad_tile_dispatch`].
+#[inline(always)]
+unsafe fn weight_grad_tile<S: Simd, const FULL: bool, const F: usize, const T: usize>(
+    t: &WeightGradTile<S>,
+) {
     let [oh, ow] = t.output;
-    // SAFETY (whole body): pointer offsets stay inside the regions the caller vouched for.
+    // SAFETY (whole body): the CPU has `S`; pointer offsets stay inside the regions the
+    // caller vouched for.
     unsafe {
         // acc[kx][f]: every lane sums over its own output columns; lanes are summed at the end.
-        let mut acc = [[_mm512_setzero_ps(); F]; T];
+        let mut acc = [[S::zero(); F]; T];
         for n in 0..t.images {
             let mut row = t.inputs.add(n * t.image_stride);
             let mut grads = t.grads.add(n * t.grad_image_stride);
             for _ in 0..oh {
-                let mut d = [_mm512_setzero_ps(); F];
+                let mut d = [S::zero(); F];
                 for (f, d) in d.iter_mut().enumerate() {
-                    *d = _mm512_maskz_loadu_ps(t.mask, grads.add(f * t.grad_plane));
+                    let at = grads.add(f * t.grad_plane);
+                    *d = if FULL {
+                        S::load_all(at)
+                    } else {
+                        S::load(t.mask, at)
+                    };
                 }
                 for (kx, accs) in acc.iter_mut().enumerate() {
-                    let x = _mm512_maskz_loadu_ps(t.mask, row.add(kx));
+                    let x = S::load_all(row.add(kx));
                     for (a, &d) in accs.iter_mut().zip(&d) {
-                        *a = _mm512_fmadd_ps(d, x, *a);
+                        *a = S::fmadd(d, x, *a);
                     }
                 }
                 row = row.add(t.row_stride);
@@ -458,7 +703,7 @@ unsafe fn weight_grad_tile<const F: usize, const T: usize>(t: &WeightGradTile) {
         }
         for (kx, accs) in acc.iter().enumerate() {
             for (f, &a) in accs.iter().enumerate() {
-                *t.dw.add(f * t.dw_filter_stride + kx) += _mm512_reduce_add_ps(a);
+                *t.dw.add(f * t.dw_filter_stride + kx) += S::sum(a);
             }
         }
     }

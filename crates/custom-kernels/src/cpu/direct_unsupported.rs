@@ -1,36 +1,77 @@
-//! The direct AVX-512 convolution kernels exist on x86-64 only; elsewhere [`supports`] is
-//! false and the convolutions take the im2col + GEMM path, so the other functions are never
-//! called.
+//! The direct convolution kernels exist on x86-64 only; elsewhere no instruction set is
+//! available ([`Isa`] has no values), so every convolution takes the im2col + GEMM path and
+//! the functions below cannot be called.
 
 use super::conv::ConvGeometry;
 
-/// Never: this target has no AVX-512.
-pub(super) fn supports(_g: &ConvGeometry) -> bool {
+/// An instruction set the direct kernels run on: none on this target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {}
+
+impl Isa {
+    /// None on this target.
+    pub fn available() -> Vec<Isa> {
+        Vec::new()
+    }
+
+    /// None on this target.
+    pub fn best() -> Option<Isa> {
+        None
+    }
+
+    /// Never called: there is no value to call it on.
+    pub fn is_available(self) -> bool {
+        match self {}
+    }
+}
+
+impl std::fmt::Display for Isa {
+    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {}
+    }
+}
+
+/// The direct path never computes a convolution on this target.
+pub(super) fn fits(_g: &ConvGeometry) -> bool {
     false
 }
 
 pub(super) fn pack_forward(_weight: &[f32], _g: &ConvGeometry) -> Vec<f32> {
-    unreachable!("direct kernels are not supported on this target")
+    Vec::new()
 }
 
 pub(super) fn pack_input_grad(_weight: &[f32], _g: &ConvGeometry) -> Vec<f32> {
-    unreachable!("direct kernels are not supported on this target")
+    Vec::new()
 }
 
 pub(super) fn forward_image(
+    isa: Isa,
     _image: &[f32],
     _packed: &[f32],
     _bias: Option<&[f32]>,
     _g: &ConvGeometry,
+    _spread: bool,
     _out: &mut [f32],
 ) {
-    unreachable!("direct kernels are not supported on this target")
+    match isa {}
 }
 
-pub(super) fn input_grad_image(_dy: &[f32], _packed: &[f32], _g: &ConvGeometry, _dx: &mut [f32]) {
-    unreachable!("direct kernels are not supported on this target")
+pub(super) fn input_grad_image(
+    isa: Isa,
+    _dy: &[f32],
+    _packed: &[f32],
+    _g: &ConvGeometry,
+    _dx: &mut [f32],
+) {
+    match isa {}
 }
 
-pub(super) fn add_weight_grad(_images: &[f32], _dys: &[f32], _g: &ConvGeometry, _dw: &mut [f32]) {
-    unreachable!("direct kernels are not supported on this target")
+pub(super) fn add_weight_grad(
+    isa: Isa,
+    _images: &[f32],
+    _dys: &[f32],
+    _g: &ConvGeometry,
+    _dw: &mut [f32],
+) {
+    match isa {}
 }
