@@ -7,7 +7,7 @@
 
 #![cfg(feature = "wgpu")]
 
-mod common;
+use crate::common;
 
 use burn::backend::wgpu::WgpuDevice;
 use burn::backend::{Autodiff, Wgpu};

@@ -1,8 +1,6 @@
 //! The `infer` binary and library on real MNIST images and generated pictures, and its errors.
 
-mod common;
-
-use common::{infer, model_dir, test_idx};
+use crate::common::{infer, model_dir, test_idx};
 
 use image::{GrayImage, Luma};
 use infer::{Classifier, DefaultBackend};

@@ -1,8 +1,6 @@
 //! `infer convolve`: worked textbook examples, the named kernels on pictures, and errors.
 
-mod common;
-
-use common::infer;
+use crate::common::infer;
 use image::{GrayImage, Luma};
 use infer::convolve::{Matrix, Padding, convolve, named_kernel};
 

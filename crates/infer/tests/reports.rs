@@ -1,9 +1,7 @@
 //! `infer eval` (text, JSON and pictures), `infer filters` and `infer import` on real MNIST.
 
-mod common;
-
+use crate::common::{infer, model_dir, test_idx, test_labels};
 use burn::prelude::*;
-use common::{infer, model_dir, test_idx, test_labels};
 use infer::{Classifier, DefaultBackend};
 
 fn assert_success(out: &std::process::Output) {

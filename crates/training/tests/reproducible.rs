@@ -2,7 +2,7 @@
 //! the multi-threaded CPU kernels included): two runs in one process must log identical
 //! metrics and score identically on the test set.
 
-mod common;
+use crate::common;
 
 #[test]
 fn same_seed_same_metrics() {

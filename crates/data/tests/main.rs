@@ -1,0 +1,5 @@
+//! The integration tests of the data crate, one test binary (each test binary links Burn, so
+//! one per crate keeps `cargo test` fast).
+
+mod mnist_files;
+mod pipeline;

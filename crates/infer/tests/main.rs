@@ -1,0 +1,8 @@
+//! The integration tests of `infer`, library and binary, one test binary (each test binary
+//! links Burn, so one per crate keeps `cargo test` fast).
+
+mod common;
+
+mod cli;
+mod convolve;
+mod reports;
