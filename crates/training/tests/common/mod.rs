@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use clap::Parser;
-use training::backend::TrainingBackend;
-use training::{SessionOptions, TrainArgs, TrainConfig, TrainingReport, run_session};
+use training::backend::run_on_default_backend;
+use training::{SessionOptions, TrainArgs, TrainConfig, TrainingReport};
 
 /// A config from command-line words, as the binary would parse them.
 pub fn config(words: &[&str]) -> TrainConfig {
@@ -18,7 +18,9 @@ pub fn config(words: &[&str]) -> TrainConfig {
         .expect("valid config")
 }
 
-/// Runs a session in `dir` on the default backend with plain output.
+/// Runs a session in `dir` on the default backend with plain output. (Through the library's
+/// non-generic entry point: calling `run_session::<TrainingBackend>` here would compile the
+/// whole training stack a second time into this test binary.)
 pub fn train(config: TrainConfig, dir: &Path, resume: bool) -> TrainingReport {
     let options = SessionOptions {
         artifacts: dir.to_path_buf(),
@@ -26,5 +28,5 @@ pub fn train(config: TrainConfig, dir: &Path, resume: bool) -> TrainingReport {
         resume,
         plain_output: true,
     };
-    run_session::<TrainingBackend>(Default::default(), config, &options).expect("training succeeds")
+    run_on_default_backend(config, &options).expect("training succeeds")
 }
