@@ -55,6 +55,12 @@ impl MnistBatcher {
         }
     }
 
+    /// Numbers the next batch `batch` (counted from the start of the run), so that a resumed
+    /// run augments each batch as an uninterrupted one does. Clones share the count.
+    pub fn continue_from_batch(&self, batch: u64) {
+        self.batches_made.store(batch, Ordering::Relaxed);
+    }
+
     /// Normalised (and, if configured, augmented) pixels of `items`, image after image.
     pub fn normalized_pixels(&self, items: &[MnistItem]) -> Vec<f32> {
         let mut out = Vec::with_capacity(items.len() * IMAGE_PIXELS);

@@ -13,6 +13,7 @@
 pub mod augment;
 pub mod batcher;
 pub mod dataset;
+pub mod epoch_order;
 pub mod error;
 pub mod files;
 pub mod idx;
@@ -21,6 +22,7 @@ pub mod set;
 pub use augment::{Augmentation, translate, translated_set};
 pub use batcher::{MnistBatch, MnistBatcher, normalize_pixel};
 pub use dataset::{MnistDataset, MnistItem, train_valid_split};
+pub use epoch_order::{EpochShuffled, epoch_seed};
 pub use error::DataError;
 pub use files::{MNIST_DIR_ENV, bundled_data_dir, resolve_data_dir};
 pub use idx::{IdxImages, read_images, read_labels};

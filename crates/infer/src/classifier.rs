@@ -15,8 +15,9 @@ use crate::preprocess::mnist_pixels;
 /// Why classification could not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
-    /// The model folder or file is missing, corrupt or of another architecture.
-    #[error("cannot load the model: {0}")]
+    /// The model folder or file is missing, corrupt or of another architecture (the message
+    /// names the file and the problem).
+    #[error(transparent)]
     Model(#[from] PersistError),
     /// The model path does not exist.
     #[error("model not found: {0} (pass a training run directory or its model.mpk)")]
@@ -29,8 +30,8 @@ pub enum InferError {
         /// What went wrong.
         reason: String,
     },
-    /// The picture holds no digit (nothing but background).
-    #[error("{0}: the image is blank (no digit found)")]
+    /// The picture holds no digit (nothing stands out from the background).
+    #[error("{0}: no digit found (nothing stands out from the background)")]
     Blank(String),
 }
 
@@ -161,11 +162,20 @@ impl<B: ConvKernels> Classifier<B> {
     }
 }
 
-/// Reads a picture of a digit (PNG, JPEG) and preprocesses it into MNIST's 28x28 format.
+/// Reads a picture of a digit (PNG, JPEG; the format is recognised from the content, not the
+/// file name) and preprocesses it into MNIST's 28x28 format.
 pub fn read_digit(path: &Path) -> Result<[u8; 784], InferError> {
-    let picture = image::open(path).map_err(|e| InferError::Image {
+    let error = |reason: String| InferError::Image {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    if path.is_dir() {
+        return Err(error("this is a folder, not a picture".into()));
+    }
+    let picture = image::ImageReader::open(path)
+        .and_then(|reader| reader.with_guessed_format())
+        .map_err(|e| error(e.to_string()))?
+        .decode()
+        .map_err(|e| error(e.to_string()))?;
     mnist_pixels(&picture).ok_or_else(|| InferError::Blank(path.display().to_string()))
 }

@@ -1,5 +1,6 @@
 //! `infer`: classify digit pictures or IDX images with a trained model, or evaluate it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,7 +11,7 @@ use infer::features::{conv_feature_maps, first_layer_kernels};
 use infer::render::{confusion_png, filters_png, mistakes_png};
 use infer::{Classifier, DefaultBackend, Prediction, evaluate, import_pytorch};
 use mnist_data::LabelledImages;
-use model::{Kernels, ModelConfig, ModelKind};
+use model::{Kernels, ModelConfig, ModelKind, say};
 
 /// Inference with a model trained by `cargo run -p training`.
 #[derive(Debug, Parser)]
@@ -123,7 +124,8 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Standard error may be closed too: nothing more to say then.
+            writeln!(std::io::stderr(), "error: {error:#}").ok();
             ExitCode::FAILURE
         }
     }
@@ -148,7 +150,8 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let classifier = load(&model, kernels)?;
-            let mut results: Vec<(String, Prediction)> = Vec::new();
+            // One result per input: a prediction, or why that input could not be classified.
+            let mut results: Vec<(String, Result<Prediction, String>)> = Vec::new();
             if let Some(idx) = idx {
                 let set = mnist_data::read_images(&idx)?;
                 if (set.rows, set.cols) != (28, 28) {
@@ -170,32 +173,24 @@ fn run(cli: Cli) -> Result<()> {
                     }
                     let pixels: [u8; 784] = set.image(i).try_into().context("784 pixels")?;
                     let prediction = classifier.classify_pixels(&[pixels]).remove(0);
-                    results.push((format!("{}[{i}]", idx.display()), prediction));
+                    results.push((format!("{}[{i}]", idx.display()), Ok(prediction)));
                 }
             } else {
                 if images.is_empty() {
                     bail!("give image files, or --idx FILE --index N");
                 }
                 for path in images {
-                    let prediction = classifier.classify_file(&path)?;
-                    results.push((path.display().to_string(), prediction));
+                    let result = classifier.classify_file(&path).map_err(|e| e.to_string());
+                    results.push((path.display().to_string(), result));
                 }
             }
-            if json {
-                let rows: Vec<_> = results
-                    .iter()
-                    .map(|(name, p)| serde_json::json!({"input": name, "digit": p.digit, "probabilities": p.probabilities, "top3": p.top(3)}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                for (name, p) in &results {
-                    let top: Vec<String> = p
-                        .top(3)
-                        .iter()
-                        .map(|(d, q)| format!("{d} {:.1}%", 100.0 * q))
-                        .collect();
-                    println!("{name}: {}   (top 3: {})", p.digit, top.join(", "));
-                }
+            print_predictions(&results, json)?;
+            let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+            if failed > 0 {
+                bail!(
+                    "{failed} of {} inputs could not be classified",
+                    results.len()
+                );
             }
         }
         Command::Eval {
@@ -208,21 +203,24 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let classifier = load(&model, kernels)?;
             let set = LabelledImages::read_idx_pair(&images, &labels)?;
+            if set.is_empty() {
+                bail!("{}: holds no images; nothing to evaluate", images.display());
+            }
             let report = evaluate(&classifier, &set);
             let confusion = out.join("confusion.png");
             let mistakes = out.join("mistakes.png");
             confusion_png(&report.confusion, &confusion)?;
             mistakes_png(&report.worst_mistakes, |i| set.image(i).to_vec(), &mistakes)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                say!("{}", serde_json::to_string_pretty(&report)?)?;
             } else {
-                println!("{report}");
-                println!(
+                say!("{report}")?;
+                say!(
                     "\nwrote {} and {} (the {} most confident mistakes)",
                     confusion.display(),
                     mistakes.display(),
                     report.worst_mistakes.len()
-                );
+                )?;
             }
         }
         Command::Filters {
@@ -243,7 +241,7 @@ fn run(cli: Cli) -> Result<()> {
             let (pixels, source) = filters_input(image.as_deref(), idx.as_deref(), index)?;
             let layers = conv_feature_maps(&classifier, &pixels);
             filters_png(&kernels, &pixels, &layers, &out)?;
-            println!(
+            say!(
                 "wrote {}: {} first-layer kernels and the maps of {} after {}",
                 out.display(),
                 kernels.channels,
@@ -253,7 +251,7 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|l| l.title.split(':').next().unwrap_or("").to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
-            );
+            )?;
         }
         Command::Convolve {
             kernel,
@@ -278,12 +276,46 @@ fn run(cli: Cli) -> Result<()> {
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             model::save_model(&network, &config, &out)?;
-            println!(
+            say!(
                 "imported {} weights from {} into {}",
                 kind,
                 from.display(),
                 out.display()
-            );
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints the predictions (text or JSON); the inputs that failed are also reported on standard
+/// error, in order.
+fn print_predictions(results: &[(String, Result<Prediction, String>)], json: bool) -> Result<()> {
+    for (_, result) in results {
+        if let Err(error) = result {
+            writeln!(std::io::stderr(), "error: {error}").ok();
+        }
+    }
+    if json {
+        let rows: Vec<_> = results
+            .iter()
+            .map(|(name, result)| match result {
+                Ok(p) => serde_json::json!({"input": name, "digit": p.digit, "probabilities": p.probabilities, "top3": p.top(3)}),
+                Err(error) => serde_json::json!({"input": name, "error": error}),
+            })
+            .collect();
+        return say!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    for (name, result) in results {
+        match result {
+            Ok(p) => {
+                let top: Vec<String> = p
+                    .top(3)
+                    .iter()
+                    .map(|(d, q)| format!("{d} {:.1}%", 100.0 * q))
+                    .collect();
+                say!("{name}: {}   (top 3: {})", p.digit, top.join(", "))?;
+            }
+            Err(_) => say!("{name}: not classified (see the error)")?,
         }
     }
     Ok(())
@@ -368,19 +400,19 @@ fn run_convolve(
             .with_context(|| format!("cannot encode {}", output.display()))?;
         model::atomic_write(output, bytes.get_ref())
             .with_context(|| format!("cannot write {}", output.display()))?;
-        println!(
+        say!(
             "{}x{} -> {}x{}: wrote {}",
             matrix.cols,
             matrix.rows,
             result.cols,
             result.rows,
             output.display()
-        );
+        )?;
     } else {
         let matrix = read_matrix(input)?;
         let result = convolve(&matrix, &kernel_matrix, stride, padding)
             .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
-        print!("{result}");
+        say!("{}", result.to_string().trim_end_matches('\n'))?;
         if let Some(output) = output {
             model::atomic_write(output, result.to_string().as_bytes())
                 .with_context(|| format!("cannot write {}", output.display()))?;

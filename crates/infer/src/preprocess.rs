@@ -1,6 +1,8 @@
-//! Turning an arbitrary digit picture into an MNIST-style 28x28 image: grayscale, white digit on
-//! black (inverted if the background is light), cropped to the digit, scaled so its longer side
-//! is 20 pixels (aspect kept), and centred by its centre of mass in a 28x28 frame.
+//! Turning an arbitrary digit picture into an MNIST-style 28x28 image: transparent parts
+//! composited onto a background that contrasts with the strokes, grayscale, white digit on black
+//! (inverted if the background is light), the background level subtracted (so a flat or grey
+//! picture holds no ink), cropped to the digit, scaled so its longer side is 20 pixels (aspect
+//! kept), and centred by its centre of mass in a 28x28 frame.
 
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, Luma};
@@ -15,9 +17,13 @@ const INK_THRESHOLD: u8 = 30;
 /// MNIST-style 28x28 pixels (row-major, 0 = background) from any picture of a digit.
 /// Returns `None` when the picture holds no ink at all.
 pub fn mnist_pixels(picture: &DynamicImage) -> Option<[u8; 784]> {
-    let mut gray = picture.to_luma8();
-    if background_is_light(&gray) {
+    let mut gray = opaque_gray(picture)?;
+    if background_level(&gray) > 127 {
         image::imageops::invert(&mut gray);
+    }
+    let background = background_level(&gray);
+    for Luma([v]) in gray.pixels_mut() {
+        *v = v.saturating_sub(background);
     }
     let (x0, y0, x1, y1) = ink_bounds(&gray)?;
     let digit = image::imageops::crop_imm(&gray, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
@@ -39,15 +45,43 @@ pub fn mnist_pixels(picture: &DynamicImage) -> Option<[u8; 784]> {
     Some(pixels)
 }
 
-/// True when the border of the picture is mostly light (a dark digit on paper).
-fn background_is_light(gray: &GrayImage) -> bool {
+/// The picture in grey levels, transparency resolved: transparent parts take the grey that
+/// contrasts with the strokes (white behind dark strokes, black behind light ones), as a
+/// drawing on a transparent canvas means. `None` when nothing is opaque at all.
+fn opaque_gray(picture: &DynamicImage) -> Option<GrayImage> {
+    if !picture.color().has_alpha() {
+        return Some(picture.to_luma8());
+    }
+    let la = picture.to_luma_alpha8();
+    let (mut ink, mut weight) = (0u64, 0u64);
+    for image::LumaA([v, a]) in la.pixels() {
+        ink += *v as u64 * *a as u64;
+        weight += *a as u64;
+    }
+    if weight == 0 {
+        return None;
+    }
+    let behind: u32 = if ink / weight < 128 { 255 } else { 0 };
+    Some(GrayImage::from_fn(la.width(), la.height(), |x, y| {
+        let image::LumaA([v, a]) = *la.get_pixel(x, y);
+        let (v, a) = (v as u32, a as u32);
+        Luma([((v * a + behind * (255 - a) + 127) / 255) as u8])
+    }))
+}
+
+/// The grey level of the background: the median of the picture's border.
+fn background_level(gray: &GrayImage) -> u8 {
     let (w, h) = gray.dimensions();
-    let border = gray
+    let mut border: Vec<u8> = gray
         .enumerate_pixels()
         .filter(|(x, y, _)| *x == 0 || *y == 0 || *x + 1 == w || *y + 1 == h)
-        .map(|(_, _, Luma([v]))| *v as u64);
-    let (sum, count) = border.fold((0u64, 0u64), |(s, c), v| (s + v, c + 1));
-    count > 0 && sum / count > 127
+        .map(|(_, _, Luma([v]))| *v)
+        .collect();
+    if border.is_empty() {
+        return 0;
+    }
+    let middle = border.len() / 2;
+    *border.select_nth_unstable(middle).1
 }
 
 /// Bounding box `(x0, y0, x1, y1)` (inclusive) of the ink.

@@ -134,7 +134,7 @@ fn clear_errors_for_bad_models_and_images() {
         &test_idx(),
     ]);
     assert!(
-        message.contains("cannot load the model") && message.contains("model.mpk"),
+        message.contains("cannot load the weights") && message.contains("model.mpk"),
         "{message}"
     );
 
@@ -168,7 +168,9 @@ fn clear_errors_for_bad_models_and_images() {
     GrayImage::from_pixel(30, 30, Luma([255]))
         .save(&blank)
         .unwrap();
-    assert!(err(&["predict", "--model", &model, blank.to_str().unwrap()]).contains("blank"));
+    assert!(
+        err(&["predict", "--model", &model, blank.to_str().unwrap()]).contains("no digit found")
+    );
     assert!(
         err(&[
             "predict",

@@ -3,6 +3,8 @@
 
 mod common;
 
+mod arbitrary_pictures;
 mod cli;
 mod convolve;
+mod failures;
 mod reports;

@@ -19,6 +19,8 @@
 //! assert_eq!(ModelSummary::of(&net).total_params, 61_706);
 //! ```
 
+pub mod atomic_file;
+pub mod console;
 pub mod convnet;
 pub mod init;
 pub mod layer_math;
@@ -30,12 +32,13 @@ pub mod persist;
 pub mod summary;
 pub mod trace;
 
+pub use atomic_file::atomic_write;
 pub use convnet::ConvNet;
 pub use init::InitScheme;
 pub use lenet5::LeNet5;
 pub use mlp::Mlp;
 pub use network::{ModelConfig, ModelKind, Network};
-pub use persist::{PersistError, atomic_write, load_model, save_model};
+pub use persist::{DurableRecorder, PersistError, load_model, save_model};
 pub use summary::{LayerSummary, ModelSummary};
 pub use trace::{LayerEvent, LayerObserver, LayerOutput};
 

@@ -2,22 +2,23 @@
 //!
 //! * `model.json`: the [`ModelConfig`] (architecture, init, dropout) as JSON;
 //! * `model.mpk`: the weights of [`Network`], Burn's named MessagePack record at full precision
-//!   (`NamedMpkFileRecorder<FullPrecisionSettings>`).
+//!   (what `NamedMpkFileRecorder<FullPrecisionSettings>` writes), through [`DurableRecorder`].
 //!
-//! Both are written atomically (temporary file, then rename), so a crash never leaves a
+//! Both are written with [`atomic_write`], so a crash or a full disk never leaves a
 //! half-written model behind. Loading needs only this crate and a backend.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use burn::record::{FileRecorder, FullPrecisionSettings, NamedMpkFileRecorder, Record, Recorder};
+use burn::record::{
+    FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+pub use crate::atomic_file::atomic_write;
 use crate::network::{ModelConfig, Network};
 use custom_kernels::ConvKernels;
-
-/// The recorder of `model.mpk`.
-pub type ModelRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// File name of the weights inside a model directory.
 pub const WEIGHTS_FILE: &str = "model.mpk";
@@ -27,8 +28,10 @@ pub const CONFIG_FILE: &str = "model.json";
 /// Why a model could not be saved or loaded.
 #[derive(Debug)]
 pub enum PersistError {
-    /// Reading or writing a file failed.
+    /// Reading a file failed.
     Io(PathBuf, std::io::Error),
+    /// Writing a file failed (nothing was left half-written); the message names the file.
+    Write(String),
     /// `model.json` is not a valid model description.
     Config(PathBuf, String),
     /// `model.mpk` could not be decoded or does not fit the architecture.
@@ -39,6 +42,7 @@ impl std::fmt::Display for PersistError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PersistError::Io(path, err) => write!(f, "{}: {err}", path.display()),
+            PersistError::Write(message) => f.write_str(message),
             PersistError::Config(path, err) => {
                 write!(
                     f,
@@ -55,59 +59,81 @@ impl std::fmt::Display for PersistError {
 
 impl std::error::Error for PersistError {}
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced, then renamed.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        std::fs::remove_file(&temp).ok();
+/// Extension of Burn's named MessagePack records.
+const RECORD_EXTENSION: &str = "mpk";
+
+type MpkBytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+/// Burn's named MessagePack record at full precision, the format of `model.mpk` and of the
+/// training checkpoints, byte for byte what `NamedMpkFileRecorder` writes. Unlike Burn's file
+/// recorders (a buffered writer whose flush error is lost, no `fsync`), it serialises in memory
+/// and writes with [`atomic_write`], so a full disk or a crash never leaves a truncated record
+/// under the final name; and a damaged file is reported as such.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DurableRecorder;
+
+impl<B: Backend> Recorder<B> for DurableRecorder {
+    type Settings = FullPrecisionSettings;
+    type RecordArgs = PathBuf;
+    type RecordOutput = ();
+    type LoadArgs = PathBuf;
+
+    fn save_item<I: Serialize>(&self, item: I, mut path: PathBuf) -> Result<(), RecorderError> {
+        path.set_extension(RECORD_EXTENSION);
+        let bytes = <MpkBytes as Recorder<B>>::save_item(&MpkBytes::default(), item, ())?;
+        atomic_write(&path, &bytes)
+            .map_err(|e| RecorderError::Unknown(format!("cannot write {}: {e}", path.display())))
     }
-    result
+
+    fn load_item<I: DeserializeOwned>(&self, path: &mut PathBuf) -> Result<I, RecorderError> {
+        path.set_extension(RECORD_EXTENSION);
+        let mut bytes = std::fs::read(&*path).map_err(|e| {
+            let message = format!("{}: {e}", path.display());
+            match e.kind() {
+                std::io::ErrorKind::NotFound => RecorderError::FileNotFound(message),
+                _ => RecorderError::Unknown(message),
+            }
+        })?;
+        <MpkBytes as Recorder<B>>::load_item(&MpkBytes::default(), &mut bytes)
+            .map_err(|e| RecorderError::Unknown(explain_load_error::<B>(&bytes, e)))
+    }
 }
 
-/// Saves `record` with the file recorder `recorder` at `path` (whose extension the recorder
-/// sets), atomically: the recorder writes a temporary file in the same folder, which is then
-/// renamed over the final name. Returns the final path.
-pub fn record_atomically<B, FR, R>(recorder: &FR, record: R, path: &Path) -> Result<PathBuf, String>
-where
-    B: Backend,
-    FR: FileRecorder<B>,
-    R: Record<B>,
-{
-    let mut final_path = path.to_path_buf();
-    final_path.set_extension(FR::file_extension());
-    let dir = final_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let stem = final_path
-        .file_stem()
-        .and_then(|n| n.to_str())
-        .unwrap_or("record");
-    // The recorder replaces the extension: `.stem.PID.partial` is written as `.stem.PID.mpk`.
-    let temp_arg = dir.join(format!(".{stem}.{}.partial", std::process::id()));
-    let mut temp_path = temp_arg.clone();
-    temp_path.set_extension(FR::file_extension());
-    let result = recorder
-        .record(record, temp_arg)
-        .map_err(|e| e.to_string())
-        .and_then(|()| std::fs::rename(&temp_path, &final_path).map_err(|e| e.to_string()));
-    if result.is_err() {
-        std::fs::remove_file(&temp_path).ok();
+impl<B: Backend> FileRecorder<B> for DurableRecorder {
+    fn file_extension() -> &'static str {
+        RECORD_EXTENSION
     }
-    result.map(|()| final_path)
+}
+
+/// The message inside a [`RecorderError`] (whose `Display` is its `Debug` form).
+pub fn recorder_message(error: &RecorderError) -> String {
+    match error {
+        RecorderError::FileNotFound(m)
+        | RecorderError::DeserializeError(m)
+        | RecorderError::Unknown(m) => m.clone(),
+    }
+}
+
+/// Says what is wrong with a record that did not load: a file that is not even one complete
+/// MessagePack value is damaged (truncated, overwritten); otherwise Burn's message, without
+/// its hint about the format of Burn 0.14, which would mislead here.
+fn explain_load_error<B: Backend>(bytes: &[u8], error: RecorderError) -> String {
+    let complete = <MpkBytes as Recorder<B>>::load_item::<serde::de::IgnoredAny>(
+        &MpkBytes::default(),
+        &mut bytes.to_vec(),
+    )
+    .is_ok();
+    if !complete {
+        return format!(
+            "the file is truncated or corrupt ({} bytes that are not a complete record)",
+            bytes.len()
+        );
+    }
+    let message = recorder_message(&error);
+    match message.find("\nThe internal data format has changed") {
+        Some(end) => message[..end].to_string(),
+        None => message,
+    }
 }
 
 /// Saves `network` and its `config` into `dir` (`model.json` + `model.mpk`), atomically.
@@ -117,15 +143,16 @@ pub fn save_model<B: ConvKernels>(
     dir: &Path,
 ) -> Result<(), PersistError> {
     let weights = dir.join(WEIGHTS_FILE);
-    record_atomically(
-        &ModelRecorder::new(),
+    Recorder::<B>::record(
+        &DurableRecorder,
         network.clone().into_record(),
-        &weights,
+        weights.clone(),
     )
-    .map_err(|e| PersistError::Weights(weights.clone(), e))?;
+    .map_err(|e| PersistError::Write(recorder_message(&e)))?;
     let json = serde_json::to_vec_pretty(config).expect("a model config serialises");
     let config_path = dir.join(CONFIG_FILE);
-    atomic_write(&config_path, &json).map_err(|e| PersistError::Io(config_path, e))
+    atomic_write(&config_path, &json)
+        .map_err(|e| PersistError::Write(format!("cannot write {}: {e}", config_path.display())))
 }
 
 /// Reads `model.json` from `dir`.
@@ -148,9 +175,9 @@ pub fn load_model<B: ConvKernels>(
             std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
         ));
     }
-    let record: <Network<B> as Module<B>>::Record = ModelRecorder::new()
-        .load(weights.clone(), device)
-        .map_err(|e| PersistError::Weights(weights.clone(), e.to_string()))?;
+    let record: <Network<B> as Module<B>>::Record =
+        Recorder::<B>::load(&DurableRecorder, weights.clone(), device)
+            .map_err(|e| PersistError::Weights(weights.clone(), recorder_message(&e)))?;
     let network = config.init::<B>(device);
     if !record_matches(&network, &record) {
         return Err(PersistError::Weights(

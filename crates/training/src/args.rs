@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use mnist_data::Augmentation;
 use model::{InitScheme, Kernels, ModelConfig, ModelKind};
 
@@ -43,37 +44,37 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "adam")]
     pub optimizer: OptimizerArg,
     /// Base learning rate (0 < lr <= 1).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub lr: f64,
     /// Adam's beta1.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub beta1: f32,
     /// Adam's beta2.
-    #[arg(long, default_value_t = 0.999)]
+    #[arg(long, default_value_t = 0.999, allow_negative_numbers = true)]
     pub beta2: f32,
     /// Epsilon of Adam and RMSProp (PyTorch's default; Burn's is 1e-5).
-    #[arg(long, default_value_t = 1e-8)]
+    #[arg(long, default_value_t = 1e-8, allow_negative_numbers = true)]
     pub epsilon: f32,
     /// RMSProp's decay of the squared-gradient average (PyTorch's alpha).
-    #[arg(long, default_value_t = 0.99)]
+    #[arg(long, default_value_t = 0.99, allow_negative_numbers = true)]
     pub decay: f32,
     /// Momentum of SGD (default 0.9) or RMSProp (default 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
     /// Use Nesterov momentum with SGD.
     #[arg(long)]
     pub nesterov: bool,
     /// L2 weight decay.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub weight_decay: f32,
     /// Learning-rate schedule.
     #[arg(long, value_enum, default_value = "constant")]
     pub schedule: ScheduleArg,
     /// Final learning rate of the cosine schedule.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub min_lr: f64,
     /// Per-epoch factor of the exponential schedule.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, allow_negative_numbers = true)]
     pub gamma: f64,
     /// Images per batch.
     #[arg(long, default_value_t = 64)]
@@ -91,13 +92,13 @@ pub struct TrainArgs {
     #[arg(long, default_value = "custom")]
     pub kernels: Kernels,
     /// Drop probability of the ConvNet's dropout (0.25 = keep 0.75).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, allow_negative_numbers = true)]
     pub dropout: f64,
     /// Training augmentation: random shift of up to N pixels per axis.
     #[arg(long, default_value_t = 0)]
     pub augment_shift: usize,
     /// Training augmentation: Gaussian noise of this sigma on the normalised input.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub jitter: f32,
     /// Early stopping: stop after N epochs without improvement of the monitored metric.
     #[arg(long)]
@@ -133,6 +134,9 @@ pub struct TrainArgs {
     /// One line per epoch instead of the terminal dashboard (automatic when not on a terminal).
     #[arg(long)]
     pub plain: bool,
+    /// The options typed on the command line (clap ids), for [`TrainArgs::warnings`].
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 /// Monitored validation metric on the command line.
@@ -144,7 +148,94 @@ pub enum MonitorArg {
     Accuracy,
 }
 
+/// Options that say where and how a run is shown, not how it trains: `--resume` keeps them.
+const RESUME_KEEPS: [&str; 4] = ["artifacts", "resume", "data_dir", "plain"];
+
 impl TrainArgs {
+    /// Parses `words` (the program name first), remembering which options were typed.
+    pub fn try_parse_words<I, T>(words: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let command = Self::command();
+        let options: Vec<String> = command
+            .get_arguments()
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        let matches = command.try_get_matches_from(words)?;
+        let mut args = Self::from_arg_matches(&matches)?;
+        args.given = options
+            .into_iter()
+            .filter(|id| matches.value_source(id) == Some(ValueSource::CommandLine))
+            .collect();
+        Ok(args)
+    }
+
+    /// Options that were typed but do not apply (another optimizer's or schedule's setting;
+    /// training options given with `--resume`), one message each.
+    pub fn warnings(&self) -> Vec<String> {
+        let given = |id: &str| self.given.iter().any(|g| g == id);
+        let flag = |id: &str| format!("--{}", id.replace('_', "-"));
+        if self.resume {
+            let ignored: Vec<String> = self
+                .given
+                .iter()
+                .filter(|id| !RESUME_KEEPS.contains(&id.as_str()))
+                .map(|id| flag(id))
+                .collect();
+            if ignored.is_empty() {
+                return Vec::new();
+            }
+            return vec![format!(
+                "--resume continues with the run's saved config.json: ignoring {}",
+                ignored.join(", ")
+            )];
+        }
+        let optimizer = format!("{:?}", self.optimizer).to_lowercase();
+        let mut warnings = Vec::new();
+        let mut not_for = |id: &str, applies: bool, to: &str, chosen: &str| {
+            if given(id) && !applies {
+                warnings.push(format!(
+                    "{} applies to {to} only: ignored with {chosen}",
+                    flag(id)
+                ));
+            }
+        };
+        let o = self.optimizer;
+        not_for("beta1", o == OptimizerArg::Adam, "Adam", &optimizer);
+        not_for("beta2", o == OptimizerArg::Adam, "Adam", &optimizer);
+        not_for("decay", o == OptimizerArg::Rmsprop, "RMSProp", &optimizer);
+        not_for(
+            "epsilon",
+            o != OptimizerArg::Sgd,
+            "Adam and RMSProp",
+            &optimizer,
+        );
+        not_for(
+            "momentum",
+            o != OptimizerArg::Adam,
+            "SGD and RMSProp",
+            &optimizer,
+        );
+        not_for("nesterov", o == OptimizerArg::Sgd, "SGD", &optimizer);
+        let schedule = format!("the {:?} schedule", self.schedule).to_lowercase();
+        let s = self.schedule;
+        not_for(
+            "gamma",
+            s == ScheduleArg::Exponential,
+            "the exponential schedule",
+            &schedule,
+        );
+        not_for(
+            "min_lr",
+            s == ScheduleArg::Cosine,
+            "the cosine schedule",
+            &schedule,
+        );
+        warnings
+    }
+
     /// Checks the options and turns them into a [`TrainConfig`].
     pub fn to_config(&self) -> Result<TrainConfig> {
         if !(self.lr > 0.0 && self.lr <= 1.0) {
@@ -203,8 +294,17 @@ impl TrainArgs {
                 bail!("{name} must be in [0, 1), got {value}");
             }
         }
-        if self.epsilon <= 0.0 || self.epsilon.is_nan() {
-            bail!("--epsilon must be positive, got {}", self.epsilon);
+        if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
+            bail!(
+                "--epsilon must be positive and finite, got {}",
+                self.epsilon
+            );
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            bail!(
+                "--weight-decay must be finite and >= 0, got {}",
+                self.weight_decay
+            );
         }
         let optimizer = match self.optimizer {
             OptimizerArg::Adam => OptimizerConfig::Adam {

@@ -132,6 +132,9 @@ struct State {
     valid: HashMap<String, Mean>,
     history: Vec<EpochRecord>,
     epoch_started: Option<Instant>,
+    /// Why the log could not record an epoch (metrics.csv or the progress line not written):
+    /// the run must stop, and waiting strategies must not wait for epochs that never come.
+    failure: Option<String>,
 }
 
 /// Shared handle: one clone goes to Burn as a metric logger, one stays with the caller to read
@@ -176,34 +179,54 @@ impl EpochLog {
         self.lock().history.clone()
     }
 
+    /// Why the log stopped recording, if it did (the run must end with this error).
+    pub fn failure(&self) -> Option<String> {
+        self.lock().failure.clone()
+    }
+
     /// The history once `epoch` is recorded in it. Burn delivers metric events on other threads
     /// than the training loop, so a strategy asking right after an epoch must wait for them.
-    /// Returns `None` if the epoch does not arrive within `timeout`.
+    /// Returns `None` at once if the log has failed, or if the epoch does not arrive within
+    /// `timeout`.
     pub fn wait_for_epoch(&self, epoch: usize, timeout: Duration) -> Option<Vec<EpochRecord>> {
         let (lock, arrived) = &*self.state;
         let state = lock.lock().expect("epoch log lock");
         let (state, _) = arrived
             .wait_timeout_while(state, timeout, |s| {
-                s.history.last().is_none_or(|r| r.epoch < epoch)
+                s.failure.is_none() && s.history.last().is_none_or(|r| r.epoch < epoch)
             })
             .expect("epoch log lock");
-        state
-            .history
-            .iter()
-            .any(|r| r.epoch == epoch)
+        (state.failure.is_none() && state.history.iter().any(|r| r.epoch == epoch))
             .then(|| state.history.clone())
     }
 
-    fn write_csv(&self, history: &[EpochRecord]) {
+    /// Writes metrics.csv and prints the epoch's line; the first error becomes the failure.
+    fn persist_epoch(&self, history: &[EpochRecord]) -> Result<(), String> {
         let mut text = String::from(EpochRecord::CSV_HEADER);
         text.push('\n');
         for record in history {
             text.push_str(&record.csv_row());
             text.push('\n');
         }
-        if let Err(e) = model::persist::atomic_write(&self.csv_path, text.as_bytes()) {
-            eprintln!("warning: cannot write {}: {e}", self.csv_path.display());
+        model::atomic_write(&self.csv_path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", self.csv_path.display()))?;
+        if self.print_lines
+            && let Some(record) = history.last()
+        {
+            model::console::line(format_args!(
+                "{}epoch {:>3}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}%  lr {:.2e}  {:.1}s",
+                self.prefix,
+                record.epoch,
+                record.train_loss,
+                record.train_accuracy,
+                record.valid_loss,
+                record.valid_accuracy,
+                record.learning_rate,
+                record.seconds
+            ))
+            .map_err(|e| e.to_string())?;
         }
+        Ok(())
     }
 }
 
@@ -272,23 +295,12 @@ impl MetricLogger for EpochLog {
         };
         state.train.clear();
         state.valid.clear();
-        if self.print_lines {
-            println!(
-                "{}epoch {:>3}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}%  lr {:.2e}  {:.1}s",
-                self.prefix,
-                record.epoch,
-                record.train_loss,
-                record.train_accuracy,
-                record.valid_loss,
-                record.valid_accuracy,
-                record.learning_rate,
-                record.seconds
-            );
-        }
         state.history.push(record);
         let history = state.history.clone();
         drop(state);
-        self.write_csv(&history);
+        if let Err(failure) = self.persist_epoch(&history) {
+            self.lock().failure.get_or_insert(failure);
+        }
         self.state.1.notify_all();
     }
 }

@@ -7,6 +7,7 @@ pub mod args;
 pub mod backend;
 pub mod classifier;
 pub mod config;
+pub mod epoch_loader;
 pub mod epoch_log;
 pub mod evaluate;
 pub mod optimizer;
@@ -15,6 +16,7 @@ pub mod quiet_renderer;
 pub mod recorder;
 pub mod report;
 pub mod run;
+pub mod run_folder;
 pub mod session;
 pub mod strategies;
 

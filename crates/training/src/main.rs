@@ -1,8 +1,9 @@
 //! `cargo run --release -p training -- [options]`: train a network on MNIST.
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use model::say;
 use training::args::TrainArgs;
 use training::backend::run_on_default_backend;
 use training::session::{SessionOptions, read_config};
@@ -10,23 +11,27 @@ use training::session::{SessionOptions, read_config};
 fn main() -> ExitCode {
     custom_kernels::cpu::keep_freed_buffers();
     custom_kernels::cpu::flush_denormals_to_zero();
-    let args = TrainArgs::parse();
+    let args = TrainArgs::try_parse_words(std::env::args_os()).unwrap_or_else(|e| e.exit());
     match train(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Standard error may be closed too: nothing more to say then.
+            writeln!(std::io::stderr(), "error: {error:#}").ok();
             ExitCode::FAILURE
         }
     }
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    for warning in args.warnings() {
+        writeln!(std::io::stderr(), "warning: {warning}").ok();
+    }
     let artifacts = args.artifacts_dir();
     let config = if args.resume {
-        println!(
+        say!(
             "resuming the run in {} with its saved configuration",
             artifacts.display()
-        );
+        )?;
         read_config(&artifacts)?
     } else {
         args.to_config()?

@@ -1,60 +1,53 @@
-//! A file recorder that never leaves a half-written checkpoint: it wraps one of Burn's file
-//! recorders and writes through a temporary file plus rename.
+//! The recorder of the training checkpoints: the model crate's [`DurableRecorder`] (atomic,
+//! fsynced writes; damaged files reported as such), remembering the first failed write. Burn's
+//! checkpointer saves on a thread of its own and panics there when a save fails, so the run
+//! learns the real cause (e.g. a full disk) from here.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
-use burn::record::{
-    FileRecorder, FullPrecisionSettings, NamedMpkFileRecorder, Recorder, RecorderError,
-};
+use burn::record::{FileRecorder, FullPrecisionSettings, Recorder, RecorderError};
+use model::DurableRecorder;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Checkpoints at full precision (resuming must continue exactly where the run stopped).
-pub type CheckpointRecorder = AtomicFileRecorder<NamedMpkFileRecorder<FullPrecisionSettings>>;
-
-/// Wraps a [`FileRecorder`] so that every save is atomic.
 #[derive(Clone, Debug, Default)]
-pub struct AtomicFileRecorder<R> {
-    inner: R,
+pub struct CheckpointRecorder {
+    failure: Arc<Mutex<Option<String>>>,
 }
 
-impl<B: Backend, R: FileRecorder<B>> Recorder<B> for AtomicFileRecorder<R> {
-    type Settings = R::Settings;
+impl CheckpointRecorder {
+    /// The first save that failed, with its cause.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok()?.clone()
+    }
+}
+
+impl<B: Backend> Recorder<B> for CheckpointRecorder {
+    type Settings = FullPrecisionSettings;
     type RecordArgs = PathBuf;
     type RecordOutput = ();
     type LoadArgs = PathBuf;
 
-    fn save_item<I: Serialize>(&self, item: I, mut file: PathBuf) -> Result<(), RecorderError> {
-        file.set_extension(<R as FileRecorder<B>>::file_extension());
-        let dir = file.parent().map(PathBuf::from).unwrap_or_default();
-        let stem = file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("record")
-            .to_string();
-        // The inner recorder replaces the extension of the path it is given.
-        let temp_arg = dir.join(format!(".{stem}.{}.partial", std::process::id()));
-        let mut temp = temp_arg.clone();
-        temp.set_extension(<R as FileRecorder<B>>::file_extension());
-        self.inner.save_item(item, temp_arg)?;
-        std::fs::rename(&temp, &file).map_err(|e| {
-            std::fs::remove_file(&temp).ok();
-            RecorderError::Unknown(format!(
-                "cannot move {} to {}: {e}",
-                temp.display(),
-                file.display()
-            ))
-        })
+    fn save_item<I: Serialize>(&self, item: I, file: PathBuf) -> Result<(), RecorderError> {
+        let result = Recorder::<B>::save_item(&DurableRecorder, item, file);
+        if let Err(error) = &result
+            && let Ok(mut failure) = self.failure.lock()
+        {
+            failure.get_or_insert_with(|| model::persist::recorder_message(error));
+        }
+        result
     }
 
     fn load_item<I: DeserializeOwned>(&self, file: &mut PathBuf) -> Result<I, RecorderError> {
-        self.inner.load_item(file)
+        Recorder::<B>::load_item(&DurableRecorder, file)
     }
 }
 
-impl<B: Backend, R: FileRecorder<B>> FileRecorder<B> for AtomicFileRecorder<R> {
+impl<B: Backend> FileRecorder<B> for CheckpointRecorder {
     fn file_extension() -> &'static str {
-        R::file_extension()
+        <DurableRecorder as FileRecorder<B>>::file_extension()
     }
 }

@@ -3,24 +3,30 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use burn::data::dataloader::DataLoaderBuilder;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::lr_scheduler::LrScheduler;
 use burn::optim::Optimizer;
 use burn::prelude::*;
-use burn::record::Recorder;
+use burn::record::{BurnRecordNoItem, Recorder};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
-use mnist_data::{MnistBatcher, MnistDataset};
+use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
 
 use crate::backend::TrainingBackendBounds;
 use crate::classifier::Classifier;
 use crate::config::{OptimizerConfig, TrainConfig};
+use crate::epoch_loader::EpochLoader;
 use crate::epoch_log::{EpochLog, EpochRecord, read_metrics_csv};
 use crate::optimizer::{adam, fused_adam, rmsprop, scheduler, sgd, weight_decay};
 use crate::quiet_renderer::QuietRenderer;
 use crate::recorder::CheckpointRecorder;
 use crate::strategies::{KeepBestAndLatest, PatienceStopping, best_epoch};
 use custom_kernels::{ConvKernels, Kernels};
+use model::say;
 
 /// File of per-epoch metrics inside a run directory.
 pub const METRICS_FILE: &str = "metrics.csv";
@@ -67,14 +73,96 @@ pub fn checkpointed_epochs(dir: &Path) -> Vec<usize> {
                 .parse()
                 .ok()
         })
-        .filter(|epoch| {
-            ["optim", "scheduler"]
+        .filter(|&epoch| {
+            CHECKPOINT_PARTS
                 .iter()
-                .all(|part| checkpoints.join(format!("{part}-{epoch}.mpk")).is_file())
+                .all(|part| checkpoint_file(dir, part, epoch).is_file())
         })
         .collect();
     epochs.sort_unstable();
     epochs
+}
+
+/// The file of one part (`model`, `optim`, `scheduler`) of an epoch's checkpoint.
+pub fn checkpoint_file(dir: &Path, part: &str, epoch: usize) -> PathBuf {
+    dir.join(CHECKPOINT_DIR).join(format!("{part}-{epoch}.mpk"))
+}
+
+/// The parts of a checkpoint, as Burn's checkpointer names them.
+const CHECKPOINT_PARTS: [&str; 3] = ["model", "optim", "scheduler"];
+
+/// Why the checkpoint of `epoch` cannot be resumed from, if it cannot: a missing part, or a
+/// part that is not a complete Burn record.
+fn checkpoint_problem<B: Backend>(dir: &Path, epoch: usize) -> Option<String> {
+    CHECKPOINT_PARTS.iter().find_map(|part| {
+        let mut path = checkpoint_file(dir, part, epoch);
+        if !path.is_file() {
+            return Some(format!("{} is missing", path.display()));
+        }
+        Recorder::<B>::load_item::<BurnRecordNoItem>(&CheckpointRecorder::default(), &mut path)
+            .err()
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    path.display(),
+                    model::persist::recorder_message(&e)
+                )
+            })
+    })
+}
+
+/// The epoch to resume after: the newest checkpoint whose parts are all there and complete.
+/// Prints what it resumes from, and why any newer epoch cannot be used; with no usable
+/// checkpoint at all, says so and starts the run again from its first epoch (every epoch draws
+/// its randomness from the seed and its number, so nothing but time is lost).
+fn resume_point<B: Backend>(
+    dir: &Path,
+    history: &[EpochRecord],
+    label: &str,
+) -> Result<Option<usize>> {
+    let recorded = history.last().map_or(0, |r| r.epoch);
+    let mut candidates = checkpointed_epochs(dir);
+    // Epochs with some parts on disk but not all are candidates too, to be reported.
+    candidates.extend((1..=recorded).filter(|&e| {
+        CHECKPOINT_PARTS
+            .iter()
+            .any(|part| checkpoint_file(dir, part, e).is_file())
+    }));
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut skipped = Vec::new();
+    for &epoch in candidates.iter().rev() {
+        match checkpoint_problem::<B>(dir, epoch) {
+            None => {
+                for problem in &skipped {
+                    say!("{label}cannot resume from a newer checkpoint: {problem}")?;
+                }
+                say!(
+                    "{label}resuming after epoch {epoch} of {recorded} recorded, from {}",
+                    dir.display()
+                )?;
+                return Ok(Some(epoch));
+            }
+            Some(problem) => skipped.push(problem),
+        }
+    }
+    if recorded > 0 || !skipped.is_empty() {
+        say!(
+            "{label}no usable checkpoint in {}{}: training again from epoch 1",
+            dir.join(CHECKPOINT_DIR).display(),
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", skipped.join("; "))
+            }
+        )?;
+    } else {
+        say!(
+            "{label}nothing to resume in {}: training from the start",
+            dir.display()
+        )?;
+    }
+    Ok(None)
 }
 
 /// Where and how one run trains.
@@ -104,12 +192,12 @@ pub fn train_once<B: TrainingBackendBounds>(
 ) -> Result<RunOutcome<B::InnerBackend>> {
     let dir = spec.dir.as_path();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut history = read_metrics_csv(&dir.join(METRICS_FILE))?;
     let resume_from = if spec.resume {
-        checkpointed_epochs(dir).last().copied()
+        resume_point::<B>(dir, &history, &spec.label)?
     } else {
         None
     };
-    let mut history = read_metrics_csv(&dir.join(METRICS_FILE))?;
     history.retain(|r| Some(r.epoch) <= resume_from);
     if resume_from.is_some_and(|epoch| history.len() != epoch) {
         bail!(
@@ -192,7 +280,7 @@ fn load_checkpoint<B: ConvKernels>(
     classifier: Classifier<B>,
     device: &B::Device,
 ) -> Result<Classifier<B>> {
-    let path: PathBuf = dir.join(CHECKPOINT_DIR).join(format!("model-{epoch}.mpk"));
+    let path = checkpoint_file(dir, "model", epoch);
     let record = CheckpointRecorder::default()
         .load(path.clone(), device)
         .with_context(|| format!("cannot load the best checkpoint {}", path.display()))?;
@@ -212,11 +300,13 @@ where
     B: TrainingBackendBounds,
     O: Optimizer<Classifier<B>, B> + 'static,
 {
-    let train_loader = DataLoaderBuilder::new(MnistBatcher::new(config.augmentation, spec.seed))
-        .batch_size(config.batch_size)
-        .shuffle(spec.seed)
-        .num_workers(1)
-        .build(data.train.clone());
+    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(EpochLoader::new(
+        data.train.clone(),
+        config,
+        spec.seed,
+        resume_from.unwrap_or(0),
+        Default::default(),
+    ));
     let valid_loader = DataLoaderBuilder::new(MnistBatcher::default())
         .batch_size(valid_batch_size(config.batch_size))
         .num_workers(1)
@@ -225,30 +315,85 @@ where
     let scheduler = scheduler(config, iterations_per_epoch)?;
 
     let dir = spec.dir.as_path();
+    if let Some(epoch) = resume_from {
+        check_checkpoint_types::<B, O, _>(dir, epoch, &scheduler)?;
+    }
+    let recorder = CheckpointRecorder::default();
     let mut training = SupervisedTraining::new(dir, train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(LearningRateMetric::new())
         .with_metric_logger(log.clone())
-        .with_file_checkpointer(CheckpointRecorder::default())
+        .with_file_checkpointer(recorder.clone())
         .num_epochs(config.epochs);
-    let existing = resume_from
-        .map(|_| checkpointed_epochs(dir))
-        .unwrap_or_default();
+    // Newer checkpoints than the one resumed from are stale: they are written again.
+    let existing: Vec<usize> = checkpointed_epochs(dir)
+        .into_iter()
+        .filter(|&epoch| Some(epoch) <= resume_from)
+        .collect();
     training = training.with_checkpointing_strategy(KeepBestAndLatest::new(
         log.clone(),
         config.monitor,
         existing,
     ));
-    if let Some(patience) = config.patience {
-        training =
-            training.early_stopping(PatienceStopping::new(log.clone(), config.monitor, patience));
-    }
+    // Also without --patience: it ends the run as soon as the epoch log fails.
+    training = training.early_stopping(PatienceStopping::new(
+        log.clone(),
+        config.monitor,
+        config.patience,
+    ));
     if spec.plain_output {
         training = training.renderer(QuietRenderer);
     }
     if let Some(epoch) = resume_from {
         training = training.checkpoint(epoch);
     }
-    let result = training.launch(Learner::new(classifier, optimizer, scheduler));
-    Ok(result.model)
+    let learner = Learner::new(classifier, optimizer, scheduler);
+    // Burn's checkpointer thread panics when a save fails, and the training loop then panics
+    // too: end the run with the cause instead.
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| training.launch(learner)));
+    let failure = recorder.failure().or_else(|| log.failure());
+    match (outcome, failure) {
+        (Ok(result), None) => Ok(result.model),
+        (_, Some(failure)) => Err(anyhow!(failure)).with_context(|| {
+            format!(
+                "training stopped; the run in {} keeps its last complete checkpoint (fix the cause, then --resume)",
+                dir.display()
+            )
+        }),
+        (Err(panic), None) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Loads the checkpoint of `epoch` as the records of this run's model, optimizer and schedule
+/// (what Burn does on resume, where a failure panics): a clear error if one does not fit.
+fn check_checkpoint_types<B, O, S>(dir: &Path, epoch: usize, _scheduler: &S) -> Result<()>
+where
+    B: TrainingBackendBounds,
+    O: Optimizer<Classifier<B>, B>,
+    S: LrScheduler,
+{
+    let device = Default::default();
+    let recorder = CheckpointRecorder::default();
+    let load_error = |part: &str, e: burn::record::RecorderError| {
+        anyhow!(
+            "{}: not a {part} checkpoint of this run: {}",
+            checkpoint_file(dir, part, epoch).display(),
+            model::persist::recorder_message(&e)
+        )
+    };
+    Recorder::<B>::load::<<Classifier<B> as Module<B>>::Record>(
+        &recorder,
+        checkpoint_file(dir, "model", epoch),
+        &device,
+    )
+    .map_err(|e| load_error("model", e))?;
+    Recorder::<B>::load::<O::Record>(&recorder, checkpoint_file(dir, "optim", epoch), &device)
+        .map_err(|e| load_error("optimizer", e))?;
+    Recorder::<B>::load::<S::Record<B>>(
+        &recorder,
+        checkpoint_file(dir, "scheduler", epoch),
+        &device,
+    )
+    .map_err(|e| load_error("scheduler", e))?;
+    Ok(())
 }

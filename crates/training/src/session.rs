@@ -8,16 +8,17 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use mnist_data::{Mnist, MnistDataset, train_valid_split, translated_set};
 use model::ModelSummary;
-use model::persist::{atomic_write, load_model, save_model};
+use model::{atomic_write, load_model, save_model};
 
 use crate::backend::TrainingBackendBounds;
 use crate::config::TrainConfig;
-use crate::epoch_log::read_metrics_csv;
 use crate::evaluate::evaluate;
 use crate::plot::write_learning_curves;
 use crate::report::{RunSummary, TrainingReport};
-use crate::run::{METRICS_FILE, RunData, RunSpec, train_once};
+use crate::run::{RunData, RunSpec, train_once};
+use crate::run_folder::lock_run_folder;
 use crate::strategies::best_epoch;
+use model::say;
 
 /// File holding the session's [`TrainConfig`].
 pub const CONFIG_FILE: &str = "config.json";
@@ -77,6 +78,8 @@ pub fn run_session<B: TrainingBackendBounds>(
 ) -> Result<TrainingReport> {
     let started = Instant::now();
     let artifacts = &options.artifacts;
+    // Held until the session ends: no other process reads or writes this folder meanwhile.
+    let _lock = lock_run_folder(artifacts)?;
     if !options.resume && artifacts.join(CONFIG_FILE).exists() {
         bail!(
             "{} already holds a training run; pass --resume to continue it or choose another --artifacts",
@@ -100,8 +103,8 @@ pub fn run_session<B: TrainingBackendBounds>(
     };
 
     let network = config.model.init::<B::InnerBackend>(&device);
-    println!("{}", ModelSummary::of(&network));
-    println!(
+    say!("{}", ModelSummary::of(&network))?;
+    say!(
         "backend {}; {} training / {} validation images; optimizer {}, lr {}, batch {}, up to {} epochs{}",
         B::name(&device),
         data.train.len(),
@@ -115,7 +118,7 @@ pub fn run_session<B: TrainingBackendBounds>(
         } else {
             String::new()
         }
-    );
+    )?;
 
     let mut summaries = Vec::with_capacity(config.restarts);
     for index in 0..config.restarts {
@@ -124,11 +127,11 @@ pub fn run_session<B: TrainingBackendBounds>(
             let text = std::fs::read_to_string(dir.join(RUN_SUMMARY_FILE))?;
             let summary: RunSummary = serde_json::from_str(&text)
                 .with_context(|| format!("{} is corrupt", dir.join(RUN_SUMMARY_FILE).display()))?;
-            println!(
+            say!(
                 "run {} already finished (best epoch {})",
                 index + 1,
                 summary.best_epoch
-            );
+            )?;
             summary
         } else {
             train_run::<B>(&device, &config, &data, &dir, index, options)?
@@ -145,20 +148,20 @@ pub fn run_session<B: TrainingBackendBounds>(
     if config.restarts > 1 {
         save_model(&network, &config.model, artifacts)?;
         for summary in &summaries {
-            println!(
+            say!(
                 "run {}: seed {}, best epoch {}, valid loss {:.4}, valid accuracy {:.2}%",
                 summary.restart,
                 summary.seed,
                 summary.best_epoch,
                 summary.best.valid_loss,
                 summary.best.valid_accuracy
-            );
+            )?;
         }
-        println!(
+        say!(
             "kept run {} (best validation {:?})",
             chosen_index + 1,
             config.monitor
-        );
+        )?;
     }
 
     let eval_batch = 500;
@@ -176,7 +179,7 @@ pub fn run_session<B: TrainingBackendBounds>(
         total_seconds: started.elapsed().as_secs_f64(),
     };
     write_json(&artifacts.join(REPORT_FILE), &report)?;
-    print_final_summary(&report, artifacts);
+    print_final_summary(&report, artifacts)?;
     Ok(report)
 }
 
@@ -194,11 +197,7 @@ fn train_run<B: TrainingBackendBounds>(
     } else {
         String::new()
     };
-    let resume = options.resume && dir.join(METRICS_FILE).exists();
-    if resume {
-        let done = read_metrics_csv(&dir.join(METRICS_FILE))?.len();
-        println!("{label}resuming after epoch {done} from {}", dir.display());
-    }
+    let resume = options.resume;
     let spec = RunSpec {
         dir: dir.to_path_buf(),
         seed,
@@ -239,9 +238,9 @@ fn train_run<B: TrainingBackendBounds>(
     Ok(summary)
 }
 
-fn print_final_summary(report: &TrainingReport, artifacts: &Path) {
+fn print_final_summary(report: &TrainingReport, artifacts: &Path) -> Result<()> {
     let run = &report.runs[report.chosen_run - 1];
-    println!(
+    say!(
         "best epoch {} of {}{}: valid accuracy {:.2}%, mean epoch {:.1}s",
         run.best_epoch,
         run.epochs_run,
@@ -252,14 +251,14 @@ fn print_final_summary(report: &TrainingReport, artifacts: &Path) {
         },
         run.best.valid_accuracy,
         run.mean_epoch_seconds
-    );
-    println!(
+    )?;
+    say!(
         "test accuracy {:.2}% ({} / {}), translated test (±{} px) {:.2}%",
         report.test.accuracy,
         report.test.correct,
         report.test.images,
         report.test_shift,
         report.translated_test.accuracy
-    );
-    println!("artifacts in {}", artifacts.display());
+    )?;
+    say!("artifacts in {}", artifacts.display())
 }

@@ -26,17 +26,19 @@ pub fn best_epoch(history: &[EpochRecord], monitor: MonitorMetric) -> Option<&Ep
         .min_by(|a, b| key(a).total_cmp(&key(b)))
 }
 
-/// Stops when the monitored validation metric has not improved for `patience` epochs.
+/// Stops when the monitored validation metric has not improved for `patience` epochs (never,
+/// without a patience), and at once when the epoch log has failed (the run cannot go on
+/// without recording its epochs).
 #[derive(Clone)]
 pub struct PatienceStopping {
     log: EpochLog,
     monitor: MonitorMetric,
-    patience: usize,
+    patience: Option<usize>,
 }
 
 impl PatienceStopping {
-    /// Stop after `patience` epochs without improvement of `monitor`.
-    pub fn new(log: EpochLog, monitor: MonitorMetric, patience: usize) -> Self {
+    /// Stop after `patience` epochs without improvement of `monitor`, or when `log` fails.
+    pub fn new(log: EpochLog, monitor: MonitorMetric, patience: Option<usize>) -> Self {
         Self {
             log,
             monitor,
@@ -48,9 +50,12 @@ impl PatienceStopping {
 impl EarlyStoppingStrategy for PatienceStopping {
     fn should_stop(&mut self, epoch: usize, _store: &EventStoreClient) -> bool {
         let Some(history) = self.log.wait_for_epoch(epoch, METRICS_TIMEOUT) else {
+            return self.log.failure().is_some();
+        };
+        let Some(patience) = self.patience else {
             return false;
         };
-        best_epoch(&history, self.monitor).is_some_and(|best| epoch - best.epoch >= self.patience)
+        best_epoch(&history, self.monitor).is_some_and(|best| epoch - best.epoch >= patience)
     }
 }
 

@@ -72,7 +72,10 @@ fn a_run_writes_every_artifact() {
     let leftovers: Vec<_> = std::fs::read_dir(&artifacts)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with('.') && name != training::run_folder::LOCK_FILE
+        })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     // The same directory is not silently overwritten.

@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod early_stopping_and_restarts;
+mod failures;
 mod kernels;
 mod optimizers;
 mod reproducible;

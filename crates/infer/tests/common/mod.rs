@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use mnist_data::bundled_data_dir;
 
-/// A LeNet-5 trained for one epoch on 10,000 images (about 97% accurate), shared by the tests.
+/// A LeNet-5 trained for one epoch on 20,000 images (about 97% accurate), shared by the tests.
 pub fn model_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -19,7 +19,7 @@ pub fn model_dir() -> &'static Path {
             "--epochs",
             "1",
             "--train-limit",
-            "10000",
+            "20000",
             "--valid-size",
             "1000",
             "--test-limit",
