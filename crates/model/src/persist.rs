@@ -16,7 +16,7 @@ use burn::record::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::atomic_file::atomic_write;
+use crate::atomic_file::atomic_write;
 use crate::network::{ModelConfig, Network};
 use custom_kernels::ConvKernels;
 
