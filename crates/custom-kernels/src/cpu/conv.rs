@@ -88,13 +88,14 @@ impl ConvGeometry {
     /// instruction set it has where the geometry allows, else im2col + GEMM; or as
     /// [`CONV_PATH_ENV`] says.
     pub fn path(&self) -> ConvPath {
-        let isa = match requested_path() {
-            Requested::Gemm => None,
-            Requested::Isa(isa) => isa.is_available().then_some(isa),
-            Requested::Best => Isa::best(),
+        let (isa, lanes) = match requested_path() {
+            Requested::Gemm => (None, Lanes::Best),
+            Requested::Isa(isa) => (isa.is_available().then_some(isa), Lanes::Best),
+            Requested::Best => (Isa::best(), Lanes::Best),
+            Requested::Positions => (Isa::best(), Lanes::Positions),
         };
         match isa {
-            Some(isa) if direct::fits(self) => ConvPath::Direct(isa),
+            Some(isa) if direct::fits(self) => ConvPath::Direct(isa, lanes),
             _ => ConvPath::Gemm,
         }
     }
@@ -110,15 +111,32 @@ impl ConvGeometry {
 pub enum ConvPath {
     /// im2col + the `gemm` crate's SIMD GEMM.
     Gemm,
-    /// The direct register-tile kernels of this instruction set.
-    Direct(Isa),
+    /// The direct register-tile kernels of this instruction set, with their vector lanes
+    /// holding what [`Lanes`] says.
+    Direct(Isa, Lanes),
+}
+
+/// What the lanes of the direct kernels' vectors hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lanes {
+    /// Per pass (forward, input gradient, weight gradient), whichever fills more lanes:
+    /// filters, where the pass's filter count is a multiple of the lane count and its output
+    /// rows are not (the ConvNet's 14-wide conv2 rows fill 14 of 16 lanes, its 64 filters all
+    /// of them), else a run of an output row's positions.
+    Best,
+    /// Always a run of an output row's positions (the only layout before filter lanes; kept
+    /// to measure what they buy).
+    Positions,
 }
 
 impl std::fmt::Display for ConvPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConvPath::Gemm => f.write_str("im2col + GEMM"),
-            ConvPath::Direct(isa) => write!(f, "direct {isa}"),
+            ConvPath::Direct(isa, Lanes::Best) => write!(f, "direct {isa}"),
+            ConvPath::Direct(isa, Lanes::Positions) => {
+                write!(f, "direct {isa}, positions in the lanes")
+            }
         }
     }
 }
@@ -126,7 +144,8 @@ impl std::fmt::Display for ConvPath {
 /// Environment variable that forces the convolution path, to measure what each buys:
 /// `gemm` makes every convolution take im2col + GEMM even where the direct kernels would run;
 /// `avx2` makes the direct kernels use AVX2 on a CPU that also has AVX-512 (`avx512`, and
-/// `auto`, the default, take the best). Read once per process; an unknown value is reported
+/// `auto`, the default, take the best); `positions` keeps output positions in the direct
+/// kernels' lanes everywhere ([`Lanes::Positions`]). Read once per process; an unknown value is reported
 /// on stderr and treated as `auto`. Example: `CUSTOM_KERNELS_CONV=gemm cargo xtask bench`.
 pub const CONV_PATH_ENV: &str = "CUSTOM_KERNELS_CONV";
 
@@ -135,6 +154,7 @@ pub const CONV_PATH_ENV: &str = "CUSTOM_KERNELS_CONV";
 enum Requested {
     Best,
     Gemm,
+    Positions,
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     Isa(Isa),
 }
@@ -146,13 +166,14 @@ fn requested_path() -> Requested {
         match value.as_str() {
             "" | "auto" => Requested::Best,
             "gemm" => Requested::Gemm,
+            "positions" => Requested::Positions,
             #[cfg(target_arch = "x86_64")]
             "avx2" => Requested::Isa(Isa::Avx2),
             #[cfg(target_arch = "x86_64")]
             "avx512" => Requested::Isa(Isa::Avx512),
             other => {
                 eprintln!(
-                    "{CONV_PATH_ENV}={other:?} is not one of auto, gemm, avx2, avx512: using auto"
+                    "{CONV_PATH_ENV}={other:?} is not one of auto, gemm, positions, avx2, avx512: using auto"
                 );
                 Requested::Best
             }
@@ -328,7 +349,7 @@ pub(super) struct ForwardWeights<'a> {
 impl<'a> ForwardWeights<'a> {
     pub(super) fn new(path: ConvPath, weight: &'a [f32], g: &ConvGeometry) -> Self {
         let packed = match path {
-            ConvPath::Direct(_) => direct::pack_forward(weight, g),
+            ConvPath::Direct(..) => direct::pack_forward(weight, g),
             ConvPath::Gemm => Vec::new(),
         };
         Self {
@@ -366,8 +387,17 @@ pub(super) fn image_forward(
     g: &ConvGeometry,
     out: &mut [f32],
 ) {
-    if let ConvPath::Direct(isa) = weights.path {
-        return direct::forward_image(isa, image, &weights.packed, bias, g, weights.spread, out);
+    if let ConvPath::Direct(isa, lanes) = weights.path {
+        let kernels = direct::Kernels { isa, lanes };
+        return direct::forward_image(
+            kernels,
+            image,
+            &weights.packed,
+            bias,
+            g,
+            weights.spread,
+            out,
+        );
     }
     let weight = weights.weight;
     let (p, kk) = (g.positions(), g.patch_len());
@@ -478,7 +508,7 @@ pub(super) fn backward_over_images(
     g.check_operands(input, weight);
     let (in_len, out_len, p) = (g.input_len(), g.output_len(), g.positions());
     let input_grad_weights = match path {
-        ConvPath::Direct(_) if want_input_grad => direct::pack_input_grad(weight, g),
+        ConvPath::Direct(..) if want_input_grad => direct::pack_input_grad(weight, g),
         _ => Vec::new(),
     };
     // One chunk of images starting at `first`: its input gradients into `dx` (if wanted), its
@@ -494,12 +524,13 @@ pub(super) fn backward_over_images(
                     *sum += lane_sum(row);
                 }
             }
-            if let ConvPath::Direct(isa) = path {
-                direct::add_weight_grad(isa, x, dys, g, &mut dw);
+            if let ConvPath::Direct(isa, lanes) = path {
+                let kernels = direct::Kernels { isa, lanes };
+                direct::add_weight_grad(kernels, x, dys, g, &mut dw);
                 if let Some(dx) = dx {
                     let dx = dx.chunks_exact_mut(in_len);
                     for (dy, dx) in dys.chunks_exact(out_len).zip(dx) {
-                        direct::input_grad_image(isa, dy, &input_grad_weights, g, dx);
+                        direct::input_grad_image(kernels, dy, &input_grad_weights, g, dx);
                     }
                 }
             } else {
@@ -599,12 +630,18 @@ mod tests {
     type Case = ([usize; 4], usize, [usize; 2], [usize; 2], [usize; 2]);
 
     /// Stride 1 (the direct path where the CPU has AVX-512 or AVX2) but for the last case,
-    /// whose stride and kernel width take the im2col + GEMM path everywhere. The batch of 1
-    /// (2.6 M multiply-adds, above `SPREAD_MIN_MACS`) spreads the image's filters over the
-    /// threads (9 filters: a share of 8 and one of 1 on two threads).
-    const CASES: [Case; 6] = [
+    /// whose stride and kernel width take the im2col + GEMM path everywhere. The batches of 1
+    /// (2.6 and 2.8 M multiply-adds, above `SPREAD_MIN_MACS`) spread the image's filters over
+    /// the threads (9 filters: a share of 8 and one of 1 on two threads; 24 filters in the
+    /// lanes of AVX2: shares of 16 and 8). On AVX2, cases 2-4 put filters in the lanes (16
+    /// filters: in the forward and weight gradient; 32 channels: in the input gradient too),
+    /// with partial tiles of positions.
+    const CASES: [Case; 9] = [
         ([11, 3, 9, 20], 5, [5, 5], [2, 2], [1, 1]),
         ([1, 24, 20, 24], 9, [5, 5], [2, 2], [1, 1]),
+        ([5, 6, 10, 10], 16, [5, 5], [0, 0], [1, 1]),
+        ([10, 32, 9, 9], 16, [3, 3], [1, 1], [1, 1]),
+        ([1, 24, 14, 14], 24, [5, 5], [2, 2], [1, 1]),
         ([9, 2, 7, 7], 9, [3, 3], [0, 0], [1, 1]),
         ([10, 1, 28, 28], 6, [5, 5], [2, 2], [1, 1]),
         ([3, 4, 6, 18], 7, [2, 4], [1, 3], [1, 1]),
@@ -704,12 +741,13 @@ mod tests {
     }
 
     /// Every path this CPU can compute `g` on: im2col + GEMM, and the direct kernels of each
-    /// instruction set it has (AVX-512 and AVX2 on an AVX-512 CPU) where the geometry fits.
+    /// instruction set it has (AVX-512 and AVX2 on an AVX-512 CPU) where the geometry fits,
+    /// with either lane layout.
     fn paths(g: &ConvGeometry) -> Vec<ConvPath> {
         let direct = Isa::available()
             .into_iter()
             .filter(|_| direct::fits(g))
-            .map(ConvPath::Direct);
+            .flat_map(|isa| [Lanes::Best, Lanes::Positions].map(|l| ConvPath::Direct(isa, l)));
         let paths: Vec<ConvPath> = std::iter::once(ConvPath::Gemm).chain(direct).collect();
         eprintln!("{g:?}: checking {paths:?}");
         paths

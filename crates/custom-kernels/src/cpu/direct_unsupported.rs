@@ -2,7 +2,7 @@
 //! available ([`Isa`] has no values), so every convolution takes the im2col + GEMM path and
 //! the functions below cannot be called.
 
-use super::conv::ConvGeometry;
+use super::conv::{ConvGeometry, Lanes};
 
 /// An instruction set the direct kernels run on: none on this target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +31,13 @@ impl std::fmt::Display for Isa {
     }
 }
 
+/// Which direct kernels run: none can on this target.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Kernels {
+    pub isa: Isa,
+    pub lanes: Lanes,
+}
+
 /// The direct path never computes a convolution on this target.
 pub(super) fn fits(_g: &ConvGeometry) -> bool {
     false
@@ -45,7 +52,7 @@ pub(super) fn pack_input_grad(_weight: &[f32], _g: &ConvGeometry) -> Vec<f32> {
 }
 
 pub(super) fn forward_image(
-    isa: Isa,
+    kernels: Kernels,
     _image: &[f32],
     _packed: &[f32],
     _bias: Option<&[f32]>,
@@ -53,25 +60,25 @@ pub(super) fn forward_image(
     _spread: bool,
     _out: &mut [f32],
 ) {
-    match isa {}
+    match kernels.isa {}
 }
 
 pub(super) fn input_grad_image(
-    isa: Isa,
+    kernels: Kernels,
     _dy: &[f32],
     _packed: &[f32],
     _g: &ConvGeometry,
     _dx: &mut [f32],
 ) {
-    match isa {}
+    match kernels.isa {}
 }
 
 pub(super) fn add_weight_grad(
-    isa: Isa,
+    kernels: Kernels,
     _images: &[f32],
     _dys: &[f32],
     _g: &ConvGeometry,
     _dw: &mut [f32],
 ) {
-    match isa {}
+    match kernels.isa {}
 }

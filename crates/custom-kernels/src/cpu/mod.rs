@@ -23,7 +23,7 @@ mod simd;
 
 pub use adam::adam_update;
 pub use allocator::keep_freed_buffers;
-pub use conv::{CONV_PATH_ENV, ConvGeometry, ConvPath, conv2d_backward, conv2d_forward};
+pub use conv::{CONV_PATH_ENV, ConvGeometry, ConvPath, Lanes, conv2d_backward, conv2d_forward};
 pub use conv_pool::{conv2d_pool_backward, conv2d_pool_forward, pool_geometry};
 pub use denormals::flush_denormals_to_zero;
 pub use direct::Isa;

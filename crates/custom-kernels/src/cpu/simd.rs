@@ -25,6 +25,8 @@ pub(super) trait Simd: Copy {
     unsafe fn splat(x: f32) -> Self::V;
     /// All `LANES` floats from `p`.
     unsafe fn load_all(p: *const f32) -> Self::V;
+    /// Writes all `LANES` floats to `p`.
+    unsafe fn store_all(p: *mut f32, v: Self::V);
     /// The masked lanes from `p`, zero elsewhere; memory outside the mask is not read.
     unsafe fn load(mask: Self::Mask, p: *const f32) -> Self::V;
     /// Writes the masked lanes to `p`; memory outside the mask is not written.
@@ -71,6 +73,11 @@ impl Simd for Avx512 {
     unsafe fn load_all(p: *const f32) -> __m512 {
         // SAFETY: the caller vouches for `LANES` floats at `p`.
         unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn store_all(p: *mut f32, v: __m512) {
+        // SAFETY: the caller vouches for `LANES` floats at `p`.
+        unsafe { _mm512_storeu_ps(p, v) }
     }
     #[inline(always)]
     unsafe fn load(mask: __mmask16, p: *const f32) -> __m512 {
@@ -140,6 +147,11 @@ impl Simd for Avx2 {
     unsafe fn load_all(p: *const f32) -> __m256 {
         // SAFETY: the caller vouches for `LANES` floats at `p`.
         unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn store_all(p: *mut f32, v: __m256) {
+        // SAFETY: the caller vouches for `LANES` floats at `p`.
+        unsafe { _mm256_storeu_ps(p, v) }
     }
     #[inline(always)]
     unsafe fn load(mask: Avx2Mask, p: *const f32) -> __m256 {
