@@ -188,6 +188,33 @@ impl CaseResult {
     pub fn id(name: &str, pass: Pass, batch: usize) -> String {
         format!("{name} {} b{batch}", pass.label())
     }
+
+    /// The results of several rounds of the same cases (each round's list in the same
+    /// order), case by case, with [`Timing::across_rounds`].
+    pub fn across_rounds(mut rounds: Vec<Vec<CaseResult>>) -> Vec<CaseResult> {
+        let Some(first) = rounds.first().cloned() else {
+            return Vec::new();
+        };
+        first
+            .into_iter()
+            .enumerate()
+            .map(|(i, case)| {
+                let mut side = |pick: fn(&CaseResult) -> &Option<Timing>| {
+                    let timings: Vec<Timing> = rounds
+                        .iter_mut()
+                        .filter_map(|round| pick(&round[i]).clone())
+                        .collect();
+                    Timing::across_rounds(&timings)
+                };
+                CaseResult {
+                    custom: side(|r| &r.custom),
+                    builtin: side(|r| &r.builtin),
+                    peer: side(|r| &r.peer),
+                    ..case
+                }
+            })
+            .collect()
+    }
 }
 
 /// What to run.

@@ -17,7 +17,7 @@ use custom_kernels::Kernels;
 use model::ModelKind;
 use training::backend::TrainingBackendBounds;
 
-use cases::{Selection, run_cases};
+use cases::{CaseResult, Selection, run_cases};
 use peer::Peer;
 use report::{About, BenchReport, header, peer_header, peer_row, row, write_json};
 use timing::Repeats;
@@ -40,6 +40,11 @@ pub struct BenchArgs {
     /// Untimed warm-up runs per case.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// Rounds over all the selected cases; each case then reports the median of its rounds'
+    /// medians and the fastest and slowest run of any round (a burst of other work on a
+    /// noisy machine spoils one round of a case, not its result).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Batch sizes of the conv-block cases.
     #[arg(long, value_delimiter = ',', default_value = "1,64,256")]
     batches: Vec<usize>,
@@ -134,30 +139,53 @@ fn run<AB: TrainingBackendBounds>(backend: &str, args: &BenchArgs) -> Result<()>
         peer: peer.as_ref().map(|p| p.about.clone()),
     };
     println!("{about}");
-    let results = match &mut peer {
-        Some(peer) => {
+    let medians = match args.rounds {
+        1 => "median of the timed runs (min-max)".to_string(),
+        n => format!(
+            "median over {n} rounds of each round's median of the timed runs (min-max of all runs)"
+        ),
+    };
+    let with_peer = peer.is_some();
+    let print_row = |r: &CaseResult| match with_peer {
+        true => println!("{}", peer_row(r, about.peak.as_ref())),
+        false => println!("{}", row(r)),
+    };
+    match peer {
+        Some(_) => {
             println!(
-                "median of the timed runs (min-max); project = custom kernels; speed = PyTorch time / project time; each case timed by the project, then by PyTorch\n"
+                "{medians}; project = custom kernels; speed = PyTorch time / project time; each case timed by the project, then by PyTorch\n"
             );
             println!("{}", peer_header());
-            run_cases::<AB>(
-                &Default::default(),
-                &selection,
-                |case, repeats| Ok(Some(peer.time(case, repeats)?)),
-                |r| println!("{}", peer_row(r, about.peak.as_ref())),
-            )
         }
         None => {
-            println!("median of the timed runs (min-max), speed-up = built-in / custom\n");
+            println!("{medians}, speed-up = built-in / custom\n");
             println!("{}", header());
-            run_cases::<AB>(
-                &Default::default(),
-                &selection,
-                |_, _| Ok(None),
-                |r| println!("{}", row(r)),
-            )
         }
-    }?;
+    }
+    let mut rounds = Vec::new();
+    for round in 1..=args.rounds {
+        if args.rounds > 1 {
+            eprintln!("round {round} of {}", args.rounds);
+        }
+        // One round prints each case as it comes; several print once all are done.
+        rounds.push(run_cases::<AB>(
+            &Default::default(),
+            &selection,
+            |case, repeats| match &mut peer {
+                Some(peer) => Ok(Some(peer.time(case, repeats)?)),
+                None => Ok(None),
+            },
+            |r| {
+                if args.rounds == 1 {
+                    print_row(r)
+                }
+            },
+        )?);
+    }
+    let results = CaseResult::across_rounds(rounds);
+    if args.rounds > 1 {
+        results.iter().for_each(print_row);
+    }
     if results.is_empty() && args.epochs.is_empty() {
         bail!(
             "no case matches --filter {:?}",

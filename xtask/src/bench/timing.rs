@@ -54,16 +54,70 @@ pub fn time(repeats: Repeats, mut run: impl FnMut(), sync: impl Fn()) -> Timing 
         }
     }
     samples.sort_by(f64::total_cmp);
-    let mid = samples.len() / 2;
-    let median = if samples.len() % 2 == 1 {
-        samples[mid]
-    } else {
-        (samples[mid - 1] + samples[mid]) / 2.0
-    };
     Timing {
         runs: samples.len(),
         min_ms: samples[0],
-        median_ms: median,
+        median_ms: median(&samples),
         max_ms: samples[samples.len() - 1],
+    }
+}
+
+/// The median of sorted, non-empty `values`.
+fn median(sorted: &[f64]) -> f64 {
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+impl Timing {
+    /// One case timed in several rounds, as one timing: the median of the rounds' medians
+    /// (a round slowed by a burst of other work on the machine moves it little), the fastest
+    /// and slowest run of any round, and every run counted. `None` for no rounds.
+    pub fn across_rounds(rounds: &[Timing]) -> Option<Timing> {
+        let mut medians: Vec<f64> = rounds.iter().map(|t| t.median_ms).collect();
+        medians.sort_by(f64::total_cmp);
+        (!rounds.is_empty()).then(|| Timing {
+            runs: rounds.iter().map(|t| t.runs).sum(),
+            min_ms: rounds
+                .iter()
+                .map(|t| t.min_ms)
+                .fold(f64::INFINITY, f64::min),
+            median_ms: median(&medians),
+            max_ms: rounds.iter().map(|t| t.max_ms).fold(0.0, f64::max),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(min_ms: f64, median_ms: f64, max_ms: f64) -> Timing {
+        Timing {
+            runs: 5,
+            min_ms,
+            median_ms,
+            max_ms,
+        }
+    }
+
+    #[test]
+    fn rounds_combine_to_the_median_of_their_medians_and_the_extreme_runs() {
+        let three = [
+            round(9.0, 10.0, 30.0),
+            round(8.0, 40.0, 45.0),
+            round(9.5, 11.0, 12.0),
+        ];
+        let t = Timing::across_rounds(&three).unwrap();
+        assert_eq!(
+            (t.runs, t.min_ms, t.median_ms, t.max_ms),
+            (15, 8.0, 11.0, 45.0)
+        );
+        let two = Timing::across_rounds(&three[..2]).unwrap();
+        assert_eq!(two.median_ms, 25.0);
+        assert!(Timing::across_rounds(&[]).is_none());
     }
 }
