@@ -15,7 +15,6 @@
 //!   `output gradient row * input row shifted by kx` over the rows of every image of a group,
 //!   then sums each register's lanes once.
 //!
-//!
 //! Those tiles waste lanes where an output row is not a multiple of the lane count (the
 //! ConvNet's conv2 rows of 14 fill 14 of 16 AVX2 lanes, LeNet-5's rows of 10 fill 10 of 16).
 //! On AVX2, where a pass's filter count is a multiple of the lane count and its rows are not,
