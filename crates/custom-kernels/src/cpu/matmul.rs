@@ -179,37 +179,26 @@ mod tests {
         let (a, b) = (values(k, 1), values(k * n, 2));
         for accumulate in [false, true] {
             let start = values(n, 3);
-            let mut all = start.clone();
-            matmul(
-                &mut all,
-                &a,
-                false,
-                &b,
-                false,
-                [1, n, k],
-                accumulate,
-                Threads::All,
-            );
-            let mut one = start.clone();
-            matmul(
-                &mut one,
-                &a,
-                false,
-                &b,
-                false,
-                [1, n, k],
-                accumulate,
-                Threads::One,
-            );
-            for j in 0..n {
-                let mut want = if accumulate { start[j] as f64 } else { 0.0 };
-                for i in 0..k {
-                    want += a[i] as f64 * b[i * n + j] as f64;
-                }
-                for (label, got) in [("all threads", all[j]), ("one thread", one[j])] {
+            for threads in [Threads::All, Threads::One] {
+                let mut got = start.clone();
+                matmul(
+                    &mut got,
+                    &a,
+                    false,
+                    &b,
+                    false,
+                    [1, n, k],
+                    accumulate,
+                    threads,
+                );
+                for (j, &got) in got.iter().enumerate() {
+                    let mut want = if accumulate { start[j] as f64 } else { 0.0 };
+                    for i in 0..k {
+                        want += a[i] as f64 * b[i * n + j] as f64;
+                    }
                     assert!(
                         (got as f64 - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                        "{label}, accumulate {accumulate}, column {j}: {got} vs {want}"
+                        "{threads:?}, accumulate {accumulate}, column {j}: {got} vs {want}"
                     );
                 }
             }
