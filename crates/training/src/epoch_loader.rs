@@ -11,14 +11,15 @@ use burn::data::dataloader::{DataLoader, DataLoaderBuilder, DataLoaderIterator};
 use burn::prelude::*;
 use mnist_data::{EpochShuffled, MnistBatch, MnistBatcher, MnistDataset, epoch_seed};
 
+use crate::backend::LOADER_WORKERS;
 use crate::config::TrainConfig;
 
 /// Mixed into an epoch's seed for the backend generator, so dropout does not draw the same
 /// numbers as the shuffle.
 const DROPOUT_STREAM: u64 = 0xD50F_0D0F_D50F_0D0F;
 
-/// Burn's loader (one worker, no shuffling of its own) over the epoch-ordered images, plus what
-/// it takes to start each epoch from (seed, epoch).
+/// Burn's loader ([`LOADER_WORKERS`] workers, no shuffling of its own) over the epoch-ordered
+/// images, plus what it takes to start each epoch from (seed, epoch).
 pub struct EpochLoader<B: Backend> {
     inner: Arc<dyn DataLoader<B, MnistBatch<B>>>,
     images: EpochShuffled,
@@ -44,7 +45,7 @@ impl<B: Backend> EpochLoader<B> {
         let batcher = MnistBatcher::new(config.augmentation, seed);
         let inner = DataLoaderBuilder::new(batcher.clone())
             .batch_size(config.batch_size)
-            .num_workers(1)
+            .num_workers(LOADER_WORKERS)
             .set_device(device.clone())
             .build(images.clone());
         Self {

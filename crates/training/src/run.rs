@@ -16,7 +16,7 @@ use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
 use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
 
-use crate::backend::TrainingBackendBounds;
+use crate::backend::{LOADER_WORKERS, TrainingBackendBounds};
 use crate::classifier::Classifier;
 use crate::config::{OptimizerConfig, TrainConfig};
 use crate::epoch_loader::EpochLoader;
@@ -309,7 +309,7 @@ where
     ));
     let valid_loader = DataLoaderBuilder::new(MnistBatcher::default())
         .batch_size(valid_batch_size(config.batch_size))
-        .num_workers(1)
+        .num_workers(LOADER_WORKERS)
         .build(data.valid.clone());
     let iterations_per_epoch = data.train.len().div_ceil(config.batch_size);
     let scheduler = scheduler(config, iterations_per_epoch)?;
