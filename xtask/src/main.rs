@@ -1,9 +1,11 @@
 //! `cargo xtask <task>`: developer tasks of the workspace.
 
 mod bench;
+mod check_features;
 
 use std::process::{Command, ExitCode};
 
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 /// Developer tasks.
@@ -16,8 +18,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Run what CI runs: format check, clippy, and the test suite (release build).
+    /// Run what CI runs: format check, clippy, and the test suite (release build; the wgpu
+    /// tests skip without a GPU adapter).
     Ci,
+    /// Check that `cargo run -p training` (or infer, xtask) builds every dependency with the
+    /// same features as `cargo test --workspace` (see crates/workspace-hack).
+    CheckFeatures,
     /// Time the custom kernels against Burn's built-in ops: conv blocks, training steps,
     /// inference. Prints a markdown table.
     Bench(bench::BenchArgs),
@@ -25,14 +31,9 @@ enum Task {
 
 fn main() -> ExitCode {
     match Cli::parse().task {
-        Task::Bench(args) => match bench::bench(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Task::Ci => run_all(&[
+        Task::Bench(args) => report(bench::bench(args)),
+        Task::CheckFeatures => report(check_features::check_features()),
+        Task::Ci => report(run_all(&[
             &["fmt", "--all", "--", "--check"],
             &[
                 "clippy",
@@ -44,24 +45,32 @@ fn main() -> ExitCode {
                 "warnings",
             ],
             &["test", "--release", "--workspace"],
-        ]),
+        ])),
     }
 }
 
-fn run_all(steps: &[&[&str]]) -> ExitCode {
-    for args in steps {
-        println!("$ cargo {}", args.join(" "));
-        match Command::new(env!("CARGO")).args(*args).status() {
-            Ok(status) if status.success() => {}
-            Ok(status) => {
-                eprintln!("error: `cargo {}` failed ({status})", args.join(" "));
-                return ExitCode::FAILURE;
-            }
-            Err(err) => {
-                eprintln!("error: cannot run cargo: {err}");
-                return ExitCode::FAILURE;
-            }
+/// The exit code of a task, with its error on standard error.
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
         }
     }
-    ExitCode::SUCCESS
+}
+
+/// Runs each `cargo` command in turn; stops at the first that fails.
+fn run_all(steps: &[&[&str]]) -> anyhow::Result<()> {
+    for args in steps {
+        println!("$ cargo {}", args.join(" "));
+        let status = Command::new(env!("CARGO"))
+            .args(*args)
+            .status()
+            .context("cannot run cargo")?;
+        if !status.success() {
+            bail!("`cargo {}` failed ({status})", args.join(" "));
+        }
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@
 //! * [`conv2d`] / [`max_pool2d`] / [`conv2d_pool`] (the two fused) / [`linear`]: tensor-level
 //!   entry points that pick the custom kernels or Burn's built-in ops according to a
 //!   [`Kernels`] switch;
+//! * [`BackendChoice`] / [`wgpu_device`]: the two backends as a run-time choice;
 //! * [`cross_entropy`]: softmax cross-entropy with a fused, exact (and so reproducible)
 //!   gradient;
 //! * [`FusedAdam`]: Burn's Adam, same arithmetic, with each parameter updated in one fused
@@ -19,8 +20,8 @@
 pub mod adam;
 mod autodiff_backend;
 pub mod backend;
+pub mod backend_choice;
 pub mod cpu;
-#[cfg(feature = "wgpu")]
 mod cube;
 pub mod loss;
 mod ndarray_backend;
@@ -29,6 +30,7 @@ pub mod spec;
 
 pub use adam::{FusedAdam, FusedAdamConfig};
 pub use backend::{ConvKernels, KernelOps, LayerGrads};
+pub use backend_choice::{BackendChoice, wgpu_device};
 pub use loss::cross_entropy;
 pub use ops::{Kernels, conv2d, conv2d_pool, linear, max_pool2d};
 pub use spec::{ConvSpec, PoolSpec};

@@ -9,6 +9,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use mnist_data::Augmentation;
 use model::{InitScheme, Kernels, ModelConfig, ModelKind};
 
+use crate::backend::{BackendChoice, default_backend};
 use crate::config::{MonitorMetric, OptimizerConfig, ScheduleConfig, TrainConfig};
 
 /// Optimizer choice on the command line.
@@ -91,6 +92,9 @@ pub struct TrainArgs {
     /// Conv/pool implementation: custom (hand-written kernels) or builtin (Burn's ops).
     #[arg(long, default_value = "custom")]
     pub kernels: Kernels,
+    /// Burn backend: ndarray (CPU) or wgpu (GPU; the default in a `--features wgpu` build).
+    #[arg(long, default_value_t = default_backend())]
+    pub backend: BackendChoice,
     /// Drop probability of the ConvNet's dropout (0.25 = keep 0.75).
     #[arg(long, default_value_t = 0.25, allow_negative_numbers = true)]
     pub dropout: f64,

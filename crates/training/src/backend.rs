@@ -1,51 +1,56 @@
-//! The backend the binaries train on, chosen by Cargo feature: `ndarray` (CPU, default) or
-//! `wgpu` (GPU). Everything else is generic over the backend.
+//! The backends training runs on: ndarray (CPU) and wgpu (GPU), both always built and chosen
+//! at run time (`--backend`); everything else is generic over the backend. A leaf module: the
+//! bounds a backend must meet, what differs between the two, and the run-time choice.
 
-use anyhow::Result;
+use burn::backend::{Autodiff, Wgpu};
 use burn::tensor::backend::AutodiffBackend;
+use burn_ndarray::NdArray;
+pub use custom_kernels::BackendChoice;
 use custom_kernels::{ConvKernels, KernelOps};
-
-use crate::config::TrainConfig;
-use crate::report::TrainingReport;
-use crate::session::{SessionOptions, run_session};
 
 /// What training needs of a backend: autodiff, and the custom kernels on it and on its inner
 /// (inference) backend, whose raw ops also run the fused optimizer.
 pub trait TrainingBackendBounds:
-    AutodiffBackend<InnerBackend: ConvKernels + KernelOps> + ConvKernels
+    AutodiffBackend<InnerBackend: ConvKernels + KernelOps + LoaderWorkers> + ConvKernels
 {
 }
 
 impl<B> TrainingBackendBounds for B where
-    B: AutodiffBackend<InnerBackend: ConvKernels + KernelOps> + ConvKernels
+    B: AutodiffBackend<InnerBackend: ConvKernels + KernelOps + LoaderWorkers> + ConvKernels
 {
 }
 
-/// The autodiff backend of this build.
-#[cfg(not(feature = "wgpu"))]
-pub type TrainingBackend = burn::backend::Autodiff<burn_ndarray::NdArray>;
-/// The autodiff backend of this build.
-#[cfg(feature = "wgpu")]
-pub type TrainingBackend = burn::backend::Autodiff<burn::backend::Wgpu>;
+/// Worker threads that build the data loaders' batches on a backend.
+pub trait LoaderWorkers {
+    /// The number of workers (0: batches are built on the thread that runs the model).
+    const LOADER_WORKERS: usize;
+}
 
-/// Worker threads that build the data loaders' batches on this build's backend. On the CPU
-/// one worker builds the next batch while the model trains on the current one. On wgpu the
-/// batches are built on the thread that runs the model: CubeCL (0.10, under Burn 0.21) gives
-/// each thread its own stream with its own memory pool, and a batch uploaded on a worker's
-/// stream could take memory that a kernel still queued on the training thread's stream had
-/// yet to read, so a validation batch was now and then scored on the next batch's images
-/// (issue 12: the validation metrics of one seeded run took one of two values).
-#[cfg(not(feature = "wgpu"))]
-pub const LOADER_WORKERS: usize = 1;
-/// Worker threads that build the data loaders' batches on this build's backend (see the
-/// ndarray build's documentation: none on wgpu).
-#[cfg(feature = "wgpu")]
-pub const LOADER_WORKERS: usize = 0;
+/// On the CPU one worker builds the next batch while the model trains on the current one.
+impl LoaderWorkers for NdArray {
+    const LOADER_WORKERS: usize = 1;
+}
 
-/// Runs a session on this build's backend and default device.
-pub fn run_on_default_backend(
-    config: TrainConfig,
-    options: &SessionOptions,
-) -> Result<TrainingReport> {
-    run_session::<TrainingBackend>(Default::default(), config, options)
+/// On wgpu the batches are built on the thread that runs the model: CubeCL (0.10, under
+/// Burn 0.21) gives each thread its own stream with its own memory pool, and a batch uploaded
+/// on a worker's stream could take memory that a kernel still queued on the training thread's
+/// stream had yet to read, so a validation batch was now and then scored on the next batch's
+/// images (issue 12: the validation metrics of one seeded run took one of two values).
+impl LoaderWorkers for Wgpu {
+    const LOADER_WORKERS: usize = 0;
+}
+
+/// The autodiff backend `--backend ndarray` trains on.
+pub type NdarrayTraining = Autodiff<NdArray>;
+/// The autodiff backend `--backend wgpu` trains on.
+pub type WgpuTraining = Autodiff<Wgpu>;
+
+/// The `--backend` of `cargo run -p training`: ndarray, or wgpu in a build with the `wgpu`
+/// feature (`cargo run -p training --features wgpu`).
+pub fn default_backend() -> BackendChoice {
+    if cfg!(feature = "wgpu") {
+        BackendChoice::Wgpu
+    } else {
+        BackendChoice::Ndarray
+    }
 }

@@ -11,14 +11,14 @@ use burn::data::dataloader::{DataLoader, DataLoaderBuilder, DataLoaderIterator};
 use burn::prelude::*;
 use mnist_data::{EpochShuffled, MnistBatch, MnistBatcher, MnistDataset, epoch_seed};
 
-use crate::backend::LOADER_WORKERS;
 use crate::config::TrainConfig;
 
 /// Mixed into an epoch's seed for the backend generator, so dropout does not draw the same
 /// numbers as the shuffle.
 const DROPOUT_STREAM: u64 = 0xD50F_0D0F_D50F_0D0F;
 
-/// Burn's loader ([`LOADER_WORKERS`] workers, no shuffling of its own) over the epoch-ordered
+/// Burn's loader (the backend's [`LoaderWorkers`](crate::backend::LoaderWorkers), no
+/// shuffling of its own) over the epoch-ordered
 /// images, plus what it takes to start each epoch from (seed, epoch).
 pub struct EpochLoader<B: Backend> {
     inner: Arc<dyn DataLoader<B, MnistBatch<B>>>,
@@ -38,6 +38,7 @@ impl<B: Backend> EpochLoader<B> {
         config: &TrainConfig,
         seed: u64,
         first_epoch: usize,
+        workers: usize,
         device: B::Device,
     ) -> Self {
         let batches_per_epoch = train.len().div_ceil(config.batch_size) as u64;
@@ -45,7 +46,7 @@ impl<B: Backend> EpochLoader<B> {
         let batcher = MnistBatcher::new(config.augmentation, seed);
         let inner = DataLoaderBuilder::new(batcher.clone())
             .batch_size(config.batch_size)
-            .num_workers(LOADER_WORKERS)
+            .num_workers(workers)
             .set_device(device.clone())
             .build(images.clone());
         Self {

@@ -1,13 +1,17 @@
 //! Accuracy and loss of a trained network on a labelled image set.
 
+use std::path::Path;
+
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use custom_kernels::ConvKernels;
 use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
-use model::Network;
+use model::{Network, load_model};
 use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendChoice;
 
 /// Accuracy (%) and mean cross-entropy of a network on a dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,5 +69,28 @@ pub fn evaluate<B: ConvKernels>(
         } else {
             f64::NAN
         },
+    }
+}
+
+/// Loads the model saved in `dir` and evaluates it on `dataset` on `backend`'s default device.
+/// (Not generic: the code for both backends is compiled once, here, and not again in every
+/// program or test that calls it.)
+pub fn evaluate_saved(
+    backend: BackendChoice,
+    dir: &Path,
+    dataset: &MnistDataset,
+    batch_size: usize,
+) -> anyhow::Result<Evaluation> {
+    match backend {
+        BackendChoice::Ndarray => {
+            let device = Default::default();
+            let (network, _) = load_model::<burn_ndarray::NdArray>(dir, &device)?;
+            Ok(evaluate(&network, dataset, batch_size, &device))
+        }
+        BackendChoice::Wgpu => {
+            let device = custom_kernels::wgpu_device().map_err(anyhow::Error::msg)?;
+            let (network, _) = load_model::<burn::backend::Wgpu>(dir, &device)?;
+            Ok(evaluate(&network, dataset, batch_size, &device))
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Training the MNIST networks with Burn's `Learner`: Adam, RMSProp or SGD with momentum,
 //! learning-rate schedules, early stopping, random restarts, atomic checkpoints with resume,
 //! per-epoch metrics, learning curves and a final report. Generic over the autodiff backend;
-//! the binary picks ndarray (default) or wgpu (`--features wgpu`).
+//! the binary runs on ndarray (CPU) or wgpu (GPU), chosen with `--backend`.
 
 pub mod args;
 pub mod backend;
@@ -23,4 +23,4 @@ pub mod strategies;
 pub use args::TrainArgs;
 pub use config::TrainConfig;
 pub use report::TrainingReport;
-pub use session::{SessionOptions, run_session};
+pub use session::{SessionOptions, run_on_backend, run_session};

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use model::say;
 use training::args::TrainArgs;
-use training::backend::run_on_default_backend;
-use training::session::{SessionOptions, read_config};
+use training::session::{SessionOptions, read_config, run_on_backend};
 
 fn main() -> ExitCode {
     custom_kernels::cpu::keep_freed_buffers();
@@ -42,6 +41,6 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         resume: args.resume,
         plain_output: args.plain_output(),
     };
-    run_on_default_backend(config, &options)?;
+    run_on_backend(args.backend, config, &options)?;
     Ok(())
 }

@@ -1,19 +1,29 @@
-//! Turning an [`OptimizerConfig`] into a Burn optimizer and the schedule into an `LrScheduler`.
+//! Turning an [`OptimizerConfig`] into a Burn optimizer ([`AnyOptimizer`]) and the schedule
+//! into an `LrScheduler`.
 
 use anyhow::{Result, anyhow};
 use burn::lr_scheduler::composed::{ComposedLrScheduler, ComposedLrSchedulerConfig};
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
 use burn::lr_scheduler::linear::LinearLrSchedulerConfig;
+use burn::module::{AutodiffModule, ParamId};
+use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, RmsPropConfig, SgdConfig};
-use custom_kernels::FusedAdamConfig;
+use burn::optim::record::AdaptorRecord;
+use burn::optim::{
+    Adam, AdamConfig, GradientsParams, LearningRate, MultiGradientsParams, Optimizer, RmsProp,
+    RmsPropConfig, Sgd, SgdConfig,
+};
+use burn::record::Record;
+use burn::tensor::backend::AutodiffBackend;
+use custom_kernels::{FusedAdam, FusedAdamConfig, KernelOps, Kernels};
+use hashbrown::HashMap;
 
 use crate::config::{OptimizerConfig, ScheduleConfig, TrainConfig};
 
 /// The L2 penalty, if any.
-pub fn weight_decay(config: &TrainConfig) -> Option<WeightDecayConfig> {
+fn weight_decay(config: &TrainConfig) -> Option<WeightDecayConfig> {
     (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay))
 }
 
@@ -31,7 +41,7 @@ fn adam_settings(config: &TrainConfig) -> (f32, f32, f32) {
 }
 
 /// Adam with the configured betas and epsilon.
-pub fn adam(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) -> AdamConfig {
+fn adam(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) -> AdamConfig {
     let (beta1, beta2, epsilon) = adam_settings(config);
     AdamConfig::new()
         .with_beta_1(beta1)
@@ -42,7 +52,7 @@ pub fn adam(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) -> Ad
 
 /// The same Adam as [`adam`], updated by the fused kernel of `custom_kernels` (one pass per
 /// parameter instead of a dozen tensor operations; identical results on the CPU).
-pub fn fused_adam(config: &TrainConfig) -> FusedAdamConfig {
+fn fused_adam(config: &TrainConfig) -> FusedAdamConfig {
     let (beta1, beta2, epsilon) = adam_settings(config);
     FusedAdamConfig::new()
         .with_beta_1(beta1)
@@ -52,7 +62,7 @@ pub fn fused_adam(config: &TrainConfig) -> FusedAdamConfig {
 }
 
 /// RMSProp with the configured decay, momentum and epsilon (plain, not centred).
-pub fn rmsprop(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) -> RmsPropConfig {
+fn rmsprop(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) -> RmsPropConfig {
     let OptimizerConfig::Rmsprop {
         decay,
         momentum,
@@ -69,7 +79,7 @@ pub fn rmsprop(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) ->
 }
 
 /// SGD with the configured momentum (dampening 0, as in PyTorch).
-pub fn sgd(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) -> SgdConfig {
+fn sgd(config: &TrainConfig, weight_decay: Option<WeightDecayConfig>) -> SgdConfig {
     let OptimizerConfig::Sgd { momentum, nesterov } = config.optimizer else {
         unreachable!("sgd() called for {}", config.optimizer.name())
     };
@@ -104,4 +114,155 @@ pub fn scheduler(config: &TrainConfig, iterations_per_epoch: usize) -> Result<Co
     composed
         .init()
         .map_err(|e| anyhow!("invalid learning-rate schedule: {e}"))
+}
+
+/// The optimizers of the training tool behind one type. Burn's `Learner` is generic over the
+/// optimizer, and each optimizer type compiled the whole training loop again (once per
+/// backend): with four optimizers and two backends, the training crate took most of the
+/// workspace's build. Each step only matches on the variant and calls Burn's optimizer.
+#[derive(Clone)]
+pub enum AnyOptimizer<M, B>
+where
+    M: AutodiffModule<B>,
+    B: AutodiffBackend<InnerBackend: KernelOps>,
+{
+    /// Adam with the fused update of `custom_kernels` (`--kernels custom`).
+    FusedAdam(OptimizerAdaptor<FusedAdam, M, B>),
+    /// Burn's Adam (`--kernels builtin`).
+    Adam(OptimizerAdaptor<Adam, M, B>),
+    /// Burn's RMSProp.
+    RmsProp(OptimizerAdaptor<RmsProp, M, B>),
+    /// Burn's SGD.
+    Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
+}
+
+/// The state of an [`AnyOptimizer`]: its variant's record, the others empty (a struct of
+/// options rather than an enum, so a checkpoint says plainly which optimizer wrote it).
+#[derive(Record)]
+pub struct AnyOptimizerRecord<B: AutodiffBackend<InnerBackend: KernelOps>> {
+    fused_adam: Option<StateOf<FusedAdam, B>>,
+    adam: Option<StateOf<Adam, B>>,
+    rmsprop: Option<StateOf<RmsProp, B>>,
+    sgd: Option<StateOf<Sgd<<B as AutodiffBackend>::InnerBackend>, B>>,
+}
+
+/// The state Burn's `OptimizerAdaptor` keeps for simple optimizer `O`.
+type StateOf<O, B> = HashMap<ParamId, AdaptorRecord<O, B>>;
+
+impl<B: AutodiffBackend<InnerBackend: KernelOps>> AnyOptimizerRecord<B> {
+    /// The optimizer whose state this is (`None` for a record of none or several).
+    pub fn optimizer(&self) -> Option<&'static str> {
+        match (
+            self.fused_adam.is_some(),
+            self.adam.is_some(),
+            self.rmsprop.is_some(),
+            self.sgd.is_some(),
+        ) {
+            (true, false, false, false) => Some(FUSED_ADAM),
+            (false, true, false, false) => Some(ADAM),
+            (false, false, true, false) => Some(RMSPROP),
+            (false, false, false, true) => Some(SGD),
+            _ => None,
+        }
+    }
+
+    fn empty() -> Self {
+        Self {
+            fused_adam: None,
+            adam: None,
+            rmsprop: None,
+            sgd: None,
+        }
+    }
+}
+
+const FUSED_ADAM: &str = "fused Adam";
+const ADAM: &str = "Adam";
+const RMSPROP: &str = "RMSProp";
+const SGD: &str = "SGD";
+
+impl<M, B> AnyOptimizer<M, B>
+where
+    M: AutodiffModule<B>,
+    B: AutodiffBackend<InnerBackend: KernelOps>,
+{
+    /// The optimizer `config` asks for (`kernels`: the fused Adam with the custom kernels).
+    pub fn new(config: &TrainConfig, kernels: Kernels) -> Self {
+        let decay = weight_decay(config);
+        match config.optimizer {
+            OptimizerConfig::Adam { .. } if kernels == Kernels::Custom => {
+                Self::FusedAdam(fused_adam(config).init())
+            }
+            OptimizerConfig::Adam { .. } => Self::Adam(adam(config, decay).init()),
+            OptimizerConfig::Rmsprop { .. } => Self::RmsProp(rmsprop(config, decay).init()),
+            OptimizerConfig::Sgd { .. } => Self::Sgd(sgd(config, decay).init()),
+        }
+    }
+
+    /// The name of this optimizer, as [`AnyOptimizerRecord::optimizer`] gives it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::FusedAdam(_) => FUSED_ADAM,
+            Self::Adam(_) => ADAM,
+            Self::RmsProp(_) => RMSPROP,
+            Self::Sgd(_) => SGD,
+        }
+    }
+}
+
+impl<M, B> Optimizer<M, B> for AnyOptimizer<M, B>
+where
+    M: AutodiffModule<B>,
+    B: AutodiffBackend<InnerBackend: KernelOps>,
+{
+    type Record = AnyOptimizerRecord<B>;
+
+    fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
+        match self {
+            Self::FusedAdam(optimizer) => optimizer.step(lr, module, grads),
+            Self::Adam(optimizer) => optimizer.step(lr, module, grads),
+            Self::RmsProp(optimizer) => optimizer.step(lr, module, grads),
+            Self::Sgd(optimizer) => optimizer.step(lr, module, grads),
+        }
+    }
+
+    fn step_multi(&mut self, lr: LearningRate, module: M, grads: MultiGradientsParams) -> M {
+        match self {
+            Self::FusedAdam(optimizer) => optimizer.step_multi(lr, module, grads),
+            Self::Adam(optimizer) => optimizer.step_multi(lr, module, grads),
+            Self::RmsProp(optimizer) => optimizer.step_multi(lr, module, grads),
+            Self::Sgd(optimizer) => optimizer.step_multi(lr, module, grads),
+        }
+    }
+
+    fn to_record(&self) -> Self::Record {
+        let mut record = AnyOptimizerRecord::empty();
+        match self {
+            Self::FusedAdam(optimizer) => record.fused_adam = Some(optimizer.to_record()),
+            Self::Adam(optimizer) => record.adam = Some(optimizer.to_record()),
+            Self::RmsProp(optimizer) => record.rmsprop = Some(optimizer.to_record()),
+            Self::Sgd(optimizer) => record.sgd = Some(optimizer.to_record()),
+        }
+        record
+    }
+
+    /// Panics on the record of another optimizer: the run checks every checkpoint's record
+    /// with [`AnyOptimizerRecord::optimizer`] before Burn loads it.
+    fn load_record(self, record: Self::Record) -> Self {
+        let (found, name) = (record.optimizer(), self.name());
+        match self {
+            Self::FusedAdam(o) => {
+                Self::FusedAdam(o.load_record(expect_state(record.fused_adam, found, name)))
+            }
+            Self::Adam(o) => Self::Adam(o.load_record(expect_state(record.adam, found, name))),
+            Self::RmsProp(o) => {
+                Self::RmsProp(o.load_record(expect_state(record.rmsprop, found, name)))
+            }
+            Self::Sgd(o) => Self::Sgd(o.load_record(expect_state(record.sgd, found, name))),
+        }
+    }
+}
+
+fn expect_state<T>(state: Option<T>, found: Option<&str>, name: &str) -> T {
+    state.unwrap_or_else(|| panic!("the state of {found:?} loaded into {name}"))
 }

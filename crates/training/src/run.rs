@@ -9,23 +9,22 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::lr_scheduler::LrScheduler;
-use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::record::{BurnRecordNoItem, Recorder};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
 use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
 
-use crate::backend::{LOADER_WORKERS, TrainingBackendBounds};
+use crate::backend::{LoaderWorkers, TrainingBackendBounds};
 use crate::classifier::Classifier;
-use crate::config::{OptimizerConfig, TrainConfig};
+use crate::config::TrainConfig;
 use crate::epoch_loader::EpochLoader;
 use crate::epoch_log::{EpochLog, EpochRecord, read_metrics_csv};
-use crate::optimizer::{adam, fused_adam, rmsprop, scheduler, sgd, weight_decay};
+use crate::optimizer::{AnyOptimizer, AnyOptimizerRecord, scheduler};
 use crate::quiet_renderer::QuietRenderer;
 use crate::recorder::CheckpointRecorder;
 use crate::strategies::{KeepBestAndLatest, PatienceStopping, best_epoch};
-use custom_kernels::{ConvKernels, Kernels};
+use custom_kernels::ConvKernels;
 use model::say;
 
 /// File of per-epoch metrics inside a run directory.
@@ -217,45 +216,8 @@ pub fn train_once<B: TrainingBackendBounds>(
         spec.label.clone(),
     );
 
-    let weight_decay = weight_decay(config);
-    let final_model = match config.optimizer {
-        OptimizerConfig::Adam { .. } if config.model.kernels == Kernels::Custom => fit::<B, _>(
-            config,
-            data,
-            spec,
-            resume_from,
-            &log,
-            classifier,
-            fused_adam(config).init::<B, Classifier<B>>(),
-        ),
-        OptimizerConfig::Adam { .. } => fit::<B, _>(
-            config,
-            data,
-            spec,
-            resume_from,
-            &log,
-            classifier,
-            adam(config, weight_decay).init::<B, Classifier<B>>(),
-        ),
-        OptimizerConfig::Rmsprop { .. } => fit::<B, _>(
-            config,
-            data,
-            spec,
-            resume_from,
-            &log,
-            classifier,
-            rmsprop(config, weight_decay).init::<B, Classifier<B>>(),
-        ),
-        OptimizerConfig::Sgd { .. } => fit::<B, _>(
-            config,
-            data,
-            spec,
-            resume_from,
-            &log,
-            classifier,
-            sgd(config, weight_decay).init::<B, Classifier<B>>(),
-        ),
-    }?;
+    let optimizer = AnyOptimizer::new(config, config.model.kernels);
+    let final_model = fit::<B>(config, data, spec, resume_from, &log, classifier, optimizer)?;
 
     let history = log.history();
     let best = best_epoch(&history, config.monitor)
@@ -287,36 +249,34 @@ fn load_checkpoint<B: ConvKernels>(
     Ok(classifier.load_record(record))
 }
 
-fn fit<B, O>(
+fn fit<B: TrainingBackendBounds>(
     config: &TrainConfig,
     data: &RunData,
     spec: &RunSpec,
     resume_from: Option<usize>,
     log: &EpochLog,
     classifier: Classifier<B>,
-    optimizer: O,
-) -> Result<Classifier<B::InnerBackend>>
-where
-    B: TrainingBackendBounds,
-    O: Optimizer<Classifier<B>, B> + 'static,
-{
+    optimizer: AnyOptimizer<Classifier<B>, B>,
+) -> Result<Classifier<B::InnerBackend>> {
+    let workers = <B::InnerBackend as LoaderWorkers>::LOADER_WORKERS;
     let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(EpochLoader::new(
         data.train.clone(),
         config,
         spec.seed,
         resume_from.unwrap_or(0),
+        workers,
         Default::default(),
     ));
     let valid_loader = DataLoaderBuilder::new(MnistBatcher::default())
         .batch_size(valid_batch_size(config.batch_size))
-        .num_workers(LOADER_WORKERS)
+        .num_workers(workers)
         .build(data.valid.clone());
     let iterations_per_epoch = data.train.len().div_ceil(config.batch_size);
     let scheduler = scheduler(config, iterations_per_epoch)?;
 
     let dir = spec.dir.as_path();
     if let Some(epoch) = resume_from {
-        check_checkpoint_types::<B, O, _>(dir, epoch, &scheduler)?;
+        check_checkpoint_types::<B, _>(dir, epoch, &optimizer, &scheduler)?;
     }
     let recorder = CheckpointRecorder::default();
     let mut training = SupervisedTraining::new(dir, train_loader, valid_loader)
@@ -366,10 +326,14 @@ where
 
 /// Loads the checkpoint of `epoch` as the records of this run's model, optimizer and schedule
 /// (what Burn does on resume, where a failure panics): a clear error if one does not fit.
-fn check_checkpoint_types<B, O, S>(dir: &Path, epoch: usize, _scheduler: &S) -> Result<()>
+fn check_checkpoint_types<B, S>(
+    dir: &Path,
+    epoch: usize,
+    optimizer: &AnyOptimizer<Classifier<B>, B>,
+    _scheduler: &S,
+) -> Result<()>
 where
     B: TrainingBackendBounds,
-    O: Optimizer<Classifier<B>, B>,
     S: LrScheduler,
 {
     let device = Default::default();
@@ -387,8 +351,20 @@ where
         &device,
     )
     .map_err(|e| load_error("model", e))?;
-    Recorder::<B>::load::<O::Record>(&recorder, checkpoint_file(dir, "optim", epoch), &device)
-        .map_err(|e| load_error("optimizer", e))?;
+    let state = Recorder::<B>::load::<AnyOptimizerRecord<B>>(
+        &recorder,
+        checkpoint_file(dir, "optim", epoch),
+        &device,
+    )
+    .map_err(|e| load_error("optimizer", e))?;
+    if state.optimizer() != Some(optimizer.name()) {
+        bail!(
+            "{}: holds the state of {}, not of this run's {}",
+            checkpoint_file(dir, "optim", epoch).display(),
+            state.optimizer().unwrap_or("no single optimizer"),
+            optimizer.name()
+        );
+    }
     Recorder::<B>::load::<S::Record<B>>(
         &recorder,
         checkpoint_file(dir, "scheduler", epoch),

@@ -10,7 +10,7 @@ use mnist_data::{Mnist, MnistDataset, train_valid_split, translated_set};
 use model::ModelSummary;
 use model::{atomic_write, load_model, save_model};
 
-use crate::backend::TrainingBackendBounds;
+use crate::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds, WgpuTraining};
 use crate::config::TrainConfig;
 use crate::evaluate::evaluate;
 use crate::plot::write_learning_curves;
@@ -68,6 +68,24 @@ pub fn read_config(artifacts: &Path) -> Result<TrainConfig> {
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let json = serde_json::to_vec_pretty(value)?;
     atomic_write(path, &json).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Runs a training session on the chosen backend's default device (see [`run_session`]).
+pub fn run_on_backend(
+    backend: BackendChoice,
+    config: TrainConfig,
+    options: &SessionOptions,
+) -> Result<TrainingReport> {
+    match backend {
+        BackendChoice::Ndarray => {
+            run_session::<NdarrayTraining>(Default::default(), config, options)
+        }
+        BackendChoice::Wgpu => run_session::<WgpuTraining>(
+            custom_kernels::wgpu_device().map_err(anyhow::Error::msg)?,
+            config,
+            options,
+        ),
+    }
 }
 
 /// Runs a training session on backend `B` and writes its artifacts; returns the report.

@@ -4,10 +4,10 @@
 use crate::common;
 
 use mnist_data::{Mnist, bundled_data_dir, train_valid_split};
-use training::backend::TrainingBackend;
+use training::backend::NdarrayTraining;
 use training::evaluate::evaluate;
 
-type Inner = <TrainingBackend as burn::tensor::backend::AutodiffBackend>::InnerBackend;
+type Inner = <NdarrayTraining as burn::tensor::backend::AutodiffBackend>::InnerBackend;
 
 #[test]
 fn early_stopping_stops_and_the_best_epoch_is_kept() {

@@ -9,3 +9,4 @@ mod failures;
 mod kernels;
 mod optimizers;
 mod reproducible;
+mod wgpu_validation;

@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use custom_kernels::Kernels;
 use model::ModelKind;
-use training::backend::TrainingBackendBounds;
+use training::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds};
 
 use cases::{CaseResult, Selection, run_cases};
 use peer::Peer;
@@ -26,7 +26,7 @@ use timing::Repeats;
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Backend to measure (wgpu needs `--features wgpu`).
-    #[arg(long, value_enum, default_value = "ndarray")]
+    #[arg(long, default_value_t = BackendChoice::Ndarray)]
     backend: BackendChoice,
     /// Only cases whose name contains this, e.g. `convnet.conv2`, `fwd+bwd`, `train`, `b64`.
     #[arg(long)]
@@ -85,25 +85,17 @@ enum Only {
     Builtin,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum BackendChoice {
-    Ndarray,
-    Wgpu,
-}
-
 /// Runs the benchmark.
 pub fn bench(args: BenchArgs) -> Result<()> {
     custom_kernels::cpu::keep_freed_buffers();
     custom_kernels::cpu::flush_denormals_to_zero();
     match args.backend {
-        BackendChoice::Ndarray => {
-            run::<burn::backend::Autodiff<burn_ndarray::NdArray>>("ndarray", &args)
-        }
+        BackendChoice::Ndarray => run::<NdarrayTraining>("ndarray", &args),
         #[cfg(feature = "wgpu")]
-        BackendChoice::Wgpu => run::<burn::backend::Autodiff<burn::backend::Wgpu>>("wgpu", &args),
+        BackendChoice::Wgpu => run::<training::backend::WgpuTraining>("wgpu", &args),
         #[cfg(not(feature = "wgpu"))]
         BackendChoice::Wgpu => bail!(
-            "this xtask was built without wgpu: cargo run --release -p xtask --features wgpu -- bench --backend wgpu"
+            "this xtask was built without the wgpu bench: cargo run --release -p xtask --features wgpu -- bench --backend wgpu"
         ),
     }
 }

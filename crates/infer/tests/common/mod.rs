@@ -34,7 +34,7 @@ pub fn model_dir() -> &'static Path {
             resume: false,
             plain_output: true,
         };
-        training::backend::run_on_default_backend(config, &options).unwrap();
+        training::run_on_backend(training::backend::default_backend(), config, &options).unwrap();
         dir
     })
 }

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use clap::Parser;
-use training::backend::run_on_default_backend;
-use training::{SessionOptions, TrainArgs, TrainConfig, TrainingReport};
+use training::backend::{BackendChoice, default_backend};
+use training::{SessionOptions, TrainArgs, TrainConfig, TrainingReport, run_on_backend};
 
 /// A config from command-line words, as the binary would parse them.
 pub fn config(words: &[&str]) -> TrainConfig {
@@ -18,15 +18,25 @@ pub fn config(words: &[&str]) -> TrainConfig {
         .expect("valid config")
 }
 
-/// Runs a session in `dir` on the default backend with plain output. (Through the library's
-/// non-generic entry point: calling `run_session::<TrainingBackend>` here would compile the
-/// whole training stack a second time into this test binary.)
+/// Runs a session in `dir` on the default backend (ndarray) with plain output.
 pub fn train(config: TrainConfig, dir: &Path, resume: bool) -> TrainingReport {
+    train_on(default_backend(), config, dir, resume)
+}
+
+/// Runs a session in `dir` on `backend` with plain output. (Through the library's
+/// non-generic entry point: calling `run_session::<B>` here would compile the whole training
+/// stack a second time into this test binary.)
+pub fn train_on(
+    backend: BackendChoice,
+    config: TrainConfig,
+    dir: &Path,
+    resume: bool,
+) -> TrainingReport {
     let options = SessionOptions {
         artifacts: dir.to_path_buf(),
         data_dir: mnist_data::bundled_data_dir(),
         resume,
         plain_output: true,
     };
-    run_on_default_backend(config, &options).expect("training succeeds")
+    run_on_backend(backend, config, &options).expect("training succeeds")
 }
