@@ -1,6 +1,6 @@
 //! Adam as a fused kernel: the same algorithm and arithmetic as Burn's `Adam` (bias-corrected
 //! moments, optional L2 weight decay), with each parameter's update done in one pass by the
-//! backend ([`KernelOps::adam_step`]) instead of a dozen tensor operations. Plugs into Burn's
+//! backend ([`RawKernels::adam_step`]) instead of a dozen tensor operations. Plugs into Burn's
 //! `Learner` like any optimizer.
 
 use burn::config::Config;
@@ -11,7 +11,8 @@ use burn::record::Record;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorPrimitive};
 
-use crate::backend::KernelOps;
+use crate::backend::RawKernels;
+use crate::spec::AdamStep;
 
 /// Configuration of [`FusedAdam`]; the defaults are those of Burn's `AdamConfig`.
 #[derive(Config, Debug)]
@@ -33,7 +34,7 @@ impl FusedAdamConfig {
     /// The optimizer for a module trained on `B`.
     pub fn init<B, M>(&self) -> OptimizerAdaptor<FusedAdam, M, B>
     where
-        B: AutodiffBackend<InnerBackend: KernelOps>,
+        B: AutodiffBackend<InnerBackend: RawKernels>,
         M: AutodiffModule<B>,
     {
         OptimizerAdaptor::from(FusedAdam {
@@ -65,64 +66,7 @@ pub struct FusedAdamState<B: Backend, const D: usize> {
     pub moment_2: Tensor<B, D>,
 }
 
-/// Everything one update needs besides the tensors.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamStep {
-    /// Learning rate of this step.
-    pub lr: f32,
-    /// Decay of the first moment.
-    pub beta_1: f32,
-    /// Decay of the second moment.
-    pub beta_2: f32,
-    /// Added to the square root of the second moment.
-    pub epsilon: f32,
-    /// L2 penalty, if any.
-    pub weight_decay: Option<f32>,
-    /// 1 for the first update of a parameter, then 2, 3, ...
-    pub time: usize,
-}
-
-/// The scalars of one update, computed once, in `f32` as Burn's Adam computes them.
-#[derive(Clone, Copy, Debug)]
-pub struct AdamScalars {
-    /// `beta_1`.
-    pub beta_1: f32,
-    /// `1 - beta_1`.
-    pub one_minus_beta_1: f32,
-    /// `beta_2`.
-    pub beta_2: f32,
-    /// `1 - beta_2`.
-    pub one_minus_beta_2: f32,
-    /// `sqrt(1 - beta_2^t) / (1 - beta_1^t)`: both bias corrections.
-    pub moment_scale: f32,
-    /// `epsilon * sqrt(1 - beta_2^t)`.
-    pub epsilon_scaled: f32,
-    /// Learning rate.
-    pub lr: f32,
-    /// L2 penalty, if any.
-    pub weight_decay: Option<f32>,
-}
-
-impl AdamStep {
-    /// The per-step scalars: `m' = m b1 + g (1 - b1)`, `v' = v b2 + g² (1 - b2)`,
-    /// `param' = param - lr (m' scale) / (sqrt(v') + epsilon_scaled)`.
-    pub fn scalars(&self) -> AdamScalars {
-        let time = self.time as i32;
-        let correction_2 = (1.0 - self.beta_2.powi(time)).sqrt();
-        AdamScalars {
-            beta_1: self.beta_1,
-            one_minus_beta_1: 1.0 - self.beta_1,
-            beta_2: self.beta_2,
-            one_minus_beta_2: 1.0 - self.beta_2,
-            moment_scale: correction_2 / (1.0 - self.beta_1.powi(time)),
-            epsilon_scaled: self.epsilon * correction_2,
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-        }
-    }
-}
-
-impl<B: KernelOps> SimpleOptimizer<B> for FusedAdam {
+impl<B: RawKernels> SimpleOptimizer<B> for FusedAdam {
     type State<const D: usize> = FusedAdamState<B, D>;
 
     fn step<const D: usize>(

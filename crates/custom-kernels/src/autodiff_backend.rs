@@ -1,4 +1,4 @@
-//! [`ConvKernels`] for `Autodiff<B>`: the forward runs the inner backend's kernel, the
+//! [`KernelBackend`] for `Autodiff<B>`: the forward runs the inner backend's kernel, the
 //! hand-written backward is registered on Burn's autodiff graph.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -10,7 +10,7 @@ use burn::tensor::ops::FloatTensorOps;
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{Shape, TensorMetadata};
 
-use crate::backend::{ConvKernels, KernelOps, LayerGrads};
+use crate::backend::{KernelBackend, LayerGrads, RawKernels};
 use crate::spec::{ConvSpec, PoolSpec};
 
 #[derive(Debug)]
@@ -18,7 +18,7 @@ struct ConvBackward {
     spec: ConvSpec,
 }
 
-impl<B: KernelOps> Backward<B, 3> for ConvBackward {
+impl<B: RawKernels> Backward<B, 3> for ConvBackward {
     /// Input and weight (checkpointed nodes) and the forward output (for the ReLU mask).
     type State = (NodeId, NodeId, FloatTensor<B>);
 
@@ -50,7 +50,7 @@ struct PoolBackward {
     spec: PoolSpec,
 }
 
-impl<B: KernelOps> Backward<B, 1> for PoolBackward {
+impl<B: RawKernels> Backward<B, 1> for PoolBackward {
     /// Input shape and the argmax of every output element.
     type State = (Shape, IntTensor<B>);
 
@@ -78,7 +78,7 @@ struct ConvPoolBackward {
     pool: PoolSpec,
 }
 
-impl<B: KernelOps> Backward<B, 3> for ConvPoolBackward {
+impl<B: RawKernels> Backward<B, 3> for ConvPoolBackward {
     /// Input and weight (checkpointed nodes), the pooled output and the argmax.
     type State = (NodeId, NodeId, FloatTensor<B>, IntTensor<B>);
 
@@ -108,7 +108,7 @@ impl<B: KernelOps> Backward<B, 3> for ConvPoolBackward {
 }
 
 /// Registers a layer's gradients on the parents (input, weight, bias) that track them.
-fn register_layer_grads<B: KernelOps>(
+fn register_layer_grads<B: RawKernels>(
     grads: &mut Gradients,
     [input, weight, bias]: [Option<NodeId>; 3],
     g: LayerGrads<B>,
@@ -127,7 +127,7 @@ fn register_layer_grads<B: KernelOps>(
 #[derive(Debug)]
 struct LinearBackward;
 
-impl<B: KernelOps> Backward<B, 3> for LinearBackward {
+impl<B: RawKernels> Backward<B, 3> for LinearBackward {
     /// Input and weight (checkpointed nodes).
     type State = (NodeId, NodeId);
 
@@ -150,7 +150,7 @@ impl<B: KernelOps> Backward<B, 3> for LinearBackward {
 #[derive(Debug)]
 struct CrossEntropyBackward;
 
-impl<B: KernelOps> Backward<B, 1> for CrossEntropyBackward {
+impl<B: RawKernels> Backward<B, 1> for CrossEntropyBackward {
     /// The logits and the targets.
     type State = (FloatTensor<B>, IntTensor<B>);
 
@@ -174,7 +174,7 @@ impl<B: KernelOps> Backward<B, 1> for CrossEntropyBackward {
 
 /// A zero bias of length `weight.shape[outputs_dim]` that nothing tracks: layers called
 /// without a bias use it, so every layer op has the same three parents (input, weight, bias).
-fn untracked_zero_bias<B: KernelOps, C: CheckpointStrategy>(
+fn untracked_zero_bias<B: RawKernels, C: CheckpointStrategy>(
     weight: &FloatTensor<Autodiff<B, C>>,
     outputs_dim: usize,
 ) -> FloatTensor<Autodiff<B, C>> {
@@ -184,7 +184,7 @@ fn untracked_zero_bias<B: KernelOps, C: CheckpointStrategy>(
     Autodiff::<B, C>::float_zeros([shape[outputs_dim]].into(), &device, dtype)
 }
 
-impl<B: KernelOps, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
+impl<B: RawKernels, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
     fn softmax_cross_entropy(
         logits: FloatTensor<Self>,
         targets: IntTensor<Self>,

@@ -1,11 +1,11 @@
-//! The backend extension: the raw ops a backend provides ([`KernelOps`]) and the tensor-level
-//! ops models call ([`ConvKernels`]: conv, pool, fully connected layer and loss), implemented
+//! The backend extension: the raw ops a backend provides ([`RawKernels`]) and the tensor-level
+//! ops models call ([`KernelBackend`]: conv, pool, fully connected layer and loss), implemented
 //! for concrete backends and for `Autodiff<B>`.
 
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{Scalar, Shape, TensorMetadata, backend::Backend};
 
-use crate::adam::AdamStep;
+use crate::spec::AdamStep;
 
 use crate::spec::{ConvSpec, PoolSpec};
 
@@ -22,7 +22,7 @@ pub struct LayerGrads<B: Backend> {
 
 /// The hand-written kernels a concrete (non-autodiff) backend implements: forward passes that
 /// keep what their backward needs, and the backward passes.
-pub trait KernelOps: Backend {
+pub trait RawKernels: Backend {
     /// `relu?(conv2d(input, weight) + bias)`, NCHW, weights `[k, c, kh, kw]`.
     fn conv2d_forward(
         input: FloatTensor<Self>,
@@ -31,7 +31,7 @@ pub trait KernelOps: Backend {
         spec: ConvSpec,
     ) -> FloatTensor<Self>;
 
-    /// Gradients of [`KernelOps::conv2d_forward`] from its inputs, its `output` (the ReLU mask)
+    /// Gradients of [`RawKernels::conv2d_forward`] from its inputs, its `output` (the ReLU mask)
     /// and the output gradient. The input gradient is computed only if `input_grad` is set
     /// (a network's first layer does not need it).
     fn conv2d_backward(
@@ -59,7 +59,7 @@ pub trait KernelOps: Backend {
 
     /// `max_pool(relu?(conv2d(input, weight) + bias))` as one op; returns the pooled maps and
     /// the flat in-plane index of each maximum in the conv output. The default runs
-    /// [`KernelOps::conv2d_forward`] then [`KernelOps::max_pool2d_forward`]; the ndarray
+    /// [`RawKernels::conv2d_forward`] then [`RawKernels::max_pool2d_forward`]; the ndarray
     /// backend pools each image's conv output while it is in cache.
     fn conv2d_pool_forward(
         input: FloatTensor<Self>,
@@ -72,7 +72,7 @@ pub trait KernelOps: Backend {
         Self::max_pool2d_forward(output, pool)
     }
 
-    /// Gradients of [`KernelOps::conv2d_pool_forward`] from its inputs, its pooled output and
+    /// Gradients of [`RawKernels::conv2d_pool_forward`] from its inputs, its pooled output and
     /// argmax, and the gradient w.r.t. the pooled output. The ReLU passed a maximum exactly
     /// when the pooled value is positive, so the conv output itself is not needed.
     #[allow(clippy::too_many_arguments)]
@@ -124,7 +124,7 @@ pub trait KernelOps: Backend {
         Self::linear(x, weight, bias)
     }
 
-    /// Gradients of [`KernelOps::linear_forward`]; the input gradient only if `input_grad` is
+    /// Gradients of [`RawKernels::linear_forward`]; the input gradient only if `input_grad` is
     /// set. The default uses Burn's own backward ops.
     fn linear_backward(
         x: FloatTensor<Self>,
@@ -179,7 +179,7 @@ pub trait KernelOps: Backend {
 
 /// The custom ops as the models use them: implemented by every backend the workbench runs on
 /// (ndarray, wgpu, and `Autodiff` over either, with hand-written backward passes).
-pub trait ConvKernels: Backend {
+pub trait KernelBackend: Backend {
     /// `relu?(conv2d(input, weight) + bias)` with the hand-written kernel.
     fn custom_conv2d(
         input: FloatTensor<Self>,
@@ -216,5 +216,40 @@ pub trait ConvKernels: Backend {
         targets: IntTensor<Self>,
     ) -> FloatTensor<Self> {
         crate::loss::forward::<Self>(logits, targets)
+    }
+}
+
+/// Every concrete backend with the raw kernels runs the models' ops as their forward passes
+/// (what the forward keeps for a backward is dropped: without autodiff there is none).
+impl<B: RawKernels> KernelBackend for B {
+    fn custom_conv2d(
+        input: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<B> {
+        B::conv2d_forward(input, weight, bias, spec)
+    }
+
+    fn custom_max_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
+        B::max_pool2d_forward(input, spec).0
+    }
+
+    fn custom_conv2d_pool(
+        input: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+    ) -> FloatTensor<B> {
+        B::conv2d_pool_forward(input, weight, bias, conv, pool).0
+    }
+
+    fn custom_linear(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+    ) -> FloatTensor<B> {
+        B::linear_forward(x, weight, bias)
     }
 }

@@ -5,12 +5,12 @@
 //! * [`cpu`]: the kernels on plain slices (direct AVX-512 / AVX2 convolution kernels, else
 //!   im2col + SIMD GEMM, rayon over the batch; the fully connected layer as multi-threaded
 //!   GEMMs without transpose copies);
-//! * [`KernelOps`]: the raw forward/backward ops a concrete backend provides (ndarray here);
-//! * [`ConvKernels`]: the ops models call, also implemented for `Autodiff<B>` with hand-written
+//! * [`RawKernels`]: the raw forward/backward ops a concrete backend provides (ndarray here);
+//! * [`KernelBackend`]: the ops models call, also implemented for `Autodiff<B>` with hand-written
 //!   backward passes, so training uses the kernels end to end;
 //! * [`conv2d`] / [`max_pool2d`] / [`conv2d_pool`] (the two fused) / [`linear`]: tensor-level
 //!   entry points that pick the custom kernels or Burn's built-in ops according to a
-//!   [`Kernels`] switch;
+//!   [`KernelChoice`] switch;
 //! * [`BackendChoice`] / [`wgpu_device`]: the two backends as a run-time choice;
 //! * [`cross_entropy`]: softmax cross-entropy with a fused, exact (and so reproducible)
 //!   gradient;
@@ -29,8 +29,7 @@ pub mod ops;
 pub mod spec;
 
 pub use adam::{FusedAdam, FusedAdamConfig};
-pub use backend::{ConvKernels, KernelOps, LayerGrads};
+pub use backend::{KernelBackend, LayerGrads, RawKernels};
 pub use backend_choice::{BackendChoice, wgpu_device};
-pub use loss::cross_entropy;
-pub use ops::{Kernels, conv2d, conv2d_pool, linear, max_pool2d};
+pub use ops::{KernelChoice, conv2d, conv2d_pool, cross_entropy, linear, max_pool2d};
 pub use spec::{ConvSpec, PoolSpec};

@@ -14,21 +14,6 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorPrimitive};
 
-use crate::backend::ConvKernels;
-
-/// Mean softmax cross-entropy of `logits` (`[n, classes]`) against class indices `targets`
-/// (`[n]`): a one-element tensor. Differentiable on `Autodiff` backends, with the fused
-/// gradient described in the module docs.
-pub fn cross_entropy<B: ConvKernels>(
-    logits: Tensor<B, 2>,
-    targets: Tensor<B, 1, Int>,
-) -> Tensor<B, 1> {
-    Tensor::from_primitive(TensorPrimitive::Float(B::softmax_cross_entropy(
-        logits.into_primitive().tensor(),
-        targets.into_primitive(),
-    )))
-}
-
 /// The loss on any backend, from tensor ops (numerically stable: the row maximum is
 /// subtracted before `exp`).
 pub(crate) fn forward<B: Backend>(logits: FloatTensor<B>, targets: IntTensor<B>) -> FloatTensor<B> {

@@ -1,17 +1,17 @@
-//! [`KernelOps`] for Burn's ndarray backend: the tensors' buffers go straight to the CPU kernels.
+//! [`RawKernels`] for Burn's ndarray backend: the tensors' buffers go straight to the CPU kernels.
 
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Shape, TensorMetadata};
 use burn_ndarray::{NdArray, NdArrayTensor};
 use ndarray::{ArcArray, IxDyn};
 
-use crate::adam::AdamStep;
-use crate::backend::{ConvKernels, KernelOps, LayerGrads};
+use crate::backend::{LayerGrads, RawKernels};
 use crate::cpu::{
     ConvGeometry, LinearGeometry, PoolGeometry, adam_update, conv2d_backward, conv2d_forward,
     conv2d_pool_backward, conv2d_pool_forward, linear_backward, linear_forward,
     max_pool2d_backward, max_pool2d_forward, pool_geometry,
 };
+use crate::spec::AdamStep;
 use crate::spec::{ConvSpec, PoolSpec};
 
 type B = NdArray;
@@ -86,7 +86,7 @@ where
         .into()
 }
 
-impl KernelOps for B {
+impl RawKernels for B {
     fn conv2d_forward(
         input: FloatTensor<B>,
         weight: FloatTensor<B>,
@@ -255,38 +255,5 @@ impl KernelOps for B {
         let v = moment_2.as_slice_mut().expect("standard layout");
         with_f32(&grad, |g| adam_update(p, g, m, v, step));
         (param.into(), moment_1.into(), moment_2.into())
-    }
-}
-
-impl ConvKernels for B {
-    fn custom_conv2d(
-        input: FloatTensor<B>,
-        weight: FloatTensor<B>,
-        bias: Option<FloatTensor<B>>,
-        spec: ConvSpec,
-    ) -> FloatTensor<B> {
-        <B as KernelOps>::conv2d_forward(input, weight, bias, spec)
-    }
-
-    fn custom_max_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
-        <B as KernelOps>::max_pool2d_forward(input, spec).0
-    }
-
-    fn custom_conv2d_pool(
-        input: FloatTensor<B>,
-        weight: FloatTensor<B>,
-        bias: Option<FloatTensor<B>>,
-        conv: ConvSpec,
-        pool: PoolSpec,
-    ) -> FloatTensor<B> {
-        <B as KernelOps>::conv2d_pool_forward(input, weight, bias, conv, pool).0
-    }
-
-    fn custom_linear(
-        x: FloatTensor<B>,
-        weight: FloatTensor<B>,
-        bias: Option<FloatTensor<B>>,
-    ) -> FloatTensor<B> {
-        <B as KernelOps>::linear_forward(x, weight, bias)
     }
 }

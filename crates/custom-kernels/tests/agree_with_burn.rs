@@ -32,6 +32,11 @@ fn max_pool_forward_and_gradient_match_builtin() {
 }
 
 #[test]
+fn max_pool_propagates_nans_as_burns_does() {
+    common::check_pool_nans_as_builtin(&Default::default());
+}
+
+#[test]
 fn untracked_inputs_take_the_inference_path() {
     common::check_untracked::<B>(&Default::default());
 }

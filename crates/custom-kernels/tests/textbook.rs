@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use burn_ndarray::NdArray;
-use custom_kernels::{ConvSpec, Kernels, PoolSpec, conv2d, max_pool2d};
+use custom_kernels::{ConvSpec, KernelChoice, PoolSpec, conv2d, max_pool2d};
 
 type B = NdArray;
 
@@ -40,7 +40,7 @@ fn three_by_three_over_five_by_five_stride_1_valid() {
         difference_kernel(),
         None,
         spec(1, 0),
-        Kernels::Custom,
+        KernelChoice::Custom,
     );
     assert_eq!(out.dims(), [1, 1, 3, 3]);
     assert_eq!(values(out), vec![2.0; 9]);
@@ -53,7 +53,7 @@ fn three_by_three_over_five_by_five_stride_1_padding_1() {
         difference_kernel(),
         None,
         spec(1, 1),
-        Kernels::Custom,
+        KernelChoice::Custom,
     );
     assert_eq!(out.dims(), [1, 1, 5, 5]);
     // Borders see a zero on one side: left column = x[i][1] = 5i+2, right column = -x[i][3] = -(5i+4).
@@ -72,11 +72,17 @@ fn three_by_three_over_five_by_five_stride_1_padding_1() {
 fn three_by_three_over_five_by_five_stride_2() {
     // All-ones kernel (box sum) with stride 2: valid gives 2x2, padding 1 gives 3x3.
     let ones = tensor4(&[1.0; 9], [1, 1, 3, 3]);
-    let out = conv2d(input_5x5(), ones.clone(), None, spec(2, 0), Kernels::Custom);
+    let out = conv2d(
+        input_5x5(),
+        ones.clone(),
+        None,
+        spec(2, 0),
+        KernelChoice::Custom,
+    );
     assert_eq!(out.dims(), [1, 1, 2, 2]);
     // Window sums centred at (1,1), (1,3), (3,1), (3,3): 9 * centre value.
     assert_eq!(values(out), vec![63., 81., 153., 171.]);
-    let out = conv2d(input_5x5(), ones, None, spec(2, 1), Kernels::Custom);
+    let out = conv2d(input_5x5(), ones, None, spec(2, 1), KernelChoice::Custom);
     assert_eq!(out.dims(), [1, 1, 3, 3]);
     // Corner (0,0): 1+2+6+7 = 16; top middle (0,2): 2+3+4+7+8+9 = 33; centre: 9*13 = 117.
     assert_eq!(
@@ -97,7 +103,7 @@ fn bias_and_relu_are_fused() {
         difference_kernel(),
         Some(bias),
         spec,
-        Kernels::Custom,
+        KernelChoice::Custom,
     );
     let v = values(out);
     assert_eq!(&v[..5], &[0., 0., 0., 0., 0.], "2-3 and -4-3 clip to zero");
@@ -113,7 +119,7 @@ fn two_by_two_max_pool_over_four_by_four() {
         3., 2., 1., 0.,
         1., 2., 3., 4.,
     ], [1, 1, 4, 4]);
-    let out = max_pool2d(x, PoolSpec::TWO_BY_TWO, Kernels::Custom);
+    let out = max_pool2d(x, PoolSpec::TWO_BY_TWO, KernelChoice::Custom);
     assert_eq!(out.dims(), [1, 1, 2, 2]);
     assert_eq!(values(out), vec![6., 8., 3., 4.]);
 }

@@ -10,7 +10,7 @@ use crate::common;
 use burn::backend::wgpu::WgpuDevice;
 use burn::backend::{Autodiff, Wgpu};
 use burn_ndarray::NdArray;
-use custom_kernels::Kernels;
+use custom_kernels::KernelChoice;
 
 type B = Autodiff<Wgpu>;
 
@@ -43,12 +43,12 @@ fn wgpu_conv_forward_and_gradients_match_builtin() {
     for case in &common::CONV_CASES {
         let label = common::conv_label(case);
         let inputs = common::ConvInputs::random(case);
-        let custom = common::run_conv::<B>(case, &inputs, Kernels::Custom, &device);
+        let custom = common::run_conv::<B>(case, &inputs, KernelChoice::Custom, &device);
         // Reference 1: Burn's ndarray ops on the same numbers (always).
         let cpu = common::run_conv::<Autodiff<NdArray>>(
             case,
             &inputs,
-            Kernels::Builtin,
+            KernelChoice::Builtin,
             &Default::default(),
         );
         common::assert_conv_close(&format!("{label} (vs Burn ndarray)"), &custom, &cpu);
@@ -59,7 +59,7 @@ fn wgpu_conv_forward_and_gradients_match_builtin() {
             );
             continue;
         }
-        let builtin = common::run_conv::<B>(case, &inputs, Kernels::Builtin, &device);
+        let builtin = common::run_conv::<B>(case, &inputs, KernelChoice::Builtin, &device);
         common::assert_conv_close(&format!("{label} (vs Burn wgpu)"), &custom, &builtin);
     }
 }
@@ -74,9 +74,13 @@ fn burn_builtin_wgpu_1x1_stride_2_input_gradient_differs_from_ndarray() {
         .find(|c| builtin_wgpu_is_wrong(c))
         .unwrap();
     let inputs = common::ConvInputs::random(case);
-    let wgpu = common::run_conv::<B>(case, &inputs, Kernels::Builtin, &device);
-    let cpu =
-        common::run_conv::<Autodiff<NdArray>>(case, &inputs, Kernels::Builtin, &Default::default());
+    let wgpu = common::run_conv::<B>(case, &inputs, KernelChoice::Builtin, &device);
+    let cpu = common::run_conv::<Autodiff<NdArray>>(
+        case,
+        &inputs,
+        KernelChoice::Builtin,
+        &Default::default(),
+    );
     let diff = common::max_abs_diff(&wgpu.input_grad, &cpu.input_grad);
     assert!(
         diff > 0.1,
@@ -98,6 +102,12 @@ fn wgpu_max_pool_forward_and_gradient_match_builtin() {
     for (shape, spec) in common::POOL_CASES {
         common::check_pool::<B>(shape, spec, &device);
     }
+}
+
+#[test]
+fn wgpu_max_pool_propagates_nans_as_the_cpu_does() {
+    let Some(device) = device() else { return };
+    common::check_pool_nans_as_cpu::<B>(&device);
 }
 
 #[test]

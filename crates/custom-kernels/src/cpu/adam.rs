@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::adam::{AdamScalars, AdamStep};
+use crate::spec::{AdamScalars, AdamStep};
 
 /// Elements per parallel task: big enough to amortise scheduling, small enough to balance.
 const CHUNK: usize = 1 << 14;

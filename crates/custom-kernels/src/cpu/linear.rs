@@ -31,11 +31,6 @@ impl LinearGeometry {
             outputs: w[1],
         }
     }
-
-    /// Multiply-accumulates of the forward pass.
-    pub fn macs(&self) -> usize {
-        self.batch * self.inputs * self.outputs
-    }
 }
 
 /// `x * w + bias`: `[batch, outputs]`, row-major.

@@ -1,4 +1,4 @@
-//! [`KernelOps`] for Burn's `CubeBackend` (wgpu): allocate the outputs and launch the kernels.
+//! [`RawKernels`] for Burn's `CubeBackend` (wgpu): allocate the outputs and launch the kernels.
 
 use burn::tensor::ops::{FloatTensor, FloatTensorOps};
 use burn::tensor::{DType, Shape, TensorMetadata};
@@ -11,7 +11,7 @@ use super::kernels::{
     conv2d_bias_grad_kernel, conv2d_forward_kernel, conv2d_input_grad_kernel,
     conv2d_weight_grad_kernel, max_pool2d_backward_kernel, max_pool2d_forward_kernel,
 };
-use crate::backend::{ConvKernels, KernelOps, LayerGrads};
+use crate::backend::{LayerGrads, RawKernels};
 use crate::spec::{ConvSpec, PoolSpec};
 
 /// Threads per cube (workgroup) of every kernel here.
@@ -39,7 +39,10 @@ fn dims4<R: CubeRuntime>(tensor: &CubeTensor<R>) -> [usize; 4] {
     tensor.shape().dims::<4>()
 }
 
-impl<R, F, I, BT> KernelOps for CubeBackend<R, F, I, BT>
+/// The conv and pool ops launch this crate's kernels. The fully connected layer and the Adam
+/// update keep the trait's defaults (Burn's tensor ops): Burn's matmul is already a tuned GPU
+/// GEMM.
+impl<R, F, I, BT> RawKernels for CubeBackend<R, F, I, BT>
 where
     R: CubeRuntime,
     F: FloatElement,
@@ -219,46 +222,5 @@ where
             dtypes,
         );
         input_grad
-    }
-}
-
-impl<R, F, I, BT> ConvKernels for CubeBackend<R, F, I, BT>
-where
-    R: CubeRuntime,
-    F: FloatElement,
-    I: IntElement,
-    BT: BoolElement,
-{
-    fn custom_conv2d(
-        input: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
-        spec: ConvSpec,
-    ) -> FloatTensor<Self> {
-        <Self as KernelOps>::conv2d_forward(input, weight, bias, spec)
-    }
-
-    fn custom_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
-        <Self as KernelOps>::max_pool2d_forward(input, spec).0
-    }
-
-    fn custom_conv2d_pool(
-        input: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
-        conv: ConvSpec,
-        pool: PoolSpec,
-    ) -> FloatTensor<Self> {
-        <Self as KernelOps>::conv2d_pool_forward(input, weight, bias, conv, pool).0
-    }
-
-    /// Burn's own matmul kernels are already tuned GPU GEMMs: the fully connected layer uses
-    /// them (the trait's default), with the backward still registered by this crate.
-    fn custom_linear(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
-    ) -> FloatTensor<Self> {
-        <Self as KernelOps>::linear_forward(x, weight, bias)
     }
 }

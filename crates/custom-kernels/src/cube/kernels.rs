@@ -245,7 +245,8 @@ pub fn max_pool2d_forward_kernel<F: Float, I: Int>(
         for dx in 0..kernel_w as usize {
             let index = (y0 + dy) * in_w + x0 + dx;
             let value = input[base + index];
-            if value > best {
+            // A NaN wins, so NaNs propagate as on the CPU (see `cpu::pool`).
+            if value > best || bool::cast_from(F::is_nan(value)) {
                 best = value;
                 best_index = index;
             }

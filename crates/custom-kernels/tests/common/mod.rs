@@ -6,16 +6,22 @@
 
 #![allow(dead_code)]
 
+use std::cell::RefCell;
+
+use burn::backend::Autodiff;
 use burn::module::Param;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 use burn_ndarray::NdArray;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+
 use custom_kernels::{
-    ConvKernels, ConvSpec, FusedAdamConfig, KernelOps, Kernels, PoolSpec, conv2d, conv2d_pool,
-    linear, max_pool2d,
+    ConvSpec, FusedAdamConfig, KernelBackend, KernelChoice, PoolSpec, RawKernels, conv2d,
+    conv2d_pool, linear, max_pool2d,
 };
 
 /// Elementwise tolerance factor.
@@ -153,17 +159,24 @@ pub fn max_abs_diff(a: &TensorData, b: &TensorData) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// Random inputs drawn on the CPU, so every backend sees the same numbers.
+/// Seed of every test's random numbers.
+const TEST_SEED: u64 = 0x5eed;
+
+thread_local! {
+    /// The random numbers of the test running on this thread: libtest runs each test on a thread
+    /// of its own, so a test draws the same numbers on every run, whatever runs beside it
+    /// (Burn's `Tensor::random` on ndarray draws from one process-wide generator seeded from OS
+    /// entropy).
+    static RNG: RefCell<StdRng> = RefCell::new(StdRng::seed_from_u64(TEST_SEED));
+}
+
+/// Standard normal values of `shape`, drawn on the CPU so every backend sees the same numbers.
 fn random_data(shape: &[usize]) -> TensorData {
-    let device = Default::default();
-    let values = Tensor::<NdArray, 1>::random(
-        [shape.iter().product::<usize>()],
-        Distribution::Normal(0.0, 1.0),
-        &device,
-    )
-    .into_data()
-    .to_vec::<f32>()
-    .unwrap();
+    let count = shape.iter().product::<usize>();
+    let values: Vec<f32> = RNG.with(|rng| {
+        let rng = &mut *rng.borrow_mut();
+        (0..count).map(|_| StandardNormal.sample(rng)).collect()
+    });
     TensorData::new(values, shape.to_vec())
 }
 
@@ -196,11 +209,11 @@ pub struct ConvResult {
 pub fn run_conv<B>(
     case: &ConvCase,
     inputs: &ConvInputs,
-    kernels: Kernels,
+    kernels: KernelChoice,
     device: &B::Device,
 ) -> ConvResult
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     run_layer::<B>(case, inputs, device, |x, w, b, spec| {
         conv2d(x, w, Some(b), spec, kernels)
@@ -212,11 +225,11 @@ pub fn run_conv_pool<B>(
     case: &ConvCase,
     pool: PoolSpec,
     inputs: &ConvInputs,
-    kernels: Kernels,
+    kernels: KernelChoice,
     device: &B::Device,
 ) -> ConvResult
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     run_layer::<B>(case, inputs, device, |x, w, b, spec| {
         conv2d_pool(x, w, Some(b), spec, pool, kernels)
@@ -256,11 +269,11 @@ where
 /// Custom fused conv + pool vs Burn's conv, ReLU and pool on the same backend.
 pub fn check_conv_pool<B>(case: &ConvCase, pool: PoolSpec, device: &B::Device)
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let inputs = ConvInputs::random(case);
-    let custom = run_conv_pool::<B>(case, pool, &inputs, Kernels::Custom, device);
-    let builtin = run_conv_pool::<B>(case, pool, &inputs, Kernels::Builtin, device);
+    let custom = run_conv_pool::<B>(case, pool, &inputs, KernelChoice::Custom, device);
+    let builtin = run_conv_pool::<B>(case, pool, &inputs, KernelChoice::Builtin, device);
     let label = format!("{} + pool {pool:?}", conv_label(case));
     assert_conv_close(&label, &custom, &builtin);
 }
@@ -301,11 +314,11 @@ pub fn conv_label(case: &ConvCase) -> String {
 pub fn run_pool<B>(
     input: &TensorData,
     spec: PoolSpec,
-    kernels: Kernels,
+    kernels: KernelChoice,
     device: &B::Device,
 ) -> (TensorData, TensorData)
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let x = Tensor::<B, 4>::from_data(input.clone(), device).require_grad();
     let out = max_pool2d(x.clone(), spec, kernels);
@@ -322,22 +335,22 @@ pub fn pool_input(shape: [usize; 4]) -> TensorData {
 /// Custom vs built-in conv on the same backend.
 pub fn check_conv<B>(case: &ConvCase, device: &B::Device)
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let inputs = ConvInputs::random(case);
-    let custom = run_conv::<B>(case, &inputs, Kernels::Custom, device);
-    let builtin = run_conv::<B>(case, &inputs, Kernels::Builtin, device);
+    let custom = run_conv::<B>(case, &inputs, KernelChoice::Custom, device);
+    let builtin = run_conv::<B>(case, &inputs, KernelChoice::Builtin, device);
     assert_conv_close(&conv_label(case), &custom, &builtin);
 }
 
 /// Custom vs built-in max-pool on the same backend.
 pub fn check_pool<B>(shape: [usize; 4], spec: PoolSpec, device: &B::Device)
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let input = pool_input(shape);
-    let (out_c, dx_c) = run_pool::<B>(&input, spec, Kernels::Custom, device);
-    let (out_b, dx_b) = run_pool::<B>(&input, spec, Kernels::Builtin, device);
+    let (out_c, dx_c) = run_pool::<B>(&input, spec, KernelChoice::Custom, device);
+    let (out_b, dx_b) = run_pool::<B>(&input, spec, KernelChoice::Builtin, device);
     assert_close(&format!("pool {shape:?} {spec:?}: output"), &out_c, &out_b);
     assert_close(
         &format!("pool {shape:?} {spec:?}: input grad"),
@@ -346,16 +359,85 @@ where
     );
 }
 
+/// A pool input with NaNs: one in the first 2x2 window, three in the next one (so which NaN
+/// is the maximum matters for the gradient), the rest standard normal.
+fn pool_input_with_nans(shape: [usize; 4]) -> TensorData {
+    let mut values = random_data(&shape).to_vec::<f32>().unwrap();
+    let w = shape[3];
+    for i in [0, 2, 3, w + 3] {
+        values[i] = f32::NAN;
+    }
+    TensorData::new(values, shape.to_vec())
+}
+
+/// The same elements are NaN in both, and the others agree within the tolerance.
+fn assert_close_with_nans(label: &str, got: &TensorData, want: &TensorData) {
+    let (got, want) = (got.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    assert_eq!(got.len(), want.len(), "{label}: lengths");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let same = match (g.is_nan(), w.is_nan()) {
+            (true, true) => true,
+            (false, false) => (g - w).abs() <= TOLERANCE * (1.0 + w.abs()),
+            _ => false,
+        };
+        assert!(same, "{label}: element {i}: {g} vs {w}");
+    }
+}
+
+/// The 2x2 pool every network uses and an overlapping 3x3/2 one, over inputs with NaNs.
+const NAN_POOLS: [PoolSpec; 2] = [
+    PoolSpec::TWO_BY_TWO,
+    PoolSpec {
+        kernel: [3, 3],
+        stride: [2, 2],
+    },
+];
+
+/// The custom max-pool on `B` treats NaNs as the CPU kernels do: a window holding a NaN gives
+/// NaN (the last NaN in row-major order is the maximum), and the gradient goes to that element.
+pub fn check_pool_nans_as_cpu<B>(device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
+{
+    let input = pool_input_with_nans([2, 3, 7, 7]);
+    for spec in NAN_POOLS {
+        let cpu =
+            run_pool::<Autodiff<NdArray>>(&input, spec, KernelChoice::Custom, &Default::default());
+        let (output, input_grad) = run_pool::<B>(&input, spec, KernelChoice::Custom, device);
+        let first = cpu.0.to_vec::<f32>().unwrap()[0];
+        assert!(
+            first.is_nan(),
+            "{spec:?}: a window with a NaN gives {first}"
+        );
+        assert_close_with_nans(&format!("{spec:?} with NaNs: output"), &output, &cpu.0);
+        assert_close_with_nans(
+            &format!("{spec:?} with NaNs: input grad"),
+            &input_grad,
+            &cpu.1,
+        );
+    }
+}
+
+/// The custom CPU max-pool propagates NaNs where Burn's own does.
+pub fn check_pool_nans_as_builtin(device: &burn_ndarray::NdArrayDevice) {
+    let input = pool_input_with_nans([2, 3, 7, 7]);
+    for spec in NAN_POOLS {
+        let run = |kernels| run_pool::<Autodiff<NdArray>>(&input, spec, kernels, device).0;
+        let (custom, builtin) = (run(KernelChoice::Custom), run(KernelChoice::Builtin));
+        assert_close_with_nans(&format!("{spec:?} with NaNs: output"), &custom, &builtin);
+    }
+}
+
 /// Untracked inputs take the inference path (nothing recorded) and still agree.
 pub fn check_untracked<B>(device: &B::Device)
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let x = Tensor::<B, 4>::from_data(random_data(&[2, 3, 8, 8]), device);
     let w = Tensor::<B, 4>::from_data(random_data(&[4, 3, 3, 3]), device);
     let spec = ConvSpec::relu(1);
-    let custom = conv2d(x.clone(), w.clone(), None, spec, Kernels::Custom);
-    let builtin = conv2d(x, w, None, spec, Kernels::Builtin);
+    let custom = conv2d(x.clone(), w.clone(), None, spec, KernelChoice::Custom);
+    let builtin = conv2d(x, w, None, spec, KernelChoice::Builtin);
     assert_close(
         "untracked conv without bias",
         &custom.into_data(),
@@ -367,13 +449,13 @@ where
 /// and bias gradients must still agree with Burn's, and the input must get no gradient.
 pub fn check_input_without_gradient<B>(device: &B::Device)
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let x = Tensor::<B, 4>::from_data(random_data(&[3, 1, 12, 12]), device);
     let (weight, bias) = (random_data(&[5, 1, 5, 5]), random_data(&[5]));
     let spec = ConvSpec::relu(2);
     // The layer alone, then fused with its pool.
-    let grads_of = |kernels: Kernels, fused: bool| {
+    let grads_of = |kernels: KernelChoice, fused: bool| {
         let w = Tensor::<B, 4>::from_data(weight.clone(), device).require_grad();
         let b = Tensor::<B, 1>::from_data(bias.clone(), device).require_grad();
         let (input, bias) = (&x, Some(b.clone()));
@@ -391,8 +473,8 @@ where
         )
     };
     for fused in [false, true] {
-        let (w_custom, b_custom) = grads_of(Kernels::Custom, fused);
-        let (w_builtin, b_builtin) = grads_of(Kernels::Builtin, fused);
+        let (w_custom, b_custom) = grads_of(KernelChoice::Custom, fused);
+        let (w_builtin, b_builtin) = grads_of(KernelChoice::Builtin, fused);
         let label = if fused {
             "fused first layer"
         } else {
@@ -409,12 +491,12 @@ where
 pub fn run_linear<B>(
     [batch, inputs, outputs]: [usize; 3],
     data: &ConvInputs,
-    kernels: Kernels,
+    kernels: KernelChoice,
     transposed_weight: bool,
     device: &B::Device,
 ) -> ConvResult
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let x = Tensor::<B, 2>::from_data(data.input.clone(), device).require_grad();
     let w = if transposed_weight {
@@ -464,12 +546,12 @@ pub fn linear_inputs([batch, inputs, outputs]: [usize; 3]) -> ConvInputs {
 /// a transposed (strided) weight.
 pub fn check_linear<B>(dims: [usize; 3], device: &B::Device)
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let data = linear_inputs(dims);
-    let builtin = run_linear::<B>(dims, &data, Kernels::Builtin, false, device);
+    let builtin = run_linear::<B>(dims, &data, KernelChoice::Builtin, false, device);
     for transposed in [false, true] {
-        let custom = run_linear::<B>(dims, &data, Kernels::Custom, transposed, device);
+        let custom = run_linear::<B>(dims, &data, KernelChoice::Custom, transposed, device);
         let label = format!("linear {dims:?} (weight transposed: {transposed})");
         assert_conv_close(&label, &custom, &builtin);
     }
@@ -479,11 +561,11 @@ where
 /// without bias: the input gets no gradient, the weight gradient and output still agree.
 pub fn check_linear_first_layer<B>(device: &B::Device)
 where
-    B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels,
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let data = linear_inputs([6, 20, 9]);
     let x = Tensor::<B, 2>::from_data(data.input.clone(), device);
-    let results = [Kernels::Custom, Kernels::Builtin].map(|kernels| {
+    let results = [KernelChoice::Custom, KernelChoice::Builtin].map(|kernels| {
         let w = Tensor::<B, 2>::from_data(data.weight.clone(), device).require_grad();
         let out = linear(x.clone(), w.clone(), None, kernels);
         let grads = (out.clone() * out.clone()).sum().backward();
@@ -546,7 +628,7 @@ pub fn adam_trajectories<B>(
     device: &B::Device,
 ) -> [Vec<f32>; 3]
 where
-    B: AutodiffBackend<InnerBackend: KernelOps>,
+    B: AutodiffBackend<InnerBackend: RawKernels>,
 {
     let start = TinyNet::<B>::new(device);
     let initial = start.values();
