@@ -32,6 +32,8 @@ pub use set::{LabelledImages, Mnist};
 pub const IMAGE_SIDE: usize = 28;
 /// Pixels per MNIST image.
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+/// Classes of MNIST: the digits 0-9.
+pub const CLASSES: usize = 10;
 /// Mean of the training pixels (scaled to 0-1).
 pub const PIXEL_MEAN: f32 = 0.1307;
 /// Standard deviation of the training pixels (scaled to 0-1).

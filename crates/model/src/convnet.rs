@@ -7,9 +7,35 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
-use crate::layers::{BlockNames, conv, conv_block, dense, flatten, linear};
+use crate::layers::{
+    ConvBlockShape, conv, conv_block, dense, dense_description, flat_features, flatten, linear,
+};
 use crate::trace::{LayerObserver, emit_features};
-use custom_kernels::{ConvKernels, Kernels};
+use custom_kernels::{KernelBackend, KernelChoice};
+use mnist_data::{CLASSES, IMAGE_SIDE};
+
+/// The ConvNet's conv blocks: 5x5 SAME convs (padding 2) with 32 and 64 filters, each followed
+/// by the 2x2 pool.
+pub const CONVNET_CONV_BLOCKS: [ConvBlockShape; 2] = [
+    ConvBlockShape {
+        conv: "conv1",
+        pool: "pool1",
+        in_channels: 1,
+        filters: 32,
+        kernel: 5,
+        padding: 2,
+        input_side: IMAGE_SIDE,
+    },
+    ConvBlockShape {
+        conv: "conv2",
+        pool: "pool2",
+        in_channels: 32,
+        filters: 64,
+        kernel: 5,
+        padding: 2,
+        input_side: IMAGE_SIDE / 2,
+    },
+];
 
 /// The 32/64 ConvNet on `[batch, 1, 28, 28]`:
 ///
@@ -22,7 +48,7 @@ use custom_kernels::{ConvKernels, Kernels};
 /// | fc1 3136 -> 1024 + ReLU, dropout | 1024 | 3,212,288 |
 /// | fc2 1024 -> 10 (logits) | 10 | 10,250 |
 #[derive(Module, Debug)]
-pub struct ConvNet<B: ConvKernels> {
+pub struct ConvNet<B: KernelBackend> {
     /// 1 -> 32 channels, 5x5, SAME (padding 2).
     pub conv1: Conv2d<B>,
     /// 32 -> 64 channels, 5x5, SAME (padding 2).
@@ -35,19 +61,19 @@ pub struct ConvNet<B: ConvKernels> {
     pub fc2: Linear<B>,
     /// Custom or built-in conv, pool and linear kernels (not saved with the weights).
     #[module(skip)]
-    pub kernels: Kernels,
+    pub kernels: KernelChoice,
 }
 
-impl<B: ConvKernels> ConvNet<B> {
+impl<B: KernelBackend> ConvNet<B> {
     /// A freshly initialised ConvNet running on `kernels`; `dropout` is the drop probability
     /// (0.25 = keep 0.75).
-    pub fn new(init: InitScheme, dropout: f64, kernels: Kernels, device: &B::Device) -> Self {
+    pub fn new(init: InitScheme, dropout: f64, kernels: KernelChoice, device: &B::Device) -> Self {
         Self {
-            conv1: conv(1, 32, 5, 2, init, device),
-            conv2: conv(32, 64, 5, 2, init, device),
-            fc1: linear(64 * 7 * 7, 1024, init, device),
+            conv1: conv(&CONVNET_CONV_BLOCKS[0], init, device),
+            conv2: conv(&CONVNET_CONV_BLOCKS[1], init, device),
+            fc1: linear(flat_features(&CONVNET_CONV_BLOCKS[1]), 1024, init, device),
             dropout: DropoutConfig::new(dropout).init(),
-            fc2: linear(1024, 10, init, device),
+            fc2: linear(1024, CLASSES, init, device),
             kernels,
         }
     }
@@ -58,36 +84,15 @@ impl<B: ConvKernels> ConvNet<B> {
         images: Tensor<B, 4>,
         observer: &mut impl LayerObserver<B>,
     ) -> Tensor<B, 2> {
-        let x = conv_block(
-            &self.conv1,
-            2,
-            images,
-            self.kernels,
-            observer,
-            BlockNames {
-                conv: "conv1",
-                description: "conv 5x5/1 SAME, 32 filters + ReLU",
-                pool: "pool1",
-            },
-        );
-        let x = conv_block(
-            &self.conv2,
-            2,
-            x,
-            self.kernels,
-            observer,
-            BlockNames {
-                conv: "conv2",
-                description: "conv 5x5/1 SAME, 64 filters + ReLU",
-                pool: "pool2",
-            },
-        );
+        let [block1, block2] = &CONVNET_CONV_BLOCKS;
+        let x = conv_block(&self.conv1, block1, images, self.kernels, observer);
+        let x = conv_block(&self.conv2, block2, x, self.kernels, observer);
         let x = relu(dense(&self.fc1, flatten(x), self.kernels));
         let x = self.dropout.forward(x);
         emit_features(
             observer,
             "fc1",
-            "fully connected 3136 -> 1024 + ReLU, dropout",
+            dense_description(&self.fc1, " + ReLU, dropout"),
             self.fc1.num_params(),
             &x,
         );
@@ -95,7 +100,7 @@ impl<B: ConvKernels> ConvNet<B> {
         emit_features(
             observer,
             "fc2",
-            "fully connected 1024 -> 10 (logits)",
+            dense_description(&self.fc2, " (logits)"),
             self.fc2.num_params(),
             &x,
         );

@@ -3,12 +3,15 @@
 //! These are the formulas every CNN course derives by hand:
 //!
 //! * explicit padding `P`: `out = floor((W - F + 2P) / S) + 1`
-//! * `SAME` (TensorFlow convention, zero padding added as needed): `out = ceil(W / S)`
+//! * `SAME` (TensorFlow convention, zero padding added as needed, the smaller half before):
+//!   `out = ceil(W / S)`
 //! * `VALID` (no padding): `out = ceil((W - F + 1) / S)`
 //! * parameters of a conv layer with weight sharing: `(F * F * C_in + 1) * K`
 //!
 //! where `W` is the input width (or height), `F` the filter size, `S` the stride,
 //! `C_in` the number of input channels and `K` the number of filters.
+
+use custom_kernels::spec::output_len;
 
 /// How a convolution or pooling layer pads its input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +27,8 @@ pub enum Padding {
 /// Spatial output size of a conv/pool layer along one axis.
 ///
 /// Returns `None` when the filter does not fit (no output position) or the stride is zero.
+/// Explicit and `VALID` padding use the kernels' own formula
+/// ([`custom_kernels::spec::output_len`]).
 ///
 /// ```
 /// use model::layer_math::{output_size, Padding};
@@ -32,27 +37,20 @@ pub enum Padding {
 /// assert_eq!(output_size(32, 8, 2, Padding::Explicit(1)), Some(14));
 /// ```
 pub fn output_size(input: usize, filter: usize, stride: usize, padding: Padding) -> Option<usize> {
-    if stride == 0 || filter == 0 {
-        return None;
-    }
     match padding {
-        Padding::Same => Some(input.div_ceil(stride)),
-        Padding::Valid => (input + 1)
-            .checked_sub(filter)
-            .filter(|&span| span > 0)
-            .map(|span| span.div_ceil(stride)),
-        Padding::Explicit(pad) => (input + 2 * pad)
-            .checked_sub(filter)
-            .map(|span| span / stride + 1),
+        Padding::Same => (stride > 0 && filter > 0).then(|| input.div_ceil(stride)),
+        Padding::Valid => output_len(input, filter, stride, 0),
+        Padding::Explicit(pad) => output_len(input, filter, stride, pad),
     }
 }
 
-/// Total zero padding (both sides together) that `SAME` adds along one axis.
-///
-/// TensorFlow puts the smaller half before and the larger half after.
-pub fn same_padding_total(input: usize, filter: usize, stride: usize) -> usize {
+/// The zeros `SAME` adds along one axis, `[before, after]`: as many as make
+/// `out = ceil(W / S)` positions fit, the smaller half before (TensorFlow's convention).
+/// `infer convolve --padding same` pads exactly so.
+pub fn same_padding(input: usize, filter: usize, stride: usize) -> [usize; 2] {
     let out = input.div_ceil(stride.max(1));
-    ((out.saturating_sub(1)) * stride + filter).saturating_sub(input)
+    let total = ((out.saturating_sub(1)) * stride + filter).saturating_sub(input);
+    [total / 2, total - total / 2]
 }
 
 /// Trainable parameters of a conv layer with weight sharing: `(F_h * F_w * C_in + 1) * K`
@@ -77,8 +75,9 @@ mod tests {
         assert_eq!(output_size(32, 8, 2, Padding::Valid), Some(13));
         assert_eq!(output_size(32, 8, 2, Padding::Explicit(1)), Some(14));
         assert_eq!(conv_params(8, 8, 3, 20), 3_860);
-        // Without sharing every one of the 16x16x20 outputs would own its 8x8x3 + 1 weights.
-        assert_eq!(16 * 16 * 20 * (8 * 8 * 3 + 1), 988_160);
+        // Without sharing, each of the 16x16x20 SAME outputs would own its 8x8x3 + 1 weights.
+        let side = output_size(32, 8, 2, Padding::Same).unwrap();
+        assert_eq!(side * side * 20 * conv_params(8, 8, 3, 1), 988_160);
     }
 
     #[test]
@@ -96,9 +95,31 @@ mod tests {
 
     #[test]
     fn same_padding_amount() {
-        assert_eq!(same_padding_total(28, 5, 1), 4);
-        assert_eq!(same_padding_total(32, 8, 2), 6);
-        assert_eq!(same_padding_total(5, 3, 2), 2);
+        assert_eq!(same_padding(28, 5, 1), [2, 2]);
+        assert_eq!(same_padding(32, 8, 2), [3, 3]);
+        assert_eq!(same_padding(5, 3, 2), [1, 1]);
+        // An even kernel at stride 1 needs an odd total: the extra zero goes after.
+        assert_eq!(same_padding(5, 4, 1), [1, 2]);
+        assert_eq!(same_padding(6, 1, 2), [0, 0]);
+    }
+
+    /// Padding an axis by `same_padding` and sliding the filter without padding gives exactly
+    /// the `SAME` output size, for every small geometry.
+    #[test]
+    fn same_padding_gives_the_same_output_size() {
+        for input in 1..20 {
+            for filter in 1..8 {
+                for stride in 1..4 {
+                    let [before, after] = same_padding(input, filter, stride);
+                    let padded = input + before + after;
+                    assert_eq!(
+                        output_len(padded, filter, stride, 0),
+                        output_size(input, filter, stride, Padding::Same),
+                        "input {input}, filter {filter}, stride {stride}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

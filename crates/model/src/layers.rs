@@ -8,20 +8,81 @@ use burn::prelude::*;
 use crate::init::InitScheme;
 use crate::trace::{LayerObserver, emit_maps};
 use custom_kernels::linear as linear_op;
-use custom_kernels::{ConvKernels, ConvSpec, Kernels, PoolSpec, conv2d, conv2d_pool, max_pool2d};
+use custom_kernels::{
+    ConvSpec, KernelBackend, KernelChoice, PoolSpec, conv2d, conv2d_pool, max_pool2d,
+};
 
-/// A square `kernel x kernel` convolution with bias, stride 1 and `pad` zeros on every side.
-/// Weights follow `init`; biases start at zero.
+/// A conv block of a network: a square convolution with bias (stride 1, `padding` zeros on
+/// every side) and ReLU, then the 2x2 max-pool. Each network lists its blocks as constants;
+/// they build the layers, run them, describe them in the summary, and give the bench its cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvBlockShape {
+    /// Name of the conv layer, e.g. `conv1`.
+    pub conv: &'static str,
+    /// Name of the pool after it, e.g. `pool1`.
+    pub pool: &'static str,
+    /// Channels of the block's input.
+    pub in_channels: usize,
+    /// Filters of the conv (channels of its output).
+    pub filters: usize,
+    /// Side of the square kernel.
+    pub kernel: usize,
+    /// Zeros added on every side of the input.
+    pub padding: usize,
+    /// Side of the block's (square) input for a 28x28 image.
+    pub input_side: usize,
+}
+
+impl ConvBlockShape {
+    /// The pool after every conv of the networks.
+    pub const POOL: PoolSpec = PoolSpec::TWO_BY_TWO;
+
+    /// The conv as the kernels run it: stride 1, this padding, ReLU fused.
+    pub fn conv_spec(&self) -> ConvSpec {
+        ConvSpec::relu(self.padding)
+    }
+
+    /// Side of the conv's output (before the pool).
+    pub fn conv_output_side(&self) -> usize {
+        let side = [self.input_side; 2];
+        self.conv_spec()
+            .output_size(side, [self.kernel; 2])
+            .expect("a network's kernel fits its input")[0]
+    }
+
+    /// Side of the block's output (after the pool).
+    pub fn output_side(&self) -> usize {
+        Self::POOL
+            .output_size([self.conv_output_side(); 2])
+            .expect("a network's pool fits its conv output")[0]
+    }
+
+    /// The conv as the summary describes it, e.g. `conv 5x5/1 pad 2, 6 filters + ReLU`
+    /// (`valid` for no padding).
+    pub fn description(&self) -> String {
+        let padding = match self.padding {
+            0 => "valid".to_string(),
+            p => format!("pad {p}"),
+        };
+        let k = self.kernel;
+        format!("conv {k}x{k}/1 {padding}, {} filters + ReLU", self.filters)
+    }
+}
+
+/// Features of `block`'s output flattened for the fully connected layer after it.
+pub(crate) fn flat_features(block: &ConvBlockShape) -> usize {
+    block.filters * block.output_side() * block.output_side()
+}
+
+/// The conv layer of `block`; weights follow `init`, biases start at zero.
 pub(crate) fn conv<B: Backend>(
-    in_channels: usize,
-    filters: usize,
-    kernel: usize,
-    pad: usize,
+    block: &ConvBlockShape,
     init: InitScheme,
     device: &B::Device,
 ) -> Conv2d<B> {
-    let mut layer = Conv2dConfig::new([in_channels, filters], [kernel, kernel])
-        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+    let (k, p) = (block.kernel, block.padding);
+    let mut layer = Conv2dConfig::new([block.in_channels, block.filters], [k, k])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
         .with_initializer(init.initializer())
         .init(device);
     layer.bias = layer.bias.map(zeroed);
@@ -42,74 +103,49 @@ pub(crate) fn linear<B: Backend>(
     layer
 }
 
-/// `relu(conv(x) + bias)` through the chosen kernels; `padding` zeros on every side, stride 1.
-pub(crate) fn conv_relu<B: ConvKernels>(
+/// A conv block (see [`ConvBlockShape`]) on `x`. When `observer` looks at layer outputs the
+/// conv and the pool run separately and both are reported; otherwise they run as one fused op.
+pub(crate) fn conv_block<B: KernelBackend>(
     layer: &Conv2d<B>,
-    padding: usize,
+    block: &ConvBlockShape,
     x: Tensor<B, 4>,
-    kernels: Kernels,
+    kernels: KernelChoice,
+    observer: &mut impl LayerObserver<B>,
 ) -> Tensor<B, 4> {
     let bias = layer.bias.as_ref().map(|b| b.val());
-    conv2d(
-        x,
-        layer.weight.val(),
-        bias,
-        ConvSpec::relu(padding),
-        kernels,
-    )
-}
-
-/// How a conv block is reported to observers.
-pub(crate) struct BlockNames {
-    /// Name of the conv layer, e.g. `conv1`.
-    pub conv: &'static str,
-    /// Its description, e.g. `conv 5x5/1 pad 2, 6 filters + ReLU`.
-    pub description: &'static str,
-    /// Name of the pool after it, e.g. `pool1`.
-    pub pool: &'static str,
-}
-
-/// A conv block: `relu(conv(x) + bias)` then 2x2 max-pool. When `observer` looks at layer
-/// outputs the two run separately and both are reported; otherwise they run as one fused op.
-pub(crate) fn conv_block<B: ConvKernels>(
-    layer: &Conv2d<B>,
-    padding: usize,
-    x: Tensor<B, 4>,
-    kernels: Kernels,
-    observer: &mut impl LayerObserver<B>,
-    names: BlockNames,
-) -> Tensor<B, 4> {
+    let (conv, pool) = (block.conv_spec(), ConvBlockShape::POOL);
     if !observer.wants_outputs() {
-        let bias = layer.bias.as_ref().map(|b| b.val());
-        let (conv, pool) = (ConvSpec::relu(padding), PoolSpec::TWO_BY_TWO);
         return conv2d_pool(x, layer.weight.val(), bias, conv, pool, kernels);
     }
-    let x = conv_relu(layer, padding, x, kernels);
+    let x = conv2d(x, layer.weight.val(), bias, conv, kernels);
     emit_maps(
         observer,
-        names.conv,
-        names.description,
+        block.conv,
+        block.description(),
         layer.num_params(),
         &x,
     );
-    let x = pool2(x, kernels);
-    emit_maps(observer, names.pool, "max-pool 2x2/2", 0, &x);
+    let x = max_pool2d(x, pool, kernels);
+    let [k, s] = [pool.kernel[0], pool.stride[0]];
+    emit_maps(observer, block.pool, format!("max-pool {k}x{k}/{s}"), 0, &x);
     x
 }
 
 /// `x * weight + bias` of a fully connected layer through the chosen kernels.
-pub(crate) fn dense<B: ConvKernels>(
+pub(crate) fn dense<B: KernelBackend>(
     layer: &Linear<B>,
     x: Tensor<B, 2>,
-    kernels: Kernels,
+    kernels: KernelChoice,
 ) -> Tensor<B, 2> {
     let bias = layer.bias.as_ref().map(|b| b.val());
     linear_op(x, layer.weight.val(), bias, kernels)
 }
 
-/// 2x2 max-pooling with stride 2 through the chosen kernels.
-pub(crate) fn pool2<B: ConvKernels>(x: Tensor<B, 4>, kernels: Kernels) -> Tensor<B, 4> {
-    max_pool2d(x, PoolSpec::TWO_BY_TWO, kernels)
+/// How the summary describes a fully connected layer: `fully connected 400 -> 120` followed by
+/// `after` (e.g. ` + ReLU`).
+pub(crate) fn dense_description<B: Backend>(layer: &Linear<B>, after: &str) -> String {
+    let [inputs, outputs] = layer.weight.dims();
+    format!("fully connected {inputs} -> {outputs}{after}")
 }
 
 /// The same parameter, set to zero. `zeros_like` makes a fresh tensor that does not track

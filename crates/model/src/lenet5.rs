@@ -7,9 +7,34 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
-use crate::layers::{BlockNames, conv, conv_block, dense, flatten, linear};
+use crate::layers::{
+    ConvBlockShape, conv, conv_block, dense, dense_description, flat_features, flatten, linear,
+};
 use crate::trace::{LayerObserver, emit_features};
-use custom_kernels::{ConvKernels, Kernels};
+use custom_kernels::{KernelBackend, KernelChoice};
+use mnist_data::{CLASSES, IMAGE_SIDE};
+
+/// LeNet-5's conv blocks: 5x5 convs with 6 and 16 filters, each followed by the 2x2 pool.
+pub const LENET5_CONV_BLOCKS: [ConvBlockShape; 2] = [
+    ConvBlockShape {
+        conv: "conv1",
+        pool: "pool1",
+        in_channels: 1,
+        filters: 6,
+        kernel: 5,
+        padding: 2,
+        input_side: IMAGE_SIDE,
+    },
+    ConvBlockShape {
+        conv: "conv2",
+        pool: "pool2",
+        in_channels: 6,
+        filters: 16,
+        kernel: 5,
+        padding: 0,
+        input_side: IMAGE_SIDE / 2,
+    },
+];
 
 /// LeNet-5 on `[batch, 1, 28, 28]`:
 ///
@@ -23,7 +48,7 @@ use custom_kernels::{ConvKernels, Kernels};
 /// | fc2 120 -> 84 + ReLU | 84 | 10,164 |
 /// | fc3 84 -> 10 (logits) | 10 | 850 |
 #[derive(Module, Debug)]
-pub struct LeNet5<B: ConvKernels> {
+pub struct LeNet5<B: KernelBackend> {
     /// First convolution, 1 -> 6 channels, 5x5, padding 2.
     pub conv1: Conv2d<B>,
     /// Second convolution, 6 -> 16 channels, 5x5, no padding.
@@ -36,18 +61,18 @@ pub struct LeNet5<B: ConvKernels> {
     pub fc3: Linear<B>,
     /// Custom or built-in conv, pool and linear kernels (not saved with the weights).
     #[module(skip)]
-    pub kernels: Kernels,
+    pub kernels: KernelChoice,
 }
 
-impl<B: ConvKernels> LeNet5<B> {
+impl<B: KernelBackend> LeNet5<B> {
     /// A freshly initialised LeNet-5 running on `kernels`.
-    pub fn new(init: InitScheme, kernels: Kernels, device: &B::Device) -> Self {
+    pub fn new(init: InitScheme, kernels: KernelChoice, device: &B::Device) -> Self {
         Self {
-            conv1: conv(1, 6, 5, 2, init, device),
-            conv2: conv(6, 16, 5, 0, init, device),
-            fc1: linear(16 * 5 * 5, 120, init, device),
+            conv1: conv(&LENET5_CONV_BLOCKS[0], init, device),
+            conv2: conv(&LENET5_CONV_BLOCKS[1], init, device),
+            fc1: linear(flat_features(&LENET5_CONV_BLOCKS[1]), 120, init, device),
             fc2: linear(120, 84, init, device),
-            fc3: linear(84, 10, init, device),
+            fc3: linear(84, CLASSES, init, device),
             kernels,
         }
     }
@@ -58,36 +83,15 @@ impl<B: ConvKernels> LeNet5<B> {
         images: Tensor<B, 4>,
         observer: &mut impl LayerObserver<B>,
     ) -> Tensor<B, 2> {
-        let x = conv_block(
-            &self.conv1,
-            2,
-            images,
-            self.kernels,
-            observer,
-            BlockNames {
-                conv: "conv1",
-                description: "conv 5x5/1 pad 2, 6 filters + ReLU",
-                pool: "pool1",
-            },
-        );
-        let x = conv_block(
-            &self.conv2,
-            0,
-            x,
-            self.kernels,
-            observer,
-            BlockNames {
-                conv: "conv2",
-                description: "conv 5x5/1 valid, 16 filters + ReLU",
-                pool: "pool2",
-            },
-        );
+        let [block1, block2] = &LENET5_CONV_BLOCKS;
+        let x = conv_block(&self.conv1, block1, images, self.kernels, observer);
+        let x = conv_block(&self.conv2, block2, x, self.kernels, observer);
         let x = flatten(x);
         let x = relu(dense(&self.fc1, x, self.kernels));
         emit_features(
             observer,
             "fc1",
-            "fully connected 400 -> 120 + ReLU",
+            dense_description(&self.fc1, " + ReLU"),
             self.fc1.num_params(),
             &x,
         );
@@ -95,7 +99,7 @@ impl<B: ConvKernels> LeNet5<B> {
         emit_features(
             observer,
             "fc2",
-            "fully connected 120 -> 84 + ReLU",
+            dense_description(&self.fc2, " + ReLU"),
             self.fc2.num_params(),
             &x,
         );
@@ -103,7 +107,7 @@ impl<B: ConvKernels> LeNet5<B> {
         emit_features(
             observer,
             "fc3",
-            "fully connected 84 -> 10 (logits)",
+            dense_description(&self.fc3, " (logits)"),
             self.fc3.num_params(),
             &x,
         );

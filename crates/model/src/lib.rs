@@ -33,13 +33,14 @@ pub mod summary;
 pub mod trace;
 
 pub use atomic_file::atomic_write;
-pub use convnet::ConvNet;
+pub use convnet::{CONVNET_CONV_BLOCKS, ConvNet};
 pub use init::InitScheme;
-pub use lenet5::LeNet5;
+pub use layers::ConvBlockShape;
+pub use lenet5::{LENET5_CONV_BLOCKS, LeNet5};
 pub use mlp::Mlp;
-pub use network::{ModelConfig, ModelKind, Network};
+pub use network::{ModelConfig, ModelKind, Network, SCORING_BATCH};
 pub use persist::{DurableRecorder, PersistError, load_model, save_model};
 pub use summary::{LayerSummary, ModelSummary};
 pub use trace::{LayerEvent, LayerObserver, LayerOutput};
 
-pub use custom_kernels::Kernels;
+pub use custom_kernels::KernelChoice;

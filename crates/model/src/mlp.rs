@@ -6,13 +6,14 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
-use crate::layers::{dense, flatten, linear};
+use crate::layers::{dense, dense_description, flatten, linear};
 use crate::trace::{LayerObserver, emit_features};
-use custom_kernels::{ConvKernels, Kernels};
+use custom_kernels::{KernelBackend, KernelChoice};
+use mnist_data::{CLASSES, IMAGE_PIXELS};
 
 /// Multi-layer perceptron on flattened `[batch, 1, 28, 28]` images.
 #[derive(Module, Debug)]
-pub struct Mlp<B: ConvKernels> {
+pub struct Mlp<B: KernelBackend> {
     /// 784 -> 1200.
     pub fc1: Linear<B>,
     /// 1200 -> 1200.
@@ -23,17 +24,17 @@ pub struct Mlp<B: ConvKernels> {
     pub fc4: Linear<B>,
     /// Custom or built-in linear kernels (not saved with the weights).
     #[module(skip)]
-    pub kernels: Kernels,
+    pub kernels: KernelChoice,
 }
 
-impl<B: ConvKernels> Mlp<B> {
+impl<B: KernelBackend> Mlp<B> {
     /// A freshly initialised MLP running on `kernels`.
-    pub fn new(init: InitScheme, kernels: Kernels, device: &B::Device) -> Self {
+    pub fn new(init: InitScheme, kernels: KernelChoice, device: &B::Device) -> Self {
         Self {
-            fc1: linear(28 * 28, 1200, init, device),
+            fc1: linear(IMAGE_PIXELS, 1200, init, device),
             fc2: linear(1200, 1200, init, device),
             fc3: linear(1200, 1200, init, device),
-            fc4: linear(1200, 10, init, device),
+            fc4: linear(1200, CLASSES, init, device),
             kernels,
         }
     }
@@ -49,7 +50,7 @@ impl<B: ConvKernels> Mlp<B> {
         emit_features(
             observer,
             "fc1",
-            "fully connected 784 -> 1200 + ReLU",
+            dense_description(&self.fc1, " + ReLU"),
             self.fc1.num_params(),
             &x,
         );
@@ -57,7 +58,7 @@ impl<B: ConvKernels> Mlp<B> {
         emit_features(
             observer,
             "fc2",
-            "fully connected 1200 -> 1200 + ReLU",
+            dense_description(&self.fc2, " + ReLU"),
             self.fc2.num_params(),
             &x,
         );
@@ -65,7 +66,7 @@ impl<B: ConvKernels> Mlp<B> {
         emit_features(
             observer,
             "fc3",
-            "fully connected 1200 -> 1200 + ReLU",
+            dense_description(&self.fc3, " + ReLU"),
             self.fc3.num_params(),
             &x,
         );
@@ -73,7 +74,7 @@ impl<B: ConvKernels> Mlp<B> {
         emit_features(
             observer,
             "fc4",
-            "fully connected 1200 -> 10 (logits)",
+            dense_description(&self.fc4, " (logits)"),
             self.fc4.num_params(),
             &x,
         );

@@ -3,12 +3,17 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::convnet::ConvNet;
+use crate::convnet::{CONVNET_CONV_BLOCKS, ConvNet};
 use crate::init::InitScheme;
-use crate::lenet5::LeNet5;
+use crate::layers::ConvBlockShape;
+use crate::lenet5::{LENET5_CONV_BLOCKS, LeNet5};
 use crate::mlp::Mlp;
 use crate::trace::{LayerObserver, NoObserver};
-use custom_kernels::{ConvKernels, Kernels};
+use custom_kernels::{KernelBackend, KernelChoice};
+
+/// Images per forward pass when a trained network scores a whole set (the test set after
+/// training, `infer eval`): bounds the memory of one pass; the results do not depend on it.
+pub const SCORING_BATCH: usize = 500;
 
 /// Which architecture to build.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,6 +31,15 @@ pub enum ModelKind {
 impl ModelKind {
     /// Every kind, in the order the CLI lists them.
     pub const ALL: [ModelKind; 3] = [ModelKind::Lenet5, ModelKind::Convnet, ModelKind::Mlp];
+
+    /// The conv blocks of this architecture, in forward order (none for the MLP).
+    pub fn conv_blocks(self) -> &'static [ConvBlockShape] {
+        match self {
+            ModelKind::Lenet5 => &LENET5_CONV_BLOCKS,
+            ModelKind::Convnet => &CONVNET_CONV_BLOCKS,
+            ModelKind::Mlp => &[],
+        }
+    }
 
     /// The CLI spelling: `lenet5`, `convnet` or `mlp`.
     pub fn name(self) -> &'static str {
@@ -72,13 +86,13 @@ pub struct ModelConfig {
     pub dropout: f64,
     /// Conv, pool and linear implementation: the hand-written kernels (default) or Burn's
     /// built-in ops.
-    #[config(default = "Kernels::Custom")]
-    pub kernels: Kernels,
+    #[config(default = "KernelChoice::Custom")]
+    pub kernels: KernelChoice,
 }
 
 impl ModelConfig {
     /// Builds the configured network with fresh weights on `device`.
-    pub fn init<B: ConvKernels>(&self, device: &B::Device) -> Network<B> {
+    pub fn init<B: KernelBackend>(&self, device: &B::Device) -> Network<B> {
         match self.kind {
             ModelKind::Lenet5 => Network::Lenet5(LeNet5::new(self.init, self.kernels, device)),
             ModelKind::Convnet => {
@@ -93,7 +107,7 @@ impl ModelConfig {
 // The variants differ in size, but a network is built once and moved rarely: no need to box.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub enum Network<B: ConvKernels> {
+pub enum Network<B: KernelBackend> {
     /// LeNet-5.
     Lenet5(LeNet5<B>),
     /// The 32/64-filter ConvNet.
@@ -102,7 +116,7 @@ pub enum Network<B: ConvKernels> {
     Mlp(Mlp<B>),
 }
 
-impl<B: ConvKernels> Network<B> {
+impl<B: KernelBackend> Network<B> {
     /// Logits `[batch, 10]` for normalised images `[batch, 1, 28, 28]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         self.forward_observed(images, &mut NoObserver)

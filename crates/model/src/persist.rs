@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::atomic_file::atomic_write;
 use crate::network::{ModelConfig, Network};
-use custom_kernels::ConvKernels;
+use custom_kernels::KernelBackend;
 
 /// File name of the weights inside a model directory.
 pub const WEIGHTS_FILE: &str = "model.mpk";
@@ -137,7 +137,7 @@ fn explain_load_error<B: Backend>(bytes: &[u8], error: RecorderError) -> String 
 }
 
 /// Saves `network` and its `config` into `dir` (`model.json` + `model.mpk`), atomically.
-pub fn save_model<B: ConvKernels>(
+pub fn save_model<B: KernelBackend>(
     network: &Network<B>,
     config: &ModelConfig,
     dir: &Path,
@@ -163,7 +163,7 @@ pub fn load_config(dir: &Path) -> Result<ModelConfig, PersistError> {
 }
 
 /// Loads the network saved in `dir` by [`save_model`] onto `device`.
-pub fn load_model<B: ConvKernels>(
+pub fn load_model<B: KernelBackend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(Network<B>, ModelConfig), PersistError> {
@@ -188,7 +188,7 @@ pub fn load_model<B: ConvKernels>(
     Ok((network.load_record(record), config))
 }
 
-fn record_matches<B: ConvKernels>(
+fn record_matches<B: KernelBackend>(
     network: &Network<B>,
     record: &<Network<B> as Module<B>>::Record,
 ) -> bool {

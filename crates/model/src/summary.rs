@@ -6,7 +6,8 @@ use burn::prelude::*;
 
 use crate::network::Network;
 use crate::trace::LayerEvent;
-use custom_kernels::ConvKernels;
+use custom_kernels::KernelBackend;
+use mnist_data::IMAGE_SIDE;
 
 /// One row of a [`ModelSummary`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,13 +35,13 @@ pub struct ModelSummary {
 
 impl ModelSummary {
     /// Runs a single zero image through `network` and records every layer.
-    pub fn of<B: ConvKernels>(network: &Network<B>) -> Self {
+    pub fn of<B: KernelBackend>(network: &Network<B>) -> Self {
         let device = network.devices().into_iter().next().unwrap_or_default();
-        let input = Tensor::<B, 4>::zeros([1, 1, 28, 28], &device);
+        let input = Tensor::<B, 4>::zeros([1, 1, IMAGE_SIDE, IMAGE_SIDE], &device);
         let mut layers = vec![LayerSummary {
             name: "input".into(),
             description: "grayscale image".into(),
-            output_shape: vec![1, 28, 28],
+            output_shape: vec![1, IMAGE_SIDE, IMAGE_SIDE],
             params: 0,
         }];
         network.forward_observed(input, &mut |event: LayerEvent<'_, B>| {

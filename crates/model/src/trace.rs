@@ -25,8 +25,8 @@ impl<B: Backend> LayerOutput<'_, B> {
 pub struct LayerEvent<'a, B: Backend> {
     /// Short name of the layer, e.g. `conv1` or `pool2`.
     pub name: &'static str,
-    /// Human-readable description, e.g. `conv 5x5/1 SAME, 6 filters + ReLU`.
-    pub description: &'static str,
+    /// Human-readable description, e.g. `conv 5x5/1 pad 2, 6 filters + ReLU`.
+    pub description: String,
     /// Trainable parameters owned by this layer.
     pub params: usize,
     /// The layer's output for the current batch.
@@ -67,7 +67,7 @@ impl<B: Backend, F: FnMut(LayerEvent<'_, B>)> LayerObserver<B> for F {
 pub(crate) fn emit_maps<B: Backend>(
     observer: &mut impl LayerObserver<B>,
     name: &'static str,
-    description: &'static str,
+    description: String,
     params: usize,
     output: &Tensor<B, 4>,
 ) {
@@ -83,7 +83,7 @@ pub(crate) fn emit_maps<B: Backend>(
 pub(crate) fn emit_features<B: Backend>(
     observer: &mut impl LayerObserver<B>,
     name: &'static str,
-    description: &'static str,
+    description: String,
     params: usize,
     output: &Tensor<B, 2>,
 ) {

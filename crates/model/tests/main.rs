@@ -1,15 +1,46 @@
 //! Parameter counts, output shapes and the per-layer summary of the three networks.
 
+use std::sync::Mutex;
+
 use burn::prelude::*;
 use burn_ndarray::NdArray;
+use custom_kernels::KernelBackend;
+use mnist_data::IMAGE_SIDE;
 use model::{InitScheme, ModelConfig, ModelKind, ModelSummary, Network};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
 
 type B = NdArray;
 
+/// Seed of every random draw of these tests.
+const TEST_SEED: u64 = 0x5eed;
+
+/// Serialises the tests' use of ndarray's one process-wide random generator, so each network a
+/// test builds gets the same weights on every run, whatever other tests run beside it.
+static RANDOM: Mutex<()> = Mutex::new(());
+
+/// `config`'s network with weights drawn from [`TEST_SEED`].
+fn seeded<AB: KernelBackend>(config: &ModelConfig, device: &AB::Device) -> Network<AB> {
+    let _only_us = RANDOM
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    AB::seed(device, TEST_SEED);
+    config.init::<AB>(device)
+}
+
 fn build(kind: ModelKind) -> Network<B> {
-    ModelConfig::new()
-        .with_kind(kind)
-        .init::<B>(&Default::default())
+    seeded::<B>(&ModelConfig::new().with_kind(kind), &Default::default())
+}
+
+/// Standard normal images `[batch, 1, 28, 28]` from [`TEST_SEED`].
+fn random_images(batch: usize, device: &burn_ndarray::NdArrayDevice) -> Tensor<B, 4> {
+    let mut rng = StdRng::seed_from_u64(TEST_SEED);
+    let shape = [batch, 1, IMAGE_SIDE, IMAGE_SIDE];
+    let values: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
 }
 
 #[test]
@@ -75,16 +106,10 @@ fn forward_on_batch_1_and_64_for_every_kind_and_init() {
     let device = Default::default();
     for kind in ModelKind::ALL {
         for init in [InitScheme::He, InitScheme::Xavier] {
-            let net = ModelConfig::new()
-                .with_kind(kind)
-                .with_init(init)
-                .init::<B>(&device);
+            let config = ModelConfig::new().with_kind(kind).with_init(init);
+            let net = seeded::<B>(&config, &device);
             for batch in [1, 64] {
-                let images = Tensor::<B, 4>::random(
-                    [batch, 1, 28, 28],
-                    burn::tensor::Distribution::Normal(0.0, 1.0),
-                    &device,
-                );
+                let images = random_images(batch, &device);
                 let logits = net.forward(images);
                 assert_eq!(logits.dims(), [batch, 10], "{kind} {init} batch {batch}");
                 let values = logits.into_data().to_vec::<f32>().unwrap();
@@ -102,10 +127,10 @@ fn forward_on_batch_1_and_64_for_every_kind_and_init() {
 fn he_and_xavier_draw_weights_with_the_expected_spread() {
     let device = Default::default();
     let std_of = |init| {
-        let net = ModelConfig::new()
-            .with_kind(ModelKind::Mlp)
-            .with_init(init)
-            .init::<B>(&device);
+        let net = seeded::<B>(
+            &ModelConfig::new().with_kind(ModelKind::Mlp).with_init(init),
+            &device,
+        );
         let Network::Mlp(mlp) = net else {
             unreachable!()
         };
@@ -165,8 +190,13 @@ fn every_parameter_receives_a_gradient() {
     }
 
     let device = Default::default();
-    for kind in [ModelKind::Lenet5, ModelKind::Convnet, ModelKind::Mlp] {
-        let net = ModelConfig::new().with_kind(kind).init::<AB>(&device);
+    // Weights and biases of 5, 4 and 4 layers.
+    for (kind, params) in [
+        (ModelKind::Lenet5, 10),
+        (ModelKind::Convnet, 8),
+        (ModelKind::Mlp, 8),
+    ] {
+        let net = seeded::<AB>(&ModelConfig::new().with_kind(kind), &device);
         let images = Tensor::<AB, 4>::ones([2, 1, 28, 28], &device);
         let grads = net.forward(images).powf_scalar(2.0).sum().backward();
         let mut visitor = Missing {
@@ -175,11 +205,7 @@ fn every_parameter_receives_a_gradient() {
             missing: Vec::new(),
         };
         net.visit(&mut visitor);
-        assert!(
-            visitor.checked >= 6,
-            "{kind:?}: visited {}",
-            visitor.checked
-        );
+        assert_eq!(visitor.checked, params, "{kind:?}");
         assert!(
             visitor.missing.is_empty(),
             "{kind:?}: parameters without a gradient: {:?}",
