@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use custom_kernels::ConvKernels;
+use custom_kernels::KernelBackend;
 use image::DynamicImage;
-use mnist_data::normalize_pixel;
-use model::{Kernels, ModelConfig, Network, PersistError};
+use mnist_data::{CLASSES, IMAGE_PIXELS, IMAGE_SIDE, normalize_pixel};
+use model::{KernelChoice, ModelConfig, Network, PersistError};
 use serde::Serialize;
 
 use crate::preprocess::mnist_pixels;
@@ -41,7 +41,7 @@ pub struct Prediction {
     /// The most probable digit.
     pub digit: u8,
     /// Softmax probabilities of digits 0-9.
-    pub probabilities: [f32; 10],
+    pub probabilities: [f32; CLASSES],
 }
 
 impl Prediction {
@@ -57,13 +57,13 @@ impl Prediction {
 }
 
 /// A trained network ready to classify 28x28 digits.
-pub struct Classifier<B: ConvKernels> {
+pub struct Classifier<B: KernelBackend> {
     network: Network<B>,
     config: ModelConfig,
     device: B::Device,
 }
 
-impl<B: ConvKernels> Classifier<B> {
+impl<B: KernelBackend> Classifier<B> {
     /// Loads the model saved by training: a run directory (`model.json` + `model.mpk`) or the
     /// path of its `model.mpk`. Uses the kernels recorded with the model.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, InferError> {
@@ -74,7 +74,7 @@ impl<B: ConvKernels> Classifier<B> {
     pub fn load_on(
         path: impl AsRef<Path>,
         device: B::Device,
-        kernels: Option<Kernels>,
+        kernels: Option<KernelChoice>,
     ) -> Result<Self, InferError> {
         let path = path.as_ref();
         if !path.exists() {
@@ -112,20 +112,20 @@ impl<B: ConvKernels> Classifier<B> {
 
     /// The network's input for MNIST-style images (784 pixels each, row-major, 0 =
     /// background): normalised like the training data, `[n, 1, 28, 28]`.
-    pub fn input_tensor(&self, images: &[[u8; 784]]) -> Tensor<B, 4> {
+    pub fn input_tensor(&self, images: &[[u8; IMAGE_PIXELS]]) -> Tensor<B, 4> {
         let values: Vec<f32> = images
             .iter()
             .flatten()
             .map(|&p| normalize_pixel(p))
             .collect();
         Tensor::<B, 4>::from_data(
-            TensorData::new(values, [images.len(), 1, 28, 28]),
+            TensorData::new(values, [images.len(), 1, IMAGE_SIDE, IMAGE_SIDE]),
             &self.device,
         )
     }
 
     /// Classifies MNIST-style images: 784 pixels each, row-major, 0 = background.
-    pub fn classify_pixels(&self, images: &[[u8; 784]]) -> Vec<Prediction> {
+    pub fn classify_pixels(&self, images: &[[u8; IMAGE_PIXELS]]) -> Vec<Prediction> {
         if images.is_empty() {
             return Vec::new();
         }
@@ -136,11 +136,13 @@ impl<B: ConvKernels> Classifier<B> {
             .to_vec::<f32>()
             .expect("f32 probabilities");
         probabilities
-            .chunks_exact(10)
+            .chunks_exact(CLASSES)
             .map(|p| {
-                let mut probabilities = [0f32; 10];
+                let mut probabilities = [0f32; CLASSES];
                 probabilities.copy_from_slice(p);
-                let digit = (0..10).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0) as u8;
+                let digit = (0..CLASSES)
+                    .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+                    .unwrap_or(0) as u8;
                 Prediction {
                     digit,
                     probabilities,
@@ -164,7 +166,7 @@ impl<B: ConvKernels> Classifier<B> {
 
 /// Reads a picture of a digit (PNG, JPEG; the format is recognised from the content, not the
 /// file name) and preprocesses it into MNIST's 28x28 format.
-pub fn read_digit(path: &Path) -> Result<[u8; 784], InferError> {
+pub fn read_digit(path: &Path) -> Result<[u8; IMAGE_PIXELS], InferError> {
     let error = |reason: String| InferError::Image {
         path: path.to_path_buf(),
         reason,

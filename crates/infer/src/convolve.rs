@@ -8,7 +8,8 @@ use std::str::FromStr;
 
 use burn::prelude::*;
 use burn_ndarray::NdArray;
-use custom_kernels::{ConvSpec, Kernels, conv2d};
+use custom_kernels::{ConvSpec, KernelChoice, conv2d};
+use model::layer_math::same_padding;
 
 /// A rectangular grid of numbers: a kernel, a small input, or an output.
 #[derive(Clone, Debug, PartialEq)]
@@ -162,7 +163,9 @@ pub fn named_kernel(name: &str) -> Option<Matrix> {
 /// Zero padding around the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Padding {
-    /// Enough zeros to keep the size at stride 1: `(k - 1) / 2` on each side.
+    /// TensorFlow's `SAME`, as in [`model::layer_math`]: enough zeros for `ceil(W / S)` output
+    /// positions, the smaller half before (for an odd kernel at stride 1, `(k - 1) / 2` on each
+    /// side, so the size is kept).
     Same,
     /// No padding.
     Valid,
@@ -186,51 +189,81 @@ impl FromStr for Padding {
 }
 
 impl Padding {
-    fn pixels(self, kernel: usize) -> usize {
+    /// Zeros `[before, after]` along an axis of `input` values for a kernel of `kernel`.
+    fn zeros(self, input: usize, kernel: usize, stride: usize) -> [usize; 2] {
         match self {
-            Padding::Same => (kernel - 1) / 2,
-            Padding::Valid => 0,
-            Padding::Pixels(p) => p,
+            Padding::Same => same_padding(input, kernel, stride),
+            Padding::Valid => [0, 0],
+            Padding::Pixels(p) => [p, p],
+        }
+    }
+}
+
+impl Matrix {
+    /// The matrix inside a frame of zeros: `rows` `[above, below]`, `cols` `[left, right]`.
+    fn padded(&self, rows: [usize; 2], cols: [usize; 2]) -> Matrix {
+        let width = cols[0] + self.cols + cols[1];
+        let height = rows[0] + self.rows + rows[1];
+        let mut values = vec![0.0; width * height];
+        for (r, row) in self.values.chunks_exact(self.cols).enumerate() {
+            let start = (rows[0] + r) * width + cols[0];
+            values[start..start + self.cols].copy_from_slice(row);
+        }
+        Matrix {
+            rows: height,
+            cols: width,
+            values,
         }
     }
 }
 
 /// `input` cross-correlated with `kernel` (no bias, no ReLU) by the project's custom CPU
-/// `conv2d`. Errors if the kernel does not fit the padded input or the stride is 0.
+/// `conv2d`, after zero-padding the input as `padding` says (the conv itself pads nothing, so
+/// uneven `SAME` padding is exact). Errors if the kernel does not fit the padded input or the
+/// stride is 0.
 pub fn convolve(
     input: &Matrix,
     kernel: &Matrix,
     stride: usize,
     padding: Padding,
 ) -> Result<Matrix, String> {
+    if stride == 0 {
+        return Err("the stride must be at least 1".into());
+    }
+    let rows = padding.zeros(input.rows, kernel.rows, stride);
+    let cols = padding.zeros(input.cols, kernel.cols, stride);
+    let padded = input.padded(rows, cols);
     let spec = ConvSpec {
         stride: [stride, stride],
-        padding: [padding.pixels(kernel.rows), padding.pixels(kernel.cols)],
+        padding: [0, 0],
         relu: false,
     };
-    let [rows, cols] = spec
-        .output_size([input.rows, input.cols], [kernel.rows, kernel.cols])
-        .filter(|_| stride > 0)
+    let [out_rows, out_cols] = spec
+        .output_size([padded.rows, padded.cols], [kernel.rows, kernel.cols])
         .ok_or_else(|| {
             format!(
-                "a {}x{} kernel with stride {stride} and padding {:?} does not fit a {}x{} input",
-                kernel.rows, kernel.cols, spec.padding, input.rows, input.cols
+                "a {}x{} kernel with stride {stride} does not fit a {}x{} input padded to {}x{}",
+                kernel.rows, kernel.cols, input.rows, input.cols, padded.rows, padded.cols
             )
         })?;
     let device = Default::default();
     let x = Tensor::<NdArray, 4>::from_data(
-        TensorData::new(input.values.clone(), [1, 1, input.rows, input.cols]),
+        TensorData::new(padded.values, [1, 1, padded.rows, padded.cols]),
         &device,
     );
     let w = Tensor::<NdArray, 4>::from_data(
         TensorData::new(kernel.values.clone(), [1, 1, kernel.rows, kernel.cols]),
         &device,
     );
-    let values = conv2d(x, w, None, spec, Kernels::Custom)
+    let values = conv2d(x, w, None, spec, KernelChoice::Custom)
         .into_data()
         .to_vec::<f32>()
         .expect("f32 output");
-    Ok(Matrix { rows, cols, values })
+    Ok(Matrix {
+        rows: out_rows,
+        cols: out_cols,
+        values,
+    })
 }
 
 /// Grey levels 0-255 for a convolved picture: kernels whose weights sum to about 1 (blur,

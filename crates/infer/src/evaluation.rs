@@ -3,15 +3,18 @@
 
 use std::fmt;
 
-use custom_kernels::ConvKernels;
-use mnist_data::LabelledImages;
+use custom_kernels::KernelBackend;
+use mnist_data::{CLASSES, IMAGE_PIXELS, LabelledImages};
+use model::SCORING_BATCH;
 use serde::Serialize;
 
 use crate::classifier::Classifier;
 use crate::render::Mistake;
 
-/// Images classified per forward pass.
-const BATCH: usize = 500;
+/// The picture of the confusion matrix `infer eval` writes into its `--out` folder.
+pub const CONFUSION_FILE: &str = "confusion.png";
+/// The picture of the most confident mistakes `infer eval` writes into its `--out` folder.
+pub const MISTAKES_FILE: &str = "mistakes.png";
 
 /// How many of the most confident mistakes a report keeps.
 pub const WORST_MISTAKES: usize = 32;
@@ -26,11 +29,11 @@ pub struct EvaluationReport {
     /// `100 * correct / images`.
     pub accuracy: f64,
     /// `confusion[true][predicted]` counts.
-    pub confusion: [[usize; 10]; 10],
+    pub confusion: [[usize; CLASSES]; CLASSES],
     /// Per digit: of the images predicted as it, the share that were it (%).
-    pub precision: [f64; 10],
+    pub precision: [f64; CLASSES],
     /// Per digit: of the images that were it, the share predicted as it (%).
-    pub recall: [f64; 10],
+    pub recall: [f64; CLASSES],
     /// Up to [`WORST_MISTAKES`] misclassified images, the most confident first.
     pub worst_mistakes: Vec<Mistake>,
 }
@@ -38,11 +41,11 @@ pub struct EvaluationReport {
 impl EvaluationReport {
     /// Builds the report from true and predicted labels (no mistakes listed).
     pub fn from_predictions(truth: &[u8], predicted: &[u8]) -> Self {
-        let mut confusion = [[0usize; 10]; 10];
+        let mut confusion = [[0usize; CLASSES]; CLASSES];
         for (&t, &p) in truth.iter().zip(predicted) {
             confusion[t as usize][p as usize] += 1;
         }
-        let correct = (0..10).map(|d| confusion[d][d]).sum::<usize>();
+        let correct = (0..CLASSES).map(|d| confusion[d][d]).sum::<usize>();
         let percent = |num: usize, den: usize| {
             if den == 0 {
                 0.0
@@ -51,7 +54,7 @@ impl EvaluationReport {
             }
         };
         let precision = std::array::from_fn(|d| {
-            percent(confusion[d][d], (0..10).map(|t| confusion[t][d]).sum())
+            percent(confusion[d][d], (0..CLASSES).map(|t| confusion[t][d]).sum())
         });
         let recall = std::array::from_fn(|d| percent(confusion[d][d], confusion[d].iter().sum()));
         Self {
@@ -67,16 +70,20 @@ impl EvaluationReport {
 }
 
 /// Classifies every image of `set` and compares with its labels.
-pub fn evaluate<B: ConvKernels>(
+pub fn evaluate<B: KernelBackend>(
     classifier: &Classifier<B>,
     set: &LabelledImages,
 ) -> EvaluationReport {
     let mut predicted = Vec::with_capacity(set.len());
     let mut mistakes = Vec::new();
-    for start in (0..set.len()).step_by(BATCH) {
-        let end = (start + BATCH).min(set.len());
-        let images: Vec<[u8; 784]> = (start..end)
-            .map(|i| set.image(i).try_into().expect("784 pixels"))
+    for start in (0..set.len()).step_by(SCORING_BATCH) {
+        let end = (start + SCORING_BATCH).min(set.len());
+        let images: Vec<[u8; IMAGE_PIXELS]> = (start..end)
+            .map(|i| {
+                set.image(i)
+                    .try_into()
+                    .expect("MNIST images have IMAGE_PIXELS pixels")
+            })
             .collect();
         for (offset, p) in classifier.classify_pixels(&images).iter().enumerate() {
             let index = start + offset;
@@ -108,7 +115,7 @@ impl fmt::Display for EvaluationReport {
             self.accuracy, self.correct, self.images
         )?;
         writeln!(f, "\ndigit  precision  recall")?;
-        for d in 0..10 {
+        for d in 0..CLASSES {
             writeln!(
                 f,
                 "{d:>5}  {:>8.2}%  {:>6.2}%",
@@ -120,7 +127,7 @@ impl fmt::Display for EvaluationReport {
             "\nconfusion matrix (rows: true digit, columns: predicted)"
         )?;
         write!(f, "     ")?;
-        for d in 0..10 {
+        for d in 0..CLASSES {
             write!(f, "{d:>6}")?;
         }
         for (t, row) in self.confusion.iter().enumerate() {

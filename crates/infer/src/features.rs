@@ -2,7 +2,8 @@
 //! feature maps one image produces after each conv layer.
 
 use burn::prelude::*;
-use custom_kernels::ConvKernels;
+use custom_kernels::KernelBackend;
+use mnist_data::IMAGE_PIXELS;
 use model::{LayerEvent, LayerOutput};
 
 use crate::classifier::Classifier;
@@ -10,7 +11,7 @@ use crate::render::FeatureMaps;
 
 /// The first conv layer's kernels (first input channel of each filter), or `None` for a
 /// network without convolutions (the MLP).
-pub fn first_layer_kernels<B: ConvKernels>(classifier: &Classifier<B>) -> Option<FeatureMaps> {
+pub fn first_layer_kernels<B: KernelBackend>(classifier: &Classifier<B>) -> Option<FeatureMaps> {
     let weights = classifier.network().first_conv_weights()?;
     let [filters, _channels, height, width] = weights.dims();
     let first_channel = weights.slice([0..filters, 0..1, 0..height, 0..width]);
@@ -24,9 +25,9 @@ pub fn first_layer_kernels<B: ConvKernels>(classifier: &Classifier<B>) -> Option
 }
 
 /// The output of every conv layer (after its ReLU) for one MNIST-style image.
-pub fn conv_feature_maps<B: ConvKernels>(
+pub fn conv_feature_maps<B: KernelBackend>(
     classifier: &Classifier<B>,
-    pixels: &[u8; 784],
+    pixels: &[u8; IMAGE_PIXELS],
 ) -> Vec<FeatureMaps> {
     let mut layers = Vec::new();
     let mut observe = |event: LayerEvent<'_, B>| {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use burn_store::{
     ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
-use custom_kernels::ConvKernels;
+use custom_kernels::KernelBackend;
 use model::{ModelConfig, Network};
 
 /// Why PyTorch weights could not be imported.
@@ -51,7 +51,7 @@ pub enum ImportError {
 /// dict at `path`. `top_level_key` selects a nested dict in a `.pt` checkpoint (for example
 /// `"state_dict"`). Every layer must be present with the right shape, and no tensor may be
 /// left over.
-pub fn import_pytorch<B: ConvKernels>(
+pub fn import_pytorch<B: KernelBackend>(
     path: &Path,
     config: &ModelConfig,
     top_level_key: Option<&str>,

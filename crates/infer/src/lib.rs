@@ -25,7 +25,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod args;
 pub mod classifier;
+pub mod commands;
 pub mod convolve;
 pub mod evaluation;
 pub mod features;

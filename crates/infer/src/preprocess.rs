@@ -6,17 +6,18 @@
 
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, Luma};
+use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Side of the box the digit is scaled into (MNIST: 20).
 const DIGIT_BOX: u32 = 20;
 /// Side of the output (MNIST: 28).
-const SIDE: u32 = 28;
+const SIDE: u32 = IMAGE_SIDE as u32;
 /// Pixels at or below this (after inversion) count as background when cropping.
 const INK_THRESHOLD: u8 = 30;
 
 /// MNIST-style 28x28 pixels (row-major, 0 = background) from any picture of a digit.
 /// Returns `None` when the picture holds no ink at all.
-pub fn mnist_pixels(picture: &DynamicImage) -> Option<[u8; 784]> {
+pub fn mnist_pixels(picture: &DynamicImage) -> Option<[u8; IMAGE_PIXELS]> {
     let mut gray = opaque_gray(picture)?;
     if background_level(&gray) > 127 {
         image::imageops::invert(&mut gray);
@@ -40,7 +41,7 @@ pub fn mnist_pixels(picture: &DynamicImage) -> Option<[u8; 784]> {
     let top = (SIDE as f32 / 2.0 - cy).round() as i64;
     let mut frame = GrayImage::new(SIDE, SIDE);
     image::imageops::overlay(&mut frame, &scaled, left, top);
-    let mut pixels = [0u8; 784];
+    let mut pixels = [0u8; IMAGE_PIXELS];
     pixels.copy_from_slice(frame.as_raw());
     Some(pixels)
 }

@@ -3,19 +3,27 @@
 use crate::common::infer;
 use image::{GrayImage, Luma};
 use infer::convolve::{Matrix, Padding, convolve, named_kernel};
+use model::layer_math::{Padding as LayerPadding, output_size, same_padding};
 
-/// Cross-correlation by the definition, for comparison.
-fn naive(input: &Matrix, kernel: &Matrix, stride: usize, pad: usize) -> Matrix {
-    let rows = (input.rows + 2 * pad - kernel.rows) / stride + 1;
-    let cols = (input.cols + 2 * pad - kernel.cols) / stride + 1;
+/// Cross-correlation by the definition, for comparison: `rows` `[above, below]` and `cols`
+/// `[left, right]` zeros around the input.
+fn naive(
+    input: &Matrix,
+    kernel: &Matrix,
+    stride: usize,
+    rows: [usize; 2],
+    cols: [usize; 2],
+) -> Matrix {
+    let out_rows = (input.rows + rows[0] + rows[1] - kernel.rows) / stride + 1;
+    let out_cols = (input.cols + cols[0] + cols[1] - kernel.cols) / stride + 1;
     let mut values = Vec::new();
-    for oy in 0..rows {
-        for ox in 0..cols {
+    for oy in 0..out_rows {
+        for ox in 0..out_cols {
             let mut sum = 0.0;
             for ky in 0..kernel.rows {
                 for kx in 0..kernel.cols {
-                    let y = (oy * stride + ky) as isize - pad as isize;
-                    let x = (ox * stride + kx) as isize - pad as isize;
+                    let y = (oy * stride + ky) as isize - rows[0] as isize;
+                    let x = (ox * stride + kx) as isize - cols[0] as isize;
                     if y >= 0 && x >= 0 && (y as usize) < input.rows && (x as usize) < input.cols {
                         sum += input.values[y as usize * input.cols + x as usize]
                             * kernel.values[ky * kernel.cols + kx];
@@ -25,7 +33,21 @@ fn naive(input: &Matrix, kernel: &Matrix, stride: usize, pad: usize) -> Matrix {
             values.push(sum);
         }
     }
-    Matrix { rows, cols, values }
+    Matrix {
+        rows: out_rows,
+        cols: out_cols,
+        values,
+    }
+}
+
+fn assert_close(got: &Matrix, want: &Matrix, what: &str) {
+    assert_eq!((got.rows, got.cols), (want.rows, want.cols), "{what}");
+    for (g, w) in got.values.iter().zip(&want.values) {
+        assert!(
+            (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            "{what}: {g} vs {w}"
+        );
+    }
 }
 
 #[test]
@@ -64,18 +86,38 @@ fn stride_and_padding_follow_the_output_size_formula() {
             (3, Padding::Pixels(2), 2),
         ] {
             let got = convolve(&input, &kernel, stride, padding).unwrap();
-            let want = naive(&input, &kernel, stride, pad);
+            let want = naive(&input, &kernel, stride, [pad, pad], [pad, pad]);
+            assert_close(&got, &want, &format!("{name} s{stride}"));
+        }
+    }
+}
+
+/// `--padding same` is the SAME of `model::layer_math` (TensorFlow's): `ceil(W / S)` outputs,
+/// the smaller half of the zeros before, also where the zeros cannot be split evenly (even
+/// kernels, strides above 1).
+#[test]
+fn same_padding_is_the_layer_math_same() {
+    let input = Matrix {
+        rows: 7,
+        cols: 6,
+        values: (1..=42).map(|v| v as f32).collect(),
+    };
+    for kernel in ["1 2; 3 4", "1 0 -1; 2 0 -2; 1 0 -1", "1 2 3 4; 5 6 7 8"] {
+        let kernel: Matrix = kernel.parse().unwrap();
+        for stride in 1..=3 {
+            let got = convolve(&input, &kernel, stride, Padding::Same).unwrap();
+            let rows = same_padding(input.rows, kernel.rows, stride);
+            let cols = same_padding(input.cols, kernel.cols, stride);
+            let what = format!("{}x{} kernel, stride {stride}", kernel.rows, kernel.cols);
             assert_eq!(
-                (got.rows, got.cols),
-                (want.rows, want.cols),
-                "{name} s{stride}"
+                (Some(got.rows), Some(got.cols)),
+                (
+                    output_size(input.rows, kernel.rows, stride, LayerPadding::Same),
+                    output_size(input.cols, kernel.cols, stride, LayerPadding::Same)
+                ),
+                "{what}"
             );
-            for (g, w) in got.values.iter().zip(&want.values) {
-                assert!(
-                    (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                    "{name}: {g} vs {w}"
-                );
-            }
+            assert_close(&got, &naive(&input, &kernel, stride, rows, cols), &what);
         }
     }
 }

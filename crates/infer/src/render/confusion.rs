@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use mnist_data::CLASSES;
+
 use super::canvas::{Canvas, RenderError};
 
 const CELL: u32 = 52;
@@ -10,8 +12,14 @@ const LEFT: u32 = 70;
 const TOP: u32 = 70;
 
 /// Draws `confusion[true][predicted]` and writes it to `path` as PNG.
-pub fn confusion_png(confusion: &[[usize; 10]; 10], path: &Path) -> Result<(), RenderError> {
-    let mut canvas = Canvas::new(LEFT + 10 * CELL + 20, TOP + 10 * CELL + 20);
+pub fn confusion_png(
+    confusion: &[[usize; CLASSES]; CLASSES],
+    path: &Path,
+) -> Result<(), RenderError> {
+    let mut canvas = Canvas::new(
+        LEFT + CLASSES as u32 * CELL + 20,
+        TOP + CLASSES as u32 * CELL + 20,
+    );
     canvas.text(10, 8, 18, "confusion matrix");
     canvas.text(LEFT as i32, 36, 14, "predicted digit →");
     canvas.text(6, TOP as i32 - 18, 14, "true ↓");

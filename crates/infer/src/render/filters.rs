@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use mnist_data::IMAGE_SIDE;
+
 use super::canvas::{Canvas, RenderError, diverging, grey};
 
 const MARGIN: u32 = 12;
@@ -43,11 +45,11 @@ pub fn filters_png(
         .map(|(maps, scale)| section_size(maps, *scale).0)
         .max()
         .unwrap_or(0)
-        .max(28 * 4 + 300)
+        .max(IMAGE_SIDE as u32 * 4 + 300)
         + 2 * MARGIN;
     let height = 2 * MARGIN
         + HEADING
-        + 28 * 4
+        + IMAGE_SIDE as u32 * 4
         + GAP
         + sections
             .iter()
@@ -67,8 +69,8 @@ pub fn filters_png(
         .iter()
         .map(|&p| grey(p as f32 / 255.0, true))
         .collect();
-    canvas.blit(MARGIN, y, 28, &input, 4);
-    y += 28 * 4 + GAP;
+    canvas.blit(MARGIN, y, IMAGE_SIDE, &input, 4);
+    y += IMAGE_SIDE as u32 * 4 + GAP;
 
     let largest = kernels
         .values

@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
+use mnist_data::IMAGE_SIDE;
 use serde::Serialize;
 
 use super::canvas::{Canvas, RenderError, grey};
 
 const SCALE: u32 = 3;
 const COLUMNS: usize = 8;
-const TILE: u32 = 28 * SCALE;
+const TILE: u32 = IMAGE_SIDE as u32 * SCALE;
 const LABEL: u32 = 20;
 const GAP: u32 = 8;
 
@@ -54,7 +55,7 @@ pub fn mistakes_png(
             .iter()
             .map(|&p| grey(p as f32 / 255.0, false))
             .collect();
-        canvas.blit(x, y, 28, &colours, SCALE);
+        canvas.blit(x, y, IMAGE_SIDE, &colours, SCALE);
         let label = format!(
             "{}→{} {:.0}%",
             mistake.truth,

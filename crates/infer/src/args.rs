@@ -1,0 +1,136 @@
+//! The `infer` command line: its subcommands and their arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use model::{KernelChoice, ModelKind};
+
+use crate::convolve::Padding;
+
+/// Inference with a model trained by `cargo run -p training`.
+#[derive(Debug, Parser)]
+#[command(name = "infer", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Predict the digit of each image (PNG/JPEG of any size or polarity), or of IDX images.
+    Predict(PredictArgs),
+    /// Accuracy, per-class precision/recall and the confusion matrix on an IDX image/label pair.
+    Eval(EvalArgs),
+    /// Draw the first-layer kernels and one image's feature maps after each conv layer.
+    Filters(FiltersArgs),
+    /// Apply a classic image kernel through the project's conv2d. A text-matrix INPUT prints
+    /// the output matrix; a picture is converted to grey and the result saved to OUTPUT.
+    Convolve(ConvolveArgs),
+    /// Convert weights exported from PyTorch (.safetensors, .pt, .pth) into a model folder
+    /// that `predict` and `eval` load.
+    Import(ImportArgs),
+}
+
+/// The arguments of `infer predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Training run directory (or its model.mpk).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Image files.
+    pub images: Vec<PathBuf>,
+    /// An IDX image file to read from instead of pictures (with --index).
+    #[arg(long, conflicts_with = "images")]
+    pub idx: Option<PathBuf>,
+    /// Which image of --idx (0-based); repeat for several.
+    #[arg(long, requires = "idx")]
+    pub index: Vec<usize>,
+    /// Layer implementation: custom or builtin (default: the one recorded with the model).
+    #[arg(long)]
+    pub kernels: Option<KernelChoice>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `infer eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Training run directory (or its model.mpk).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// IDX images (raw or .gz), 28x28.
+    #[arg(long)]
+    pub images: PathBuf,
+    /// IDX labels (raw or .gz).
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Layer implementation: custom or builtin (default: the one recorded with the model).
+    #[arg(long)]
+    pub kernels: Option<KernelChoice>,
+    /// Folder for confusion.png and mistakes.png.
+    #[arg(long, default_value = "eval-report")]
+    pub out: PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `infer filters`.
+#[derive(Debug, Args)]
+pub struct FiltersArgs {
+    /// Training run directory (or its model.mpk).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The PNG to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A picture of a digit to show the feature maps of (default: MNIST test image 0).
+    #[arg(long, conflicts_with = "idx")]
+    pub image: Option<PathBuf>,
+    /// An IDX image file to take the input from (with --index).
+    #[arg(long)]
+    pub idx: Option<PathBuf>,
+    /// Which image of --idx (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub index: usize,
+}
+
+/// The arguments of `infer convolve`.
+#[derive(Debug, Args)]
+pub struct ConvolveArgs {
+    /// blur, sharpen, edge, emboss, laplacian, sobel-x, sobel-y, or a text file holding a
+    /// matrix (rows on lines, values separated by spaces or commas).
+    #[arg(long)]
+    pub kernel: String,
+    /// A picture (PNG, JPEG) or a text matrix.
+    pub input: PathBuf,
+    /// Where to write the filtered picture (required for a picture; optional for a matrix).
+    pub output: Option<PathBuf>,
+    /// Step between output positions.
+    #[arg(long, default_value_t = 1)]
+    pub stride: usize,
+    /// same (TensorFlow's SAME: ceil(W / S) outputs, the smaller half of the zeros before),
+    /// valid, or a number of zeros on each side.
+    #[arg(long, default_value = "same")]
+    pub padding: Padding,
+}
+
+/// The arguments of `infer import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The PyTorch state dict.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The architecture the weights are for: lenet5, convnet or mlp.
+    #[arg(long)]
+    pub kind: ModelKind,
+    /// Folder to write model.json and model.mpk into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Key of the state dict inside a .pt checkpoint (e.g. state_dict).
+    #[arg(long)]
+    pub key: Option<String>,
+}

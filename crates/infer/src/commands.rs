@@ -1,0 +1,325 @@
+//! What each `infer` subcommand does, one function per subcommand (`main` only dispatches).
+//! Every model runs on [`DefaultBackend`].
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE, LabelledImages};
+use model::{KernelChoice, ModelConfig, say};
+
+use crate::args::{ConvolveArgs, EvalArgs, FiltersArgs, ImportArgs, PredictArgs};
+use crate::convolve::{Matrix, convolve as convolve_matrix, named_kernel, to_grey_levels};
+use crate::evaluation::{CONFUSION_FILE, MISTAKES_FILE};
+use crate::features::{conv_feature_maps, first_layer_kernels};
+use crate::render::{confusion_png, filters_png, mistakes_png};
+use crate::{Classifier, DefaultBackend, Prediction, evaluate, import_pytorch};
+
+fn load(model: &Path, kernels: Option<KernelChoice>) -> Result<Classifier<DefaultBackend>> {
+    Ok(Classifier::<DefaultBackend>::load_on(
+        model,
+        Default::default(),
+        kernels,
+    )?)
+}
+
+/// `infer predict`: the digit of each picture or IDX image.
+pub fn predict(args: PredictArgs) -> Result<()> {
+    let PredictArgs {
+        model,
+        images,
+        idx,
+        index,
+        kernels,
+        json,
+    } = args;
+    let classifier = load(&model, kernels)?;
+    // One result per input: a prediction, or why that input could not be classified.
+    let mut results: Vec<(String, Result<Prediction, String>)> = Vec::new();
+    if let Some(idx) = idx {
+        let set = mnist_data::read_images(&idx)?;
+        if (set.rows, set.cols) != (IMAGE_SIDE, IMAGE_SIDE) {
+            bail!(
+                "{}: images are {}x{}, expected {IMAGE_SIDE}x{IMAGE_SIDE}",
+                idx.display(),
+                set.rows,
+                set.cols
+            );
+        }
+        let indices = if index.is_empty() { vec![0] } else { index };
+        for i in indices {
+            if i >= set.count {
+                bail!(
+                    "{}: --index {i} is out of range ({} images)",
+                    idx.display(),
+                    set.count
+                );
+            }
+            let pixels = mnist_pixels_of(set.image(i))?;
+            let prediction = classifier.classify_pixels(&[pixels]).remove(0);
+            results.push((format!("{}[{i}]", idx.display()), Ok(prediction)));
+        }
+    } else {
+        if images.is_empty() {
+            bail!("give image files, or --idx FILE --index N");
+        }
+        for path in images {
+            let result = classifier.classify_file(&path).map_err(|e| e.to_string());
+            results.push((path.display().to_string(), result));
+        }
+    }
+    print_predictions(&results, json)?;
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} inputs could not be classified",
+            results.len()
+        );
+    }
+    Ok(())
+}
+
+/// `infer eval`: accuracy, per-class precision and recall, the confusion matrix and the worst
+/// mistakes on a labelled IDX pair.
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let EvalArgs {
+        model,
+        images,
+        labels,
+        kernels,
+        out,
+        json,
+    } = args;
+    let classifier = load(&model, kernels)?;
+    let set = LabelledImages::read_idx_pair(&images, &labels)?;
+    if set.is_empty() {
+        bail!("{}: holds no images; nothing to evaluate", images.display());
+    }
+    let report = evaluate(&classifier, &set);
+    let confusion = out.join(CONFUSION_FILE);
+    let mistakes = out.join(MISTAKES_FILE);
+    confusion_png(&report.confusion, &confusion)?;
+    mistakes_png(&report.worst_mistakes, |i| set.image(i).to_vec(), &mistakes)?;
+    if json {
+        say!("{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        say!("{report}")?;
+        say!(
+            "\nwrote {} and {} (the {} most confident mistakes)",
+            confusion.display(),
+            mistakes.display(),
+            report.worst_mistakes.len()
+        )?;
+    }
+    Ok(())
+}
+
+/// `infer filters`: the first layer's kernels and one image's feature maps, drawn.
+pub fn filters(args: FiltersArgs) -> Result<()> {
+    let FiltersArgs {
+        model,
+        out,
+        image,
+        idx,
+        index,
+    } = args;
+    let classifier = load(&model, None)?;
+    let kernels = first_layer_kernels(&classifier).with_context(|| {
+        format!(
+            "{}: a {} network has no conv layers to draw",
+            model.display(),
+            classifier.config().kind
+        )
+    })?;
+    let (pixels, source) = filters_input(image.as_deref(), idx.as_deref(), index)?;
+    let layers = conv_feature_maps(&classifier, &pixels);
+    filters_png(&kernels, &pixels, &layers, &out)?;
+    say!(
+        "wrote {}: {} first-layer kernels and the maps of {} after {}",
+        out.display(),
+        kernels.channels,
+        source,
+        layers
+            .iter()
+            .map(|l| l.title.split(':').next().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    Ok(())
+}
+
+/// `infer import`: PyTorch weights into a model folder.
+pub fn import(args: ImportArgs) -> Result<()> {
+    let ImportArgs {
+        from,
+        kind,
+        out,
+        key,
+    } = args;
+    let config = ModelConfig::new().with_kind(kind);
+    let network =
+        import_pytorch::<DefaultBackend>(&from, &config, key.as_deref(), &Default::default())?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    model::save_model(&network, &config, &out)?;
+    say!(
+        "imported {} weights from {} into {}",
+        kind,
+        from.display(),
+        out.display()
+    )?;
+    Ok(())
+}
+
+/// Prints the predictions (text or JSON); the inputs that failed are also reported on standard
+/// error, in order.
+fn print_predictions(results: &[(String, Result<Prediction, String>)], json: bool) -> Result<()> {
+    for (_, result) in results {
+        if let Err(error) = result {
+            writeln!(std::io::stderr(), "error: {error}").ok();
+        }
+    }
+    if json {
+        let rows: Vec<_> = results
+            .iter()
+            .map(|(name, result)| match result {
+                Ok(p) => serde_json::json!({"input": name, "digit": p.digit, "probabilities": p.probabilities, "top3": p.top(3)}),
+                Err(error) => serde_json::json!({"input": name, "error": error}),
+            })
+            .collect();
+        return say!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    for (name, result) in results {
+        match result {
+            Ok(p) => {
+                let top: Vec<String> = p
+                    .top(3)
+                    .iter()
+                    .map(|(d, q)| format!("{d} {:.1}%", 100.0 * q))
+                    .collect();
+                say!("{name}: {}   (top 3: {})", p.digit, top.join(", "))?;
+            }
+            Err(_) => say!("{name}: not classified (see the error)")?,
+        }
+    }
+    Ok(())
+}
+
+/// The image `infer filters` shows: a picture, an IDX image, or MNIST test image 0.
+fn filters_input(
+    image: Option<&Path>,
+    idx: Option<&Path>,
+    index: usize,
+) -> Result<([u8; IMAGE_PIXELS], String)> {
+    if let Some(path) = image {
+        return Ok((
+            crate::classifier::read_digit(path)?,
+            path.display().to_string(),
+        ));
+    }
+    let Some(path) = idx else {
+        let test = mnist_data::Mnist::load_test(&mnist_data::bundled_data_dir())?;
+        if index >= test.len() {
+            bail!(
+                "--index {index}: the MNIST test set has {} images",
+                test.len()
+            );
+        }
+        let pixels = mnist_pixels_of(test.image(index))?;
+        return Ok((pixels, format!("MNIST test image {index}")));
+    };
+    let set = mnist_data::read_images(path)?;
+    if (set.rows, set.cols) != (IMAGE_SIDE, IMAGE_SIDE) || index >= set.count {
+        bail!(
+            "{}: no {IMAGE_SIDE}x{IMAGE_SIDE} image number {index} ({} images of {}x{})",
+            path.display(),
+            set.count,
+            set.rows,
+            set.cols
+        );
+    }
+    let pixels = mnist_pixels_of(set.image(index))?;
+    Ok((pixels, format!("{}[{index}]", path.display())))
+}
+
+/// `infer convolve`: a picture in and out, or a text matrix printed.
+pub fn convolve(args: ConvolveArgs) -> Result<()> {
+    let ConvolveArgs {
+        kernel,
+        input,
+        output,
+        stride,
+        padding,
+    } = args;
+    let (kernel, input, output) = (kernel.as_str(), input.as_path(), output.as_deref());
+    let kernel_matrix = match named_kernel(kernel) {
+        Some(matrix) => matrix,
+        None => {
+            let path = Path::new(kernel);
+            if !path.is_file() {
+                bail!(
+                    "--kernel {kernel}: neither a known kernel (blur, sharpen, edge, emboss, laplacian, sobel-x, sobel-y) nor a file"
+                );
+            }
+            read_matrix(path)?
+        }
+    };
+    if is_picture(input) {
+        let output = output.context("give an OUTPUT file to write the filtered picture to")?;
+        let picture = image::open(input)
+            .with_context(|| format!("cannot read image {}", input.display()))?
+            .to_luma8();
+        let matrix = Matrix {
+            rows: picture.height() as usize,
+            cols: picture.width() as usize,
+            values: picture.as_raw().iter().map(|&p| p as f32).collect(),
+        };
+        let result = convolve_matrix(&matrix, &kernel_matrix, stride, padding)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+        let grey = to_grey_levels(&result, &kernel_matrix);
+        let picture = image::GrayImage::from_raw(result.cols as u32, result.rows as u32, grey)
+            .context("output size")?;
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let format = image::ImageFormat::from_path(output).unwrap_or(image::ImageFormat::Png);
+        picture
+            .write_to(&mut bytes, format)
+            .with_context(|| format!("cannot encode {}", output.display()))?;
+        model::atomic_write(output, bytes.get_ref())
+            .with_context(|| format!("cannot write {}", output.display()))?;
+        say!(
+            "{}x{} -> {}x{}: wrote {}",
+            matrix.cols,
+            matrix.rows,
+            result.cols,
+            result.rows,
+            output.display()
+        )?;
+    } else {
+        let matrix = read_matrix(input)?;
+        let result = convolve_matrix(&matrix, &kernel_matrix, stride, padding)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+        say!("{}", result.to_string().trim_end_matches('\n'))?;
+        if let Some(output) = output {
+            model::atomic_write(output, result.to_string().as_bytes())
+                .with_context(|| format!("cannot write {}", output.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// One MNIST image's pixels as the classifier takes them.
+fn mnist_pixels_of(image: &[u8]) -> Result<[u8; IMAGE_PIXELS]> {
+    image
+        .try_into()
+        .with_context(|| format!("{} pixels, expected {IMAGE_PIXELS}", image.len()))
+}
+
+fn is_picture(path: &Path) -> bool {
+    image::ImageFormat::from_path(path).is_ok()
+}
+
+fn read_matrix(path: &Path) -> Result<Matrix> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.parse()
+        .map_err(|e: String| anyhow::anyhow!("{}: {e}", path.display()))
+}
