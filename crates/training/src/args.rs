@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use mnist_data::Augmentation;
-use model::{InitScheme, Kernels, ModelConfig, ModelKind};
+use model::{InitScheme, KernelChoice, ModelConfig, ModelKind};
 
 use crate::backend::{BackendChoice, default_backend};
 use crate::config::{MonitorMetric, OptimizerConfig, ScheduleConfig, TrainConfig};
@@ -89,9 +89,10 @@ pub struct TrainArgs {
     /// Weight initialisation: he (Kaiming normal) or xavier (Glorot normal).
     #[arg(long, default_value = "he")]
     pub init: InitScheme,
-    /// Conv/pool implementation: custom (hand-written kernels) or builtin (Burn's ops).
+    /// Layer and Adam implementation: custom (hand-written kernels) or builtin (Burn's conv,
+    /// ReLU, pool, linear and Adam); the loss is the project's either way.
     #[arg(long, default_value = "custom")]
-    pub kernels: Kernels,
+    pub kernels: KernelChoice,
     /// Burn backend: ndarray (CPU) or wgpu (GPU; the default in a `--features wgpu` build).
     #[arg(long, default_value_t = default_backend())]
     pub backend: BackendChoice,

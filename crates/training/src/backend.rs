@@ -6,17 +6,17 @@ use burn::backend::{Autodiff, Wgpu};
 use burn::tensor::backend::AutodiffBackend;
 use burn_ndarray::NdArray;
 pub use custom_kernels::BackendChoice;
-use custom_kernels::{ConvKernels, KernelOps};
+use custom_kernels::{KernelBackend, RawKernels};
 
 /// What training needs of a backend: autodiff, and the custom kernels on it and on its inner
 /// (inference) backend, whose raw ops also run the fused optimizer.
 pub trait TrainingBackendBounds:
-    AutodiffBackend<InnerBackend: ConvKernels + KernelOps + LoaderWorkers> + ConvKernels
+    AutodiffBackend<InnerBackend: KernelBackend + RawKernels + LoaderWorkers> + KernelBackend
 {
 }
 
 impl<B> TrainingBackendBounds for B where
-    B: AutodiffBackend<InnerBackend: ConvKernels + KernelOps + LoaderWorkers> + ConvKernels
+    B: AutodiffBackend<InnerBackend: KernelBackend + RawKernels + LoaderWorkers> + KernelBackend
 {
 }
 

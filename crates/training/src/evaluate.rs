@@ -6,7 +6,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use custom_kernels::ConvKernels;
+use custom_kernels::KernelBackend;
 use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
 use model::{Network, load_model};
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ pub struct Evaluation {
 }
 
 /// Evaluates `network` (in inference mode: no dropout) on every image of `dataset`.
-pub fn evaluate<B: ConvKernels>(
+pub fn evaluate<B: KernelBackend>(
     network: &Network<B>,
     dataset: &MnistDataset,
     batch_size: usize,

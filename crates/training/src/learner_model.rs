@@ -5,18 +5,19 @@
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
-use custom_kernels::{ConvKernels, cross_entropy};
+use custom_kernels::{KernelBackend, cross_entropy};
 use mnist_data::MnistBatch;
 use model::Network;
 
-/// A [`Network`] as a trainable classifier (softmax cross-entropy on the logits).
+/// A [`Network`] as Burn's `Learner` trains it: the network, with softmax cross-entropy on its
+/// logits as the loss.
 #[derive(Module, Debug)]
-pub struct Classifier<B: ConvKernels> {
+pub struct LearnerModel<B: KernelBackend> {
     /// The network being trained.
     pub network: Network<B>,
 }
 
-impl<B: ConvKernels> Classifier<B> {
+impl<B: KernelBackend> LearnerModel<B> {
     /// Logits, loss and targets for one batch.
     pub fn forward_classification(&self, batch: MnistBatch<B>) -> ClassificationOutput<B> {
         let logits = self.network.forward(batch.images);
@@ -29,7 +30,9 @@ impl<B: ConvKernels> Classifier<B> {
     }
 }
 
-impl<B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels> TrainStep for Classifier<B> {
+impl<B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend> TrainStep
+    for LearnerModel<B>
+{
     type Input = MnistBatch<B>;
     type Output = ClassificationOutput<B>;
 
@@ -39,7 +42,7 @@ impl<B: AutodiffBackend<InnerBackend: ConvKernels> + ConvKernels> TrainStep for 
     }
 }
 
-impl<B: ConvKernels> InferenceStep for Classifier<B> {
+impl<B: KernelBackend> InferenceStep for LearnerModel<B> {
     type Input = MnistBatch<B>;
     type Output = ClassificationOutput<B>;
 

@@ -5,11 +5,11 @@
 
 pub mod args;
 pub mod backend;
-pub mod classifier;
 pub mod config;
 pub mod epoch_loader;
 pub mod epoch_log;
 pub mod evaluate;
+pub mod learner_model;
 pub mod optimizer;
 pub mod plot;
 pub mod quiet_renderer;

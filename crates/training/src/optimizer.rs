@@ -17,7 +17,7 @@ use burn::optim::{
 };
 use burn::record::Record;
 use burn::tensor::backend::AutodiffBackend;
-use custom_kernels::{FusedAdam, FusedAdamConfig, KernelOps, Kernels};
+use custom_kernels::{FusedAdam, FusedAdamConfig, KernelChoice, RawKernels};
 use hashbrown::HashMap;
 
 use crate::config::{OptimizerConfig, ScheduleConfig, TrainConfig};
@@ -124,7 +124,7 @@ pub fn scheduler(config: &TrainConfig, iterations_per_epoch: usize) -> Result<Co
 pub enum AnyOptimizer<M, B>
 where
     M: AutodiffModule<B>,
-    B: AutodiffBackend<InnerBackend: KernelOps>,
+    B: AutodiffBackend<InnerBackend: RawKernels>,
 {
     /// Adam with the fused update of `custom_kernels` (`--kernels custom`).
     FusedAdam(OptimizerAdaptor<FusedAdam, M, B>),
@@ -139,7 +139,7 @@ where
 /// The state of an [`AnyOptimizer`]: its variant's record, the others empty (a struct of
 /// options rather than an enum, so a checkpoint says plainly which optimizer wrote it).
 #[derive(Record)]
-pub struct AnyOptimizerRecord<B: AutodiffBackend<InnerBackend: KernelOps>> {
+pub struct AnyOptimizerRecord<B: AutodiffBackend<InnerBackend: RawKernels>> {
     fused_adam: Option<StateOf<FusedAdam, B>>,
     adam: Option<StateOf<Adam, B>>,
     rmsprop: Option<StateOf<RmsProp, B>>,
@@ -149,7 +149,7 @@ pub struct AnyOptimizerRecord<B: AutodiffBackend<InnerBackend: KernelOps>> {
 /// The state Burn's `OptimizerAdaptor` keeps for simple optimizer `O`.
 type StateOf<O, B> = HashMap<ParamId, AdaptorRecord<O, B>>;
 
-impl<B: AutodiffBackend<InnerBackend: KernelOps>> AnyOptimizerRecord<B> {
+impl<B: AutodiffBackend<InnerBackend: RawKernels>> AnyOptimizerRecord<B> {
     /// The optimizer whose state this is (`None` for a record of none or several).
     pub fn optimizer(&self) -> Option<&'static str> {
         match (
@@ -184,13 +184,13 @@ const SGD: &str = "SGD";
 impl<M, B> AnyOptimizer<M, B>
 where
     M: AutodiffModule<B>,
-    B: AutodiffBackend<InnerBackend: KernelOps>,
+    B: AutodiffBackend<InnerBackend: RawKernels>,
 {
     /// The optimizer `config` asks for (`kernels`: the fused Adam with the custom kernels).
-    pub fn new(config: &TrainConfig, kernels: Kernels) -> Self {
+    pub fn new(config: &TrainConfig, kernels: KernelChoice) -> Self {
         let decay = weight_decay(config);
         match config.optimizer {
-            OptimizerConfig::Adam { .. } if kernels == Kernels::Custom => {
+            OptimizerConfig::Adam { .. } if kernels == KernelChoice::Custom => {
                 Self::FusedAdam(fused_adam(config).init())
             }
             OptimizerConfig::Adam { .. } => Self::Adam(adam(config, decay).init()),
@@ -213,7 +213,7 @@ where
 impl<M, B> Optimizer<M, B> for AnyOptimizer<M, B>
 where
     M: AutodiffModule<B>,
-    B: AutodiffBackend<InnerBackend: KernelOps>,
+    B: AutodiffBackend<InnerBackend: RawKernels>,
 {
     type Record = AnyOptimizerRecord<B>;
 

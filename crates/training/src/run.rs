@@ -16,21 +16,20 @@ use burn::train::{Learner, SupervisedTraining};
 use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
 
 use crate::backend::{LoaderWorkers, TrainingBackendBounds};
-use crate::classifier::Classifier;
 use crate::config::TrainConfig;
 use crate::epoch_loader::EpochLoader;
 use crate::epoch_log::{EpochLog, EpochRecord, read_metrics_csv};
+use crate::learner_model::LearnerModel;
 use crate::optimizer::{AnyOptimizer, AnyOptimizerRecord, scheduler};
 use crate::quiet_renderer::QuietRenderer;
 use crate::recorder::CheckpointRecorder;
+use crate::run_folder::{
+    CHECKPOINT_DIR, CHECKPOINT_PARTS, METRICS_FILE, MODEL_PART, OPTIMIZER_PART, SCHEDULER_PART,
+    checkpoint_file, checkpointed_epochs,
+};
 use crate::strategies::{KeepBestAndLatest, PatienceStopping, best_epoch};
-use custom_kernels::ConvKernels;
+use custom_kernels::KernelBackend;
 use model::say;
-
-/// File of per-epoch metrics inside a run directory.
-pub const METRICS_FILE: &str = "metrics.csv";
-/// Folder of Burn's checkpoints inside a run directory.
-pub const CHECKPOINT_DIR: &str = "checkpoint";
 
 /// Smallest validation batch: validation needs no gradients, so larger batches are cheaper.
 const MIN_VALID_BATCH: usize = 256;
@@ -50,45 +49,14 @@ pub struct RunData {
 }
 
 /// What one run (one initialisation) produced.
-pub struct RunOutcome<B: ConvKernels> {
+pub struct RunOutcome<B: KernelBackend> {
     /// Every epoch's metrics, resumed epochs included.
     pub history: Vec<EpochRecord>,
     /// The epoch whose weights were kept (best validation `monitor`).
     pub best_epoch: usize,
     /// The kept network, on the inference backend.
-    pub classifier: Classifier<B>,
+    pub learner_model: LearnerModel<B>,
 }
-
-/// The epochs that have a complete checkpoint (model, optimizer and scheduler) in `dir`.
-pub fn checkpointed_epochs(dir: &Path) -> Vec<usize> {
-    let checkpoints = dir.join(CHECKPOINT_DIR);
-    let mut epochs: Vec<usize> = std::fs::read_dir(&checkpoints)
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            name.strip_prefix("model-")?
-                .strip_suffix(".mpk")?
-                .parse()
-                .ok()
-        })
-        .filter(|&epoch| {
-            CHECKPOINT_PARTS
-                .iter()
-                .all(|part| checkpoint_file(dir, part, epoch).is_file())
-        })
-        .collect();
-    epochs.sort_unstable();
-    epochs
-}
-
-/// The file of one part (`model`, `optim`, `scheduler`) of an epoch's checkpoint.
-pub fn checkpoint_file(dir: &Path, part: &str, epoch: usize) -> PathBuf {
-    dir.join(CHECKPOINT_DIR).join(format!("{part}-{epoch}.mpk"))
-}
-
-/// The parts of a checkpoint, as Burn's checkpointer names them.
-const CHECKPOINT_PARTS: [&str; 3] = ["model", "optim", "scheduler"];
 
 /// Why the checkpoint of `epoch` cannot be resumed from, if it cannot: a missing part, or a
 /// part that is not a complete Burn record.
@@ -206,7 +174,7 @@ pub fn train_once<B: TrainingBackendBounds>(
     }
 
     B::seed(device, spec.seed);
-    let classifier = Classifier {
+    let learner_model = LearnerModel {
         network: config.model.init::<B>(device),
     };
     let log = EpochLog::new(
@@ -217,13 +185,21 @@ pub fn train_once<B: TrainingBackendBounds>(
     );
 
     let optimizer = AnyOptimizer::new(config, config.model.kernels);
-    let final_model = fit::<B>(config, data, spec, resume_from, &log, classifier, optimizer)?;
+    let final_model = fit::<B>(
+        config,
+        data,
+        spec,
+        resume_from,
+        &log,
+        learner_model,
+        optimizer,
+    )?;
 
     let history = log.history();
     let best = best_epoch(&history, config.monitor)
         .map(|r| r.epoch)
         .context("training produced no finite validation metric")?;
-    let classifier = if history.last().map(|r| r.epoch) == Some(best) {
+    let learner_model = if history.last().map(|r| r.epoch) == Some(best) {
         final_model
     } else {
         load_checkpoint::<B::InnerBackend>(dir, best, final_model, device)?
@@ -231,22 +207,22 @@ pub fn train_once<B: TrainingBackendBounds>(
     Ok(RunOutcome {
         history,
         best_epoch: best,
-        classifier,
+        learner_model,
     })
 }
 
-/// Loads the model checkpoint of `epoch` from `dir` into `classifier`.
-fn load_checkpoint<B: ConvKernels>(
+/// Loads the model checkpoint of `epoch` from `dir` into `learner_model`.
+fn load_checkpoint<B: KernelBackend>(
     dir: &Path,
     epoch: usize,
-    classifier: Classifier<B>,
+    learner_model: LearnerModel<B>,
     device: &B::Device,
-) -> Result<Classifier<B>> {
-    let path = checkpoint_file(dir, "model", epoch);
+) -> Result<LearnerModel<B>> {
+    let path = checkpoint_file(dir, MODEL_PART, epoch);
     let record = CheckpointRecorder::default()
         .load(path.clone(), device)
         .with_context(|| format!("cannot load the best checkpoint {}", path.display()))?;
-    Ok(classifier.load_record(record))
+    Ok(learner_model.load_record(record))
 }
 
 fn fit<B: TrainingBackendBounds>(
@@ -255,9 +231,9 @@ fn fit<B: TrainingBackendBounds>(
     spec: &RunSpec,
     resume_from: Option<usize>,
     log: &EpochLog,
-    classifier: Classifier<B>,
-    optimizer: AnyOptimizer<Classifier<B>, B>,
-) -> Result<Classifier<B::InnerBackend>> {
+    learner_model: LearnerModel<B>,
+    optimizer: AnyOptimizer<LearnerModel<B>, B>,
+) -> Result<LearnerModel<B::InnerBackend>> {
     let workers = <B::InnerBackend as LoaderWorkers>::LOADER_WORKERS;
     let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(EpochLoader::new(
         data.train.clone(),
@@ -307,7 +283,7 @@ fn fit<B: TrainingBackendBounds>(
     if let Some(epoch) = resume_from {
         training = training.checkpoint(epoch);
     }
-    let learner = Learner::new(classifier, optimizer, scheduler);
+    let learner = Learner::new(learner_model, optimizer, scheduler);
     // Burn's checkpointer thread panics when a save fails, and the training loop then panics
     // too: end the run with the cause instead.
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| training.launch(learner)));
@@ -329,7 +305,7 @@ fn fit<B: TrainingBackendBounds>(
 fn check_checkpoint_types<B, S>(
     dir: &Path,
     epoch: usize,
-    optimizer: &AnyOptimizer<Classifier<B>, B>,
+    optimizer: &AnyOptimizer<LearnerModel<B>, B>,
     _scheduler: &S,
 ) -> Result<()>
 where
@@ -345,29 +321,29 @@ where
             model::persist::recorder_message(&e)
         )
     };
-    Recorder::<B>::load::<<Classifier<B> as Module<B>>::Record>(
+    Recorder::<B>::load::<<LearnerModel<B> as Module<B>>::Record>(
         &recorder,
-        checkpoint_file(dir, "model", epoch),
+        checkpoint_file(dir, MODEL_PART, epoch),
         &device,
     )
     .map_err(|e| load_error("model", e))?;
     let state = Recorder::<B>::load::<AnyOptimizerRecord<B>>(
         &recorder,
-        checkpoint_file(dir, "optim", epoch),
+        checkpoint_file(dir, OPTIMIZER_PART, epoch),
         &device,
     )
     .map_err(|e| load_error("optimizer", e))?;
     if state.optimizer() != Some(optimizer.name()) {
         bail!(
             "{}: holds the state of {}, not of this run's {}",
-            checkpoint_file(dir, "optim", epoch).display(),
+            checkpoint_file(dir, OPTIMIZER_PART, epoch).display(),
             state.optimizer().unwrap_or("no single optimizer"),
             optimizer.name()
         );
     }
     Recorder::<B>::load::<S::Record<B>>(
         &recorder,
-        checkpoint_file(dir, "scheduler", epoch),
+        checkpoint_file(dir, SCHEDULER_PART, epoch),
         &device,
     )
     .map_err(|e| load_error("scheduler", e))?;

@@ -6,15 +6,39 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use model::atomic_file::remove_stale_temporaries;
 
 use model::say;
 
-/// The lock file inside a run folder.
+// The files of a run folder, named here only.
+
+/// The lock file.
 pub const LOCK_FILE: &str = ".lock";
+/// The session's `TrainConfig`.
+pub const CONFIG_FILE: &str = "config.json";
+/// The final `TrainingReport`.
+pub const REPORT_FILE: &str = "report.json";
+/// One run's `RunSummary` (in the run folder, or a restart's folder).
+pub const RUN_SUMMARY_FILE: &str = "run.json";
+/// Learning curves of a run.
+pub const CURVES_FILE: &str = "curves.png";
+/// Per-epoch metrics.
+pub const METRICS_FILE: &str = "metrics.csv";
+/// Folder of Burn's checkpoints.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+/// The model part of a checkpoint, as Burn's checkpointer names it.
+pub const MODEL_PART: &str = "model";
+/// The optimizer part of a checkpoint.
+pub const OPTIMIZER_PART: &str = "optim";
+/// The learning-rate scheduler part of a checkpoint.
+pub const SCHEDULER_PART: &str = "scheduler";
+/// Every part of a checkpoint.
+pub const CHECKPOINT_PARTS: [&str; 3] = [MODEL_PART, OPTIMIZER_PART, SCHEDULER_PART];
+/// Extension of Burn's checkpoint files (`NamedMpkFileRecorder`).
+const CHECKPOINT_EXTENSION: &str = "mpk";
 
 /// How deep below the run folder stale temporary files are looked for (restart folders and
 /// their checkpoint folders).
@@ -94,4 +118,35 @@ fn remove_temporaries_below(folder: &Path, depth: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The epochs that have a complete checkpoint (model, optimizer and scheduler) in `dir`.
+pub fn checkpointed_epochs(dir: &Path) -> Vec<usize> {
+    let checkpoints = dir.join(CHECKPOINT_DIR);
+    let mut epochs: Vec<usize> = std::fs::read_dir(&checkpoints)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix(MODEL_PART)?
+                .strip_prefix('-')?
+                .strip_suffix(CHECKPOINT_EXTENSION)?
+                .strip_suffix('.')?
+                .parse()
+                .ok()
+        })
+        .filter(|&epoch| {
+            CHECKPOINT_PARTS
+                .iter()
+                .all(|part| checkpoint_file(dir, part, epoch).is_file())
+        })
+        .collect();
+    epochs.sort_unstable();
+    epochs
+}
+
+/// The file of one part (`model`, `optim`, `scheduler`) of an epoch's checkpoint.
+pub fn checkpoint_file(dir: &Path, part: &str, epoch: usize) -> PathBuf {
+    dir.join(CHECKPOINT_DIR)
+        .join(format!("{part}-{epoch}.{CHECKPOINT_EXTENSION}"))
 }

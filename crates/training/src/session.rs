@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use mnist_data::{Mnist, MnistDataset, train_valid_split, translated_set};
 use model::ModelSummary;
-use model::{atomic_write, load_model, save_model};
+use model::{SCORING_BATCH, atomic_write, load_model, save_model};
 
 use crate::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds, WgpuTraining};
 use crate::config::TrainConfig;
@@ -17,17 +17,9 @@ use crate::plot::write_learning_curves;
 use crate::report::{RunSummary, TrainingReport};
 use crate::run::{RunData, RunSpec, train_once};
 use crate::run_folder::lock_run_folder;
+use crate::run_folder::{CONFIG_FILE, CURVES_FILE, REPORT_FILE, RUN_SUMMARY_FILE};
 use crate::strategies::best_epoch;
 use model::say;
-
-/// File holding the session's [`TrainConfig`].
-pub const CONFIG_FILE: &str = "config.json";
-/// File holding the final [`TrainingReport`].
-pub const REPORT_FILE: &str = "report.json";
-/// File holding one run's [`RunSummary`].
-pub const RUN_SUMMARY_FILE: &str = "run.json";
-/// Learning curves of a run.
-pub const CURVES_FILE: &str = "curves.png";
 
 /// Where and how a session runs (not part of the saved configuration).
 #[derive(Clone, Debug)]
@@ -182,9 +174,8 @@ pub fn run_session<B: TrainingBackendBounds>(
         )?;
     }
 
-    let eval_batch = 500;
-    let test_eval = evaluate(&network, &test, eval_batch, &device);
-    let translated_eval = evaluate(&network, &translated, eval_batch, &device);
+    let test_eval = evaluate(&network, &test, SCORING_BATCH, &device);
+    let translated_eval = evaluate(&network, &translated, SCORING_BATCH, &device);
     let report = TrainingReport {
         model: config.model.kind.to_string(),
         parameters: network.num_params(),
@@ -224,7 +215,7 @@ fn train_run<B: TrainingBackendBounds>(
         label,
     };
     let outcome = train_once::<B>(device, config, data, &spec)?;
-    save_model(&outcome.classifier.network, &config.model, dir)?;
+    save_model(&outcome.learner_model.network, &config.model, dir)?;
     write_learning_curves(
         &outcome.history,
         &format!(

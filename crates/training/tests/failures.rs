@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use burn::record::Recorder;
 use training::epoch_log::read_metrics_csv;
 
+use crate::common;
+
 type B = burn_ndarray::NdArray;
 
 fn training() -> Command {
@@ -393,25 +395,6 @@ fn wait_for_epochs(artifacts: &Path, epochs: usize) {
     }
 }
 
-/// The bits of every weight of the model saved in `artifacts`, in module order. (Not the bytes
-/// of `model.mpk`: Burn gives each parameter a random id per process, saved with it.)
-fn weight_bits(artifacts: &Path) -> Vec<u32> {
-    use burn::module::{Module, ModuleVisitor, Param};
-    use burn::tensor::Tensor;
-    struct Bits(Vec<u32>);
-    impl ModuleVisitor<B> for Bits {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            let values = param.val().into_data().to_vec::<f32>().unwrap();
-            self.0.extend(values.iter().map(|v| v.to_bits()));
-        }
-    }
-    let (network, _) = model::load_model::<B>(artifacts, &Default::default()).unwrap();
-    let mut bits = Bits(Vec::new());
-    network.visit(&mut bits);
-    assert!(bits.0.len() > 3_000_000, "{} weights", bits.0.len());
-    bits.0
-}
-
 #[test]
 fn killed_twice_and_resumed_gives_the_weights_of_an_uninterrupted_run_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
@@ -460,8 +443,10 @@ fn killed_twice_and_resumed_gives_the_weights_of_an_uninterrupted_run_bit_for_bi
     let output = wait_with_limit(child, Duration::from_secs(300));
     assert!(output.status.success(), "{}", text(&output.stderr));
 
+    let weights = common::weight_bits(&straight);
+    assert!(weights.len() > 3_000_000, "{} weights", weights.len());
     assert!(
-        weight_bits(&straight) == weight_bits(&resumed),
+        weights == common::weight_bits(&resumed),
         "the resumed run's weights differ from the uninterrupted run's"
     );
     let metrics = |artifacts: &Path| {

@@ -4,6 +4,9 @@
 
 use std::path::Path;
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use burn_ndarray::NdArray;
 use clap::Parser;
 use training::backend::{BackendChoice, default_backend};
 use training::{SessionOptions, TrainArgs, TrainConfig, TrainingReport, run_on_backend};
@@ -39,4 +42,20 @@ pub fn train_on(
         plain_output: true,
     };
     run_on_backend(backend, config, &options).expect("training succeeds")
+}
+
+/// The bits of every weight of the model saved in `artifacts`, in module order. (Not the bytes
+/// of `model.mpk`: Burn gives each parameter a random id per process, saved with it.)
+pub fn weight_bits(artifacts: &Path) -> Vec<u32> {
+    struct Bits(Vec<u32>);
+    impl ModuleVisitor<NdArray> for Bits {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<NdArray, D>>) {
+            let values = param.val().into_data().to_vec::<f32>().unwrap();
+            self.0.extend(values.iter().map(|v| v.to_bits()));
+        }
+    }
+    let (network, _) = model::load_model::<NdArray>(artifacts, &Default::default()).unwrap();
+    let mut bits = Bits(Vec::new());
+    network.visit(&mut bits);
+    bits.0
 }
