@@ -9,69 +9,41 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
-use custom_kernels::{ConvSpec, FusedAdamConfig, Kernels, PoolSpec, conv2d_pool, cross_entropy};
-use model::{ModelConfig, ModelKind, Network};
+use custom_kernels::cpu::ConvGeometry;
+use custom_kernels::{FusedAdamConfig, KernelChoice, conv2d_pool, cross_entropy};
+use mnist_data::{CLASSES, IMAGE_SIDE};
+use model::{ConvBlockShape, ModelConfig, ModelKind, Network};
 use serde::Serialize;
 use training::backend::TrainingBackendBounds;
 
 use super::timing::{Repeats, Timing, time};
 
-/// A conv block of one of the networks: conv 5x5 (+ bias + ReLU) then 2x2 max-pool.
+/// A conv block of one of the networks (conv + bias + ReLU, then the pool), as the model crate
+/// defines it, named `network.conv` (e.g. `lenet5.conv2`).
 struct ConvBlock {
-    name: &'static str,
-    channels: usize,
-    size: usize,
-    filters: usize,
-    padding: usize,
+    name: String,
+    shape: ConvBlockShape,
 }
 
-const BLOCKS: [ConvBlock; 4] = [
-    ConvBlock {
-        name: "lenet5.conv1",
-        channels: 1,
-        size: 28,
-        filters: 6,
-        padding: 2,
-    },
-    ConvBlock {
-        name: "lenet5.conv2",
-        channels: 6,
-        size: 14,
-        filters: 16,
-        padding: 0,
-    },
-    ConvBlock {
-        name: "convnet.conv1",
-        channels: 1,
-        size: 28,
-        filters: 32,
-        padding: 2,
-    },
-    ConvBlock {
-        name: "convnet.conv2",
-        channels: 32,
-        size: 14,
-        filters: 64,
-        padding: 2,
-    },
-];
-
-const KERNEL: usize = 5;
-
-/// The pool after every conv of both networks.
-const POOL: PoolSpec = PoolSpec::TWO_BY_TWO;
+/// Every conv block of the networks, in the order of [`ModelKind::ALL`].
+fn conv_blocks() -> Vec<ConvBlock> {
+    ModelKind::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            kind.conv_blocks().iter().map(move |&shape| ConvBlock {
+                name: format!("{kind}.{}", shape.conv),
+                shape,
+            })
+        })
+        .collect()
+}
 
 /// How the ndarray backend's custom kernels compute each conv block on this CPU, e.g.
 /// `direct AVX2`, as one line (the distinct paths, each with its blocks when they differ).
 pub fn cpu_conv_paths() -> String {
-    let mut paths: Vec<(String, Vec<&str>)> = Vec::new();
-    for block in &BLOCKS {
-        let geometry = custom_kernels::cpu::ConvGeometry::new(
-            [1, block.channels, block.size, block.size],
-            [block.filters, block.channels, KERNEL, KERNEL],
-            ConvSpec::relu(block.padding),
-        );
-        let path = geometry.path().to_string();
+    let mut paths: Vec<(String, Vec<String>)> = Vec::new();
+    for block in conv_blocks() {
+        let path = block.geometry(1).path().to_string();
         match paths.iter_mut().find(|(p, _)| *p == path) {
             Some((_, names)) => names.push(block.name),
             None => paths.push((path, vec![block.name])),
@@ -88,15 +60,30 @@ pub fn cpu_conv_paths() -> String {
 }
 
 impl ConvBlock {
-    /// Multiply-accumulates of the conv forward at batch `n`.
-    fn macs(&self, n: usize) -> usize {
-        let out = self.size + 2 * self.padding - KERNEL + 1;
-        n * self.filters * out * out * self.channels * KERNEL * KERNEL
+    /// The block's input `[n, c, h, w]` at batch `n`.
+    fn input_dims(&self, n: usize) -> [usize; 4] {
+        let s = &self.shape;
+        [n, s.in_channels, s.input_side, s.input_side]
+    }
+
+    /// The conv's weights `[k, c, kh, kw]`.
+    fn weight_dims(&self) -> [usize; 4] {
+        let s = &self.shape;
+        [s.filters, s.in_channels, s.kernel, s.kernel]
+    }
+
+    /// How the CPU kernels see the conv at batch `n`.
+    fn geometry(&self, n: usize) -> ConvGeometry {
+        ConvGeometry::new(
+            self.input_dims(n),
+            self.weight_dims(),
+            self.shape.conv_spec(),
+        )
     }
 
     /// The block is a network's first layer: training needs no gradient w.r.t. its input.
     fn is_first(&self) -> bool {
-        self.channels == 1
+        self.shape.in_channels == 1
     }
 }
 
@@ -226,7 +213,7 @@ pub struct Selection<'a> {
     /// Repetitions.
     pub repeats: Repeats,
     /// Which implementations to time (both, unless profiling one).
-    pub kernels: &'a [Kernels],
+    pub kernels: &'a [KernelChoice],
 }
 
 impl Selection<'_> {
@@ -235,8 +222,8 @@ impl Selection<'_> {
     }
 
     /// Times `measure` with each selected implementation: `[custom, builtin]`.
-    fn each(&self, mut measure: impl FnMut(Kernels) -> Timing) -> [Option<Timing>; 2] {
-        [Kernels::Custom, Kernels::Builtin]
+    fn each(&self, mut measure: impl FnMut(KernelChoice) -> Timing) -> [Option<Timing>; 2] {
+        [KernelChoice::Custom, KernelChoice::Builtin]
             .map(|kernels| self.kernels.contains(&kernels).then(|| measure(kernels)))
     }
 }
@@ -254,10 +241,10 @@ pub fn run_cases<AB: TrainingBackendBounds>(
         report(&result);
         results.push(result);
     };
-    for block in &BLOCKS {
+    for block in conv_blocks() {
         for &batch in selection.batches {
             for pass in [Pass::Forward, Pass::ForwardBackward] {
-                if !selection.wants(&CaseResult::id(block.name, pass, batch)) {
+                if !selection.wants(&CaseResult::id(&block.name, pass, batch)) {
                     continue;
                 }
                 let convolutions = match pass {
@@ -266,23 +253,23 @@ pub fn run_cases<AB: TrainingBackendBounds>(
                     _ => 1.0,
                 };
                 let [custom, builtin] = selection.each(|kernels| {
-                    time_block::<AB>(block, batch, pass, kernels, selection.repeats, device)
+                    time_block::<AB>(&block, batch, pass, kernels, selection.repeats, device)
                 });
                 let peer_case = PeerCase::Block {
                     pass,
                     batch,
-                    channels: block.channels,
-                    size: block.size,
-                    filters: block.filters,
-                    kernel: KERNEL,
-                    padding: block.padding,
+                    channels: block.shape.in_channels,
+                    size: block.shape.input_side,
+                    filters: block.shape.filters,
+                    kernel: block.shape.kernel,
+                    padding: block.shape.padding,
                     input_grad: !block.is_first(),
                 };
                 record(CaseResult {
-                    name: block.name.into(),
+                    name: block.name.clone(),
                     pass,
                     batch,
-                    flops: Some(convolutions * 2.0 * block.macs(batch) as f64),
+                    flops: Some(convolutions * 2.0 * block.geometry(batch).macs() as f64),
                     custom,
                     builtin,
                     peer: peer(&peer_case, selection.repeats)?,
@@ -343,21 +330,25 @@ fn time_block<AB: TrainingBackendBounds>(
     block: &ConvBlock,
     batch: usize,
     pass: Pass,
-    kernels: Kernels,
+    kernels: KernelChoice,
     repeats: Repeats,
     device: &AB::Device,
 ) -> Timing {
-    let spec = ConvSpec::relu(block.padding);
-    let input_dims = [batch, block.channels, block.size, block.size];
-    let weight_dims = [block.filters, block.channels, KERNEL, KERNEL];
-    let scale = (2.0 / (block.channels * KERNEL * KERNEL) as f64).sqrt();
+    let spec = block.shape.conv_spec();
+    let input_dims = block.input_dims(batch);
+    let weight_dims = block.weight_dims();
+    let [filters, fan_in] = [
+        weight_dims[0],
+        weight_dims[1] * weight_dims[2] * weight_dims[3],
+    ];
+    let scale = (2.0 / fan_in as f64).sqrt();
     match pass {
         Pass::Forward => {
             type B<AB> = <AB as AutodiffBackend>::InnerBackend;
             let x = Tensor::<B<AB>, 4>::random(input_dims, Distribution::Normal(0.0, 1.0), device);
             let w =
                 Tensor::<B<AB>, 4>::random(weight_dims, Distribution::Normal(0.0, scale), device);
-            let b = Tensor::<B<AB>, 1>::zeros([block.filters], device);
+            let b = Tensor::<B<AB>, 1>::zeros([filters], device);
             time(
                 repeats,
                 || {
@@ -366,7 +357,7 @@ fn time_block<AB: TrainingBackendBounds>(
                         w.clone(),
                         Some(b.clone()),
                         spec,
-                        POOL,
+                        ConvBlockShape::POOL,
                         kernels,
                     ))
                 },
@@ -382,11 +373,18 @@ fn time_block<AB: TrainingBackendBounds>(
             };
             let w = Tensor::<AB, 4>::random(weight_dims, Distribution::Normal(0.0, scale), device)
                 .require_grad();
-            let b = Tensor::<AB, 1>::zeros([block.filters], device).require_grad();
+            let b = Tensor::<AB, 1>::zeros([filters], device).require_grad();
             time(
                 repeats,
                 || {
-                    let y = conv2d_pool(x.clone(), w.clone(), Some(b.clone()), spec, POOL, kernels);
+                    let y = conv2d_pool(
+                        x.clone(),
+                        w.clone(),
+                        Some(b.clone()),
+                        spec,
+                        ConvBlockShape::POOL,
+                        kernels,
+                    );
                     let grads = y.sum().backward();
                     drop(w.grad(&grads).expect("weight gradient"));
                 },
@@ -398,8 +396,12 @@ fn time_block<AB: TrainingBackendBounds>(
 
 /// Deterministic stand-in images and labels (speed does not depend on the pixel values).
 fn batch_of<B: Backend>(batch: usize, device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
-    let images = Tensor::random([batch, 1, 28, 28], Distribution::Normal(0.0, 1.0), device);
-    let labels: Vec<i64> = (0..batch as i64).map(|i| i % 10).collect();
+    let images = Tensor::random(
+        [batch, 1, IMAGE_SIDE, IMAGE_SIDE],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let labels: Vec<i64> = (0..batch as i64).map(|i| i % CLASSES as i64).collect();
     (images, Tensor::from_ints(labels.as_slice(), device))
 }
 
@@ -412,11 +414,11 @@ fn time_train_step<AB: TrainingBackendBounds>(
     device: &AB::Device,
 ) -> Timing {
     match config.kernels {
-        Kernels::Custom => {
+        KernelChoice::Custom => {
             let optimizer = FusedAdamConfig::new().init();
             time_steps::<AB, _>(config, optimizer, batch, repeats, device)
         }
-        Kernels::Builtin => {
+        KernelChoice::Builtin => {
             let optimizer = AdamConfig::new().init();
             time_steps::<AB, _>(config, optimizer, batch, repeats, device)
         }
@@ -448,7 +450,7 @@ where
     )
 }
 
-fn time_inference<B: custom_kernels::ConvKernels>(
+fn time_inference<B: custom_kernels::KernelBackend>(
     config: &ModelConfig,
     batch: usize,
     repeats: Repeats,
@@ -481,7 +483,7 @@ mod tests {
                 fixed: Some(2),
                 budget: std::time::Duration::ZERO,
             },
-            kernels: &[Kernels::Custom, Kernels::Builtin],
+            kernels: &[KernelChoice::Custom, KernelChoice::Builtin],
         };
         let mut printed = 0;
         let results = run_cases::<AB>(

@@ -13,7 +13,8 @@ use serde::Serialize;
 use training::args::TrainArgs;
 use training::config::{OptimizerConfig, TrainConfig};
 use training::epoch_log::read_metrics_csv;
-use training::run::{METRICS_FILE, valid_batch_size};
+use training::run::valid_batch_size;
+use training::run_folder::METRICS_FILE;
 
 use super::peer::{Peer, PeerEpoch};
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use custom_kernels::Kernels;
+use custom_kernels::KernelChoice;
 use model::ModelKind;
 use training::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds};
 
@@ -116,9 +116,9 @@ fn run<AB: TrainingBackendBounds>(backend: &str, args: &BenchArgs) -> Result<()>
         },
         // With a peer the project side is the custom kernels (`--only` conflicts with it).
         kernels: match (args.only, &peer) {
-            (Some(Only::Custom), _) | (None, Some(_)) => &[Kernels::Custom],
-            (Some(Only::Builtin), _) => &[Kernels::Builtin],
-            (None, None) => &[Kernels::Custom, Kernels::Builtin],
+            (Some(Only::Custom), _) | (None, Some(_)) => &[KernelChoice::Custom],
+            (Some(Only::Builtin), _) => &[KernelChoice::Builtin],
+            (None, None) => &[KernelChoice::Custom, KernelChoice::Builtin],
         },
     };
     let about = About {
