@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Output positions along one axis of a conv or pool window sliding over `input` values with
 /// `padding` zeros on each side: `floor((W - F + 2P) / S) + 1`. `None` when the window does not
-/// fit or the stride is 0. The one place the project computes it (`model::layer_math` and the
+/// fit, or the window or the stride is 0. The one place the project computes it (`model::layer_math` and the
 /// ops' shape checks call it).
 pub fn output_len(input: usize, window: usize, stride: usize, padding: usize) -> Option<usize> {
     let span = (input + 2 * padding).checked_sub(window)?;

@@ -32,8 +32,8 @@ fn max_pool_forward_and_gradient_match_builtin() {
 }
 
 #[test]
-fn max_pool_propagates_nans_as_burns_does() {
-    common::check_pool_nans_as_builtin(&Default::default());
+fn max_pool_propagates_nans() {
+    common::check_cpu_pool_propagates_nans(&Default::default());
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 
+use crate::CLASSES;
 use crate::error::DataError;
 
 /// Magic number of an IDX file of `u8` images `[n, rows, cols]`.
@@ -148,7 +149,11 @@ pub fn parse_images(raw: &RawIdx) -> Result<IdxImages, DataError> {
 pub fn parse_labels(raw: &RawIdx) -> Result<Vec<u8>, DataError> {
     let dims = header(raw, 1, LABELS_MAGIC, "labels")?;
     let labels = body(raw, 8, dims[0])?.to_vec();
-    if let Some((index, &label)) = labels.iter().enumerate().find(|(_, l)| **l > 9) {
+    if let Some((index, &label)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| usize::from(**l) >= CLASSES)
+    {
         return Err(DataError::BadLabel {
             path: raw.path.clone(),
             index,

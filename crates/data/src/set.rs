@@ -3,12 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::IMAGE_PIXELS;
 use crate::error::DataError;
 use crate::files::{
     TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, load_images, load_labels,
 };
 use crate::idx::{IdxImages, read_images, read_labels};
+use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Labelled 28x28 images, shared cheaply between datasets (`Arc` inside).
 #[derive(Clone, Debug)]
@@ -41,10 +41,13 @@ impl LabelledImages {
         images_path: &Path,
         labels_path: &Path,
     ) -> Result<Self, DataError> {
-        if (images.rows, images.cols) != (28, 28) {
+        if (images.rows, images.cols) != (IMAGE_SIDE, IMAGE_SIDE) {
             return Err(DataError::BadDimensions {
                 path: images_path.to_path_buf(),
-                detail: format!("images are {}x{}, expected 28x28", images.rows, images.cols),
+                detail: format!(
+                    "images are {}x{}, expected {IMAGE_SIDE}x{IMAGE_SIDE}",
+                    images.rows, images.cols
+                ),
             });
         }
         if images.count != labels.len() {

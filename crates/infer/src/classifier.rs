@@ -70,7 +70,8 @@ impl<B: KernelBackend> Classifier<B> {
         Self::load_on(path, Default::default(), None)
     }
 
-    /// Like [`Classifier::load`], on `device`, optionally overriding the conv/pool kernels.
+    /// Like [`Classifier::load`], on `device`, optionally overriding the layers' implementation
+    /// recorded with the model.
     pub fn load_on(
         path: impl AsRef<Path>,
         device: B::Device,

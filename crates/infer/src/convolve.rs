@@ -230,6 +230,9 @@ pub fn convolve(
     if stride == 0 {
         return Err("the stride must be at least 1".into());
     }
+    if input.values.is_empty() || kernel.values.is_empty() {
+        return Err("the input and the kernel must each hold at least one value".into());
+    }
     let rows = padding.zeros(input.rows, kernel.rows, stride);
     let cols = padding.zeros(input.cols, kernel.cols, stride);
     let padded = input.padded(rows, cols);

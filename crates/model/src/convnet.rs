@@ -41,9 +41,9 @@ pub const CONVNET_CONV_BLOCKS: [ConvBlockShape; 2] = [
 ///
 /// | layer | output | parameters |
 /// |---|---|---|
-/// | conv1 5x5 SAME, 32 filters + ReLU | 32x28x28 | 832 |
+/// | conv1 5x5 pad 2 (SAME), 32 filters + ReLU | 32x28x28 | 832 |
 /// | pool1 2x2/2 | 32x14x14 | 0 |
-/// | conv2 5x5 SAME, 64 filters + ReLU | 64x14x14 | 51,264 |
+/// | conv2 5x5 pad 2 (SAME), 64 filters + ReLU | 64x14x14 | 51,264 |
 /// | pool2 2x2/2 | 64x7x7 | 0 |
 /// | fc1 3136 -> 1024 + ReLU, dropout | 1024 | 3,212,288 |
 /// | fc2 1024 -> 10 (logits) | 10 | 10,250 |
@@ -92,7 +92,7 @@ impl<B: KernelBackend> ConvNet<B> {
         emit_features(
             observer,
             "fc1",
-            dense_description(&self.fc1, " + ReLU, dropout"),
+            || dense_description(&self.fc1, " + ReLU, dropout"),
             self.fc1.num_params(),
             &x,
         );
@@ -100,7 +100,7 @@ impl<B: KernelBackend> ConvNet<B> {
         emit_features(
             observer,
             "fc2",
-            dense_description(&self.fc2, " (logits)"),
+            || dense_description(&self.fc2, " (logits)"),
             self.fc2.num_params(),
             &x,
         );

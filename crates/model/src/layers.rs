@@ -121,13 +121,19 @@ pub(crate) fn conv_block<B: KernelBackend>(
     emit_maps(
         observer,
         block.conv,
-        block.description(),
+        || block.description(),
         layer.num_params(),
         &x,
     );
     let x = max_pool2d(x, pool, kernels);
     let [k, s] = [pool.kernel[0], pool.stride[0]];
-    emit_maps(observer, block.pool, format!("max-pool {k}x{k}/{s}"), 0, &x);
+    emit_maps(
+        observer,
+        block.pool,
+        || format!("max-pool {k}x{k}/{s}"),
+        0,
+        &x,
+    );
     x
 }
 

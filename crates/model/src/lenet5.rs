@@ -91,7 +91,7 @@ impl<B: KernelBackend> LeNet5<B> {
         emit_features(
             observer,
             "fc1",
-            dense_description(&self.fc1, " + ReLU"),
+            || dense_description(&self.fc1, " + ReLU"),
             self.fc1.num_params(),
             &x,
         );
@@ -99,7 +99,7 @@ impl<B: KernelBackend> LeNet5<B> {
         emit_features(
             observer,
             "fc2",
-            dense_description(&self.fc2, " + ReLU"),
+            || dense_description(&self.fc2, " + ReLU"),
             self.fc2.num_params(),
             &x,
         );
@@ -107,7 +107,7 @@ impl<B: KernelBackend> LeNet5<B> {
         emit_features(
             observer,
             "fc3",
-            dense_description(&self.fc3, " (logits)"),
+            || dense_description(&self.fc3, " (logits)"),
             self.fc3.num_params(),
             &x,
         );

@@ -50,7 +50,7 @@ impl<B: KernelBackend> Mlp<B> {
         emit_features(
             observer,
             "fc1",
-            dense_description(&self.fc1, " + ReLU"),
+            || dense_description(&self.fc1, " + ReLU"),
             self.fc1.num_params(),
             &x,
         );
@@ -58,7 +58,7 @@ impl<B: KernelBackend> Mlp<B> {
         emit_features(
             observer,
             "fc2",
-            dense_description(&self.fc2, " + ReLU"),
+            || dense_description(&self.fc2, " + ReLU"),
             self.fc2.num_params(),
             &x,
         );
@@ -66,7 +66,7 @@ impl<B: KernelBackend> Mlp<B> {
         emit_features(
             observer,
             "fc3",
-            dense_description(&self.fc3, " + ReLU"),
+            || dense_description(&self.fc3, " + ReLU"),
             self.fc3.num_params(),
             &x,
         );
@@ -74,7 +74,7 @@ impl<B: KernelBackend> Mlp<B> {
         emit_features(
             observer,
             "fc4",
-            dense_description(&self.fc4, " (logits)"),
+            || dense_description(&self.fc4, " (logits)"),
             self.fc4.num_params(),
             &x,
         );

@@ -63,34 +63,39 @@ impl<B: Backend, F: FnMut(LayerEvent<'_, B>)> LayerObserver<B> for F {
     }
 }
 
-/// Reports a 4-D layer output to `observer`.
+/// Reports a 4-D layer output to `observer`, if it looks at outputs (`describe` is called only
+/// then: plain forward passes build no strings).
 pub(crate) fn emit_maps<B: Backend>(
     observer: &mut impl LayerObserver<B>,
     name: &'static str,
-    description: String,
+    describe: impl FnOnce() -> String,
     params: usize,
     output: &Tensor<B, 4>,
 ) {
-    observer.observe(LayerEvent {
-        name,
-        description,
-        params,
-        output: LayerOutput::Maps(output),
-    });
+    if observer.wants_outputs() {
+        observer.observe(LayerEvent {
+            name,
+            description: describe(),
+            params,
+            output: LayerOutput::Maps(output),
+        });
+    }
 }
 
-/// Reports a 2-D layer output to `observer`.
+/// Reports a 2-D layer output to `observer`, as [`emit_maps`] does.
 pub(crate) fn emit_features<B: Backend>(
     observer: &mut impl LayerObserver<B>,
     name: &'static str,
-    description: String,
+    describe: impl FnOnce() -> String,
     params: usize,
     output: &Tensor<B, 2>,
 ) {
-    observer.observe(LayerEvent {
-        name,
-        description,
-        params,
-        output: LayerOutput::Features(output),
-    });
+    if observer.wants_outputs() {
+        observer.observe(LayerEvent {
+            name,
+            description: describe(),
+            params,
+            output: LayerOutput::Features(output),
+        });
+    }
 }

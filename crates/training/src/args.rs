@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
-use mnist_data::Augmentation;
+use mnist_data::{Augmentation, IMAGE_SIDE};
 use model::{InitScheme, KernelChoice, ModelConfig, ModelKind};
 
 use crate::backend::{BackendChoice, default_backend};
@@ -272,8 +272,8 @@ impl TrainArgs {
         if !(self.jitter >= 0.0 && self.jitter.is_finite()) {
             bail!("--jitter must be a finite sigma >= 0, got {}", self.jitter);
         }
-        if self.augment_shift > 27 || self.test_shift > 27 {
-            bail!("shifts must be below 28 pixels");
+        if self.augment_shift >= IMAGE_SIDE || self.test_shift >= IMAGE_SIDE {
+            bail!("shifts must be below {IMAGE_SIDE} pixels");
         }
         if self.valid_size == 0 || self.valid_size >= 60_000 {
             bail!(

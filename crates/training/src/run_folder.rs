@@ -1,3 +1,5 @@
+//! The run folder: the name of every file training writes there, and its lock.
+//!
 //! A run folder belongs to one training process at a time. The process holds an exclusive lock
 //! on `<run folder>/.lock` (the operating system's advisory file lock, released when the process
 //! ends, however it ends) from before it reads or writes anything there until it exits; a

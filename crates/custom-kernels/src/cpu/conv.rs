@@ -389,7 +389,7 @@ pub(super) fn image_forward(
     out: &mut [f32],
 ) {
     if let ConvPath::Direct(isa, lanes) = weights.path {
-        let kernels = direct::KernelChoice { isa, lanes };
+        let kernels = direct::DirectKernels { isa, lanes };
         return direct::forward_image(
             kernels,
             image,
@@ -526,7 +526,7 @@ pub(super) fn backward_over_images(
                 }
             }
             if let ConvPath::Direct(isa, lanes) = path {
-                let kernels = direct::KernelChoice { isa, lanes };
+                let kernels = direct::DirectKernels { isa, lanes };
                 direct::add_weight_grad(kernels, x, dys, g, &mut dw);
                 if let Some(dx) = dx {
                     let dx = dx.chunks_exact_mut(in_len);

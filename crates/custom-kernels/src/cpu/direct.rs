@@ -121,12 +121,12 @@ impl Isa {
 
 /// Which direct kernels run: the instruction set, and what their lanes hold.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct KernelChoice {
+pub(super) struct DirectKernels {
     pub isa: Isa,
     pub lanes: Lanes,
 }
 
-impl KernelChoice {
+impl DirectKernels {
     /// Whether a pass of `filters` output planes with rows of `width` positions, each the sum
     /// of `depth` multiply-adds, puts its filters in the lanes (see [`Lanes::Best`]). On
     /// AVX2 only: the filter-lane tiles were written and measured on an AVX2 machine, and no
@@ -288,7 +288,7 @@ pub(super) fn pack_input_grad(weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
 /// threads (for large images in batches smaller than the thread count, where one image per
 /// thread would leave threads idle).
 pub(super) fn forward_image(
-    kernels: KernelChoice,
+    kernels: DirectKernels,
     image: &[f32],
     packed: &[f32],
     bias: Option<&[f32]>,
@@ -335,7 +335,7 @@ pub(super) fn forward_image(
 /// One image's input gradient (`[c][h][w]`, overwritten) from its gradient w.r.t. the conv
 /// output before the ReLU (`[k][oh][ow]`) and weights packed by [`pack_input_grad`].
 pub(super) fn input_grad_image(
-    kernels: KernelChoice,
+    kernels: DirectKernels,
     dy: &[f32],
     packed: &[f32],
     g: &ConvGeometry,
@@ -364,7 +364,7 @@ pub(super) fn input_grad_image(
 /// Adds to `dw` (`[k][c][kh][kw]`) the weight gradient of a group of images: `images` whole
 /// input images and `dys` their gradients w.r.t. the conv output before the ReLU.
 pub(super) fn add_weight_grad(
-    kernels: KernelChoice,
+    kernels: DirectKernels,
     images: &[f32],
     dys: &[f32],
     g: &ConvGeometry,
@@ -670,7 +670,7 @@ unsafe fn weight_grad<S: Simd>(grad: &WeightGrad<'_>, dw: &mut [f32]) {
 
 /// Runs the forward register tiles over the outputs of the operands' pass for their range of
 /// filters (into `out`, which starts at the range's first filter).
-fn run_pass(kernels: KernelChoice, operands: &PassOperands<'_>, out: &mut [f32]) {
+fn run_pass(kernels: DirectKernels, operands: &PassOperands<'_>, out: &mut [f32]) {
     let isa = kernels.isa;
     isa.check();
     let PassOperands {
@@ -1167,7 +1167,7 @@ mod tests {
 
     /// Forward, input gradient and weight gradient: filters in the lanes?
     fn layouts(
-        kernels: KernelChoice,
+        kernels: DirectKernels,
         input: [usize; 4],
         filters: usize,
         padding: usize,
@@ -1182,7 +1182,7 @@ mod tests {
 
     #[test]
     fn filters_go_in_the_lanes_where_they_fill_more_of_them() {
-        let best = KernelChoice {
+        let best = DirectKernels {
             isa: Isa::Avx2,
             lanes: Lanes::Best,
         };
@@ -1194,12 +1194,12 @@ mod tests {
         assert_eq!(layouts(best, [64, 6, 14, 14], 16, 0), [true, false, true]);
         // Rows of 16 fill every lane already.
         assert_eq!(layouts(best, [64, 32, 16, 16], 64, 2), [false; 3]);
-        let positions = KernelChoice {
+        let positions = DirectKernels {
             lanes: Lanes::Positions,
             ..best
         };
         assert_eq!(layouts(positions, [64, 32, 14, 14], 64, 2), [false; 3]);
-        let avx512 = KernelChoice {
+        let avx512 = DirectKernels {
             isa: Isa::Avx512,
             ..best
         };

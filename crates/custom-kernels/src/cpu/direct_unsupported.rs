@@ -33,7 +33,7 @@ impl std::fmt::Display for Isa {
 
 /// Which direct kernels run: none can on this target.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct KernelChoice {
+pub(super) struct DirectKernels {
     pub isa: Isa,
     pub lanes: Lanes,
 }
@@ -52,7 +52,7 @@ pub(super) fn pack_input_grad(_weight: &[f32], _g: &ConvGeometry) -> Vec<f32> {
 }
 
 pub(super) fn forward_image(
-    kernels: KernelChoice,
+    kernels: DirectKernels,
     _image: &[f32],
     _packed: &[f32],
     _bias: Option<&[f32]>,
@@ -64,7 +64,7 @@ pub(super) fn forward_image(
 }
 
 pub(super) fn input_grad_image(
-    kernels: KernelChoice,
+    kernels: DirectKernels,
     _dy: &[f32],
     _packed: &[f32],
     _g: &ConvGeometry,
@@ -74,7 +74,7 @@ pub(super) fn input_grad_image(
 }
 
 pub(super) fn add_weight_grad(
-    kernels: KernelChoice,
+    kernels: DirectKernels,
     _images: &[f32],
     _dys: &[f32],
     _g: &ConvGeometry,

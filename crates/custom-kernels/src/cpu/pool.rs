@@ -78,7 +78,8 @@ pub(super) fn pool_plane(plane: &[f32], g: &PoolGeometry, out: &mut [f32], arg: 
 }
 
 /// The running maximum after seeing `candidate` (value, index): a larger value wins, ties keep
-/// the first maximum, and a NaN wins (so NaNs propagate, as in Burn's and PyTorch's ops).
+/// the first maximum, and a NaN wins (so NaNs propagate, as in PyTorch's max-pool; Burn 0.21's
+/// ndarray max-pool skips them). The CubeCL kernel does the same.
 /// Branch-free (`|` and selects rather than `||` and jumps): on real activations the winner
 /// is unpredictable and mispredicted branches would cost more than the pooling itself.
 #[inline(always)]

@@ -418,14 +418,23 @@ where
     }
 }
 
-/// The custom CPU max-pool propagates NaNs where Burn's own does.
-pub fn check_pool_nans_as_builtin(device: &burn_ndarray::NdArrayDevice) {
-    let input = pool_input_with_nans([2, 3, 7, 7]);
-    for spec in NAN_POOLS {
-        let run = |kernels| run_pool::<Autodiff<NdArray>>(&input, spec, kernels, device).0;
-        let (custom, builtin) = (run(KernelChoice::Custom), run(KernelChoice::Builtin));
-        assert_close_with_nans(&format!("{spec:?} with NaNs: output"), &custom, &builtin);
-    }
+/// The custom CPU max-pool propagates NaNs as PyTorch's does (Burn 0.21's ndarray max-pool
+/// skips them): on [`pool_input_with_nans`], the first two 2x2 windows give NaN, and their
+/// gradient goes to the last NaN of each window in row-major order.
+pub fn check_cpu_pool_propagates_nans(device: &burn_ndarray::NdArrayDevice) {
+    let shape = [1, 1, 4, 4];
+    let input = pool_input_with_nans(shape);
+    let (output, input_grad) =
+        run_pool::<Autodiff<NdArray>>(&input, PoolSpec::TWO_BY_TWO, KernelChoice::Custom, device);
+    let output = output.to_vec::<f32>().unwrap();
+    assert!(output[0].is_nan() && output[1].is_nan(), "{output:?}");
+    assert!(output[2..].iter().all(|v| v.is_finite()), "{output:?}");
+    // `run_pool` weighs output row r by r + 1: both NaN windows are in row 0, weight 1.
+    let grad = input_grad.to_vec::<f32>().unwrap();
+    let w = shape[3];
+    assert_eq!(grad[0], 1.0, "window 1's only NaN");
+    assert_eq!(grad[w + 3], 1.0, "window 2's last NaN");
+    assert_eq!((grad[2], grad[3]), (0.0, 0.0), "window 2's other NaNs");
 }
 
 /// Untracked inputs take the inference path (nothing recorded) and still agree.
