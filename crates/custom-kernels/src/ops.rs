@@ -1,11 +1,6 @@
 //! The tensor-level entry points models call: conv, pool and fully connected layer, each
 //! with either the custom kernels or Burn's built-in ops, and the softmax cross-entropy.
 
-use burn::tensor::activation::relu;
-use burn::tensor::module::{
-    conv2d as builtin_conv2d, linear as builtin_linear, max_pool2d as builtin_max_pool2d,
-};
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Int, Tensor, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
@@ -59,17 +54,8 @@ pub fn conv2d<B: KernelBackend>(
     kernels: KernelChoice,
 ) -> Tensor<B, 4> {
     match kernels {
-        KernelChoice::Builtin => {
-            let options = ConvOptions::new(spec.stride, spec.padding, [1, 1], 1);
-            let out = builtin_conv2d(input, weight, bias, options);
-            if spec.relu { relu(out) } else { out }
-        }
-        KernelChoice::Custom => Tensor::from_primitive(TensorPrimitive::Float(B::custom_conv2d(
-            input.into_primitive().tensor(),
-            weight.into_primitive().tensor(),
-            bias.map(|b| b.into_primitive().tensor()),
-            spec,
-        ))),
+        KernelChoice::Builtin => builtin::conv2d(input, weight, bias, spec),
+        KernelChoice::Custom => custom::conv2d(input, weight, bias, spec),
     }
 }
 
@@ -86,18 +72,8 @@ pub fn conv2d_pool<B: KernelBackend>(
     kernels: KernelChoice,
 ) -> Tensor<B, 4> {
     match kernels {
-        KernelChoice::Builtin => {
-            max_pool2d(conv2d(input, weight, bias, conv, kernels), pool, kernels)
-        }
-        KernelChoice::Custom => {
-            Tensor::from_primitive(TensorPrimitive::Float(B::custom_conv2d_pool(
-                input.into_primitive().tensor(),
-                weight.into_primitive().tensor(),
-                bias.map(|b| b.into_primitive().tensor()),
-                conv,
-                pool,
-            )))
-        }
+        KernelChoice::Builtin => builtin::conv2d_pool(input, weight, bias, conv, pool),
+        KernelChoice::Custom => custom::conv2d_pool(input, weight, bias, conv, pool),
     }
 }
 
@@ -108,12 +84,8 @@ pub fn max_pool2d<B: KernelBackend>(
     kernels: KernelChoice,
 ) -> Tensor<B, 4> {
     match kernels {
-        KernelChoice::Builtin => {
-            builtin_max_pool2d(input, spec.kernel, spec.stride, [0, 0], [1, 1], false)
-        }
-        KernelChoice::Custom => Tensor::from_primitive(TensorPrimitive::Float(
-            B::custom_max_pool2d(input.into_primitive().tensor(), spec),
-        )),
+        KernelChoice::Builtin => builtin::max_pool2d(input, spec),
+        KernelChoice::Custom => custom::max_pool2d(input, spec),
     }
 }
 
@@ -126,12 +98,117 @@ pub fn linear<B: KernelBackend>(
     kernels: KernelChoice,
 ) -> Tensor<B, 2> {
     match kernels {
-        KernelChoice::Builtin => builtin_linear(x, weight, bias),
-        KernelChoice::Custom => Tensor::from_primitive(TensorPrimitive::Float(B::custom_linear(
+        KernelChoice::Builtin => builtin::linear(x, weight, bias),
+        KernelChoice::Custom => custom::linear(x, weight, bias),
+    }
+}
+
+/// The layers on this crate's kernels alone. Calling these instead of the switches above
+/// compiles none of Burn's built-in layer ops for the backend (the wgpu tests use them, so
+/// their test binary does not build Burn's CubeCL convolutions and matmuls).
+pub mod custom {
+    use super::*;
+
+    /// [`super::conv2d`] with [`KernelChoice::Custom`].
+    pub fn conv2d<B: KernelBackend>(
+        input: Tensor<B, 4>,
+        weight: Tensor<B, 4>,
+        bias: Option<Tensor<B, 1>>,
+        spec: ConvSpec,
+    ) -> Tensor<B, 4> {
+        Tensor::from_primitive(TensorPrimitive::Float(B::custom_conv2d(
+            input.into_primitive().tensor(),
+            weight.into_primitive().tensor(),
+            bias.map(|b| b.into_primitive().tensor()),
+            spec,
+        )))
+    }
+
+    /// [`super::conv2d_pool`] with [`KernelChoice::Custom`].
+    pub fn conv2d_pool<B: KernelBackend>(
+        input: Tensor<B, 4>,
+        weight: Tensor<B, 4>,
+        bias: Option<Tensor<B, 1>>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+    ) -> Tensor<B, 4> {
+        Tensor::from_primitive(TensorPrimitive::Float(B::custom_conv2d_pool(
+            input.into_primitive().tensor(),
+            weight.into_primitive().tensor(),
+            bias.map(|b| b.into_primitive().tensor()),
+            conv,
+            pool,
+        )))
+    }
+
+    /// [`super::max_pool2d`] with [`KernelChoice::Custom`].
+    pub fn max_pool2d<B: KernelBackend>(input: Tensor<B, 4>, spec: PoolSpec) -> Tensor<B, 4> {
+        Tensor::from_primitive(TensorPrimitive::Float(B::custom_max_pool2d(
+            input.into_primitive().tensor(),
+            spec,
+        )))
+    }
+
+    /// [`super::linear`] with [`KernelChoice::Custom`].
+    pub fn linear<B: KernelBackend>(
+        x: Tensor<B, 2>,
+        weight: Tensor<B, 2>,
+        bias: Option<Tensor<B, 1>>,
+    ) -> Tensor<B, 2> {
+        Tensor::from_primitive(TensorPrimitive::Float(B::custom_linear(
             x.into_primitive().tensor(),
             weight.into_primitive().tensor(),
             bias.map(|b| b.into_primitive().tensor()),
-        ))),
+        )))
+    }
+}
+
+/// The layers on Burn's built-in ops alone, on any backend (the tests' reference).
+pub mod builtin {
+    use burn::tensor::activation::relu;
+    use burn::tensor::backend::Backend;
+    use burn::tensor::module::{
+        conv2d as builtin_conv2d, linear as builtin_linear, max_pool2d as builtin_max_pool2d,
+    };
+    use burn::tensor::ops::ConvOptions;
+
+    use super::*;
+
+    /// [`super::conv2d`] with [`KernelChoice::Builtin`].
+    pub fn conv2d<B: Backend>(
+        input: Tensor<B, 4>,
+        weight: Tensor<B, 4>,
+        bias: Option<Tensor<B, 1>>,
+        spec: ConvSpec,
+    ) -> Tensor<B, 4> {
+        let options = ConvOptions::new(spec.stride, spec.padding, [1, 1], 1);
+        let out = builtin_conv2d(input, weight, bias, options);
+        if spec.relu { relu(out) } else { out }
+    }
+
+    /// [`super::conv2d_pool`] with [`KernelChoice::Builtin`]: conv, ReLU, then the pool.
+    pub fn conv2d_pool<B: Backend>(
+        input: Tensor<B, 4>,
+        weight: Tensor<B, 4>,
+        bias: Option<Tensor<B, 1>>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+    ) -> Tensor<B, 4> {
+        max_pool2d(conv2d(input, weight, bias, conv), pool)
+    }
+
+    /// [`super::max_pool2d`] with [`KernelChoice::Builtin`].
+    pub fn max_pool2d<B: Backend>(input: Tensor<B, 4>, spec: PoolSpec) -> Tensor<B, 4> {
+        builtin_max_pool2d(input, spec.kernel, spec.stride, [0, 0], [1, 1], false)
+    }
+
+    /// [`super::linear`] with [`KernelChoice::Builtin`].
+    pub fn linear<B: Backend>(
+        x: Tensor<B, 2>,
+        weight: Tensor<B, 2>,
+        bias: Option<Tensor<B, 1>>,
+    ) -> Tensor<B, 2> {
+        builtin_linear(x, weight, bias)
     }
 }
 

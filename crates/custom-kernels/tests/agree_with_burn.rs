@@ -33,7 +33,7 @@ fn max_pool_forward_and_gradient_match_builtin() {
 
 #[test]
 fn max_pool_propagates_nans() {
-    common::check_cpu_pool_propagates_nans(&Default::default());
+    common::check_cpu_pool_propagates_nans();
 }
 
 #[test]

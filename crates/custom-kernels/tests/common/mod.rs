@@ -1,5 +1,7 @@
-//! Custom-vs-built-in comparisons shared by the ndarray and wgpu test suites, generic over
-//! the autodiff backend.
+//! Custom-vs-built-in comparisons shared by the ndarray and wgpu test suites: the custom
+//! kernels run on the backend under test (generic, under autodiff), the reference is always
+//! Burn's built-in ops on ndarray ([`Reference`]). The custom side calls `ops::custom` and the
+//! reference `ops::builtin`, so the wgpu side compiles none of Burn's CubeCL layer ops.
 //!
 //! Tolerance: |custom - builtin| <= 1e-4 * (1 + |builtin|) elementwise (f32 sums of up to a few
 //! thousand products computed in a different order).
@@ -19,10 +21,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
-use custom_kernels::{
-    ConvSpec, FusedAdamConfig, KernelBackend, KernelChoice, PoolSpec, RawKernels, conv2d,
-    conv2d_pool, linear, max_pool2d,
-};
+use custom_kernels::ops::{builtin, custom};
+use custom_kernels::{ConvSpec, FusedAdamConfig, KernelBackend, PoolSpec, RawKernels};
+
+/// The reference every backend's custom kernels are compared with: Burn's built-in ops on
+/// ndarray, under autodiff.
+pub type Reference = Autodiff<NdArray>;
 
 /// Elementwise tolerance factor.
 pub const TOLERANCE: f32 = 1e-4;
@@ -205,34 +209,20 @@ pub struct ConvResult {
     pub bias_grad: TensorData,
 }
 
-/// Runs a conv case forward and backward on backend `B` with `kernels`.
-pub fn run_conv<B>(
-    case: &ConvCase,
-    inputs: &ConvInputs,
-    kernels: KernelChoice,
-    device: &B::Device,
-) -> ConvResult
+/// Runs a conv case forward and backward on backend `B` with the custom kernels.
+pub fn run_custom_conv<B>(case: &ConvCase, inputs: &ConvInputs, device: &B::Device) -> ConvResult
 where
     B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     run_layer::<B>(case, inputs, device, |x, w, b, spec| {
-        conv2d(x, w, Some(b), spec, kernels)
+        custom::conv2d(x, w, Some(b), spec)
     })
 }
 
-/// Runs a conv + pool block forward and backward on backend `B` with `kernels`.
-pub fn run_conv_pool<B>(
-    case: &ConvCase,
-    pool: PoolSpec,
-    inputs: &ConvInputs,
-    kernels: KernelChoice,
-    device: &B::Device,
-) -> ConvResult
-where
-    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
-{
-    run_layer::<B>(case, inputs, device, |x, w, b, spec| {
-        conv2d_pool(x, w, Some(b), spec, pool, kernels)
+/// Runs a conv case forward and backward with Burn's ops on the [`Reference`] backend.
+pub fn run_reference_conv(case: &ConvCase, inputs: &ConvInputs) -> ConvResult {
+    run_layer::<Reference>(case, inputs, &Default::default(), |x, w, b, spec| {
+        builtin::conv2d(x, w, Some(b), spec)
     })
 }
 
@@ -266,16 +256,31 @@ where
     }
 }
 
-/// Custom fused conv + pool vs Burn's conv, ReLU and pool on the same backend.
+/// The custom conv on `B` vs Burn's on the reference.
+pub fn check_conv<B>(case: &ConvCase, device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
+{
+    let inputs = ConvInputs::random(case);
+    let custom = run_custom_conv::<B>(case, &inputs, device);
+    let reference = run_reference_conv(case, &inputs);
+    assert_conv_close(&conv_label(case), &custom, &reference);
+}
+
+/// The custom fused conv + pool on `B` vs Burn's conv, ReLU and pool on the reference.
 pub fn check_conv_pool<B>(case: &ConvCase, pool: PoolSpec, device: &B::Device)
 where
     B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let inputs = ConvInputs::random(case);
-    let custom = run_conv_pool::<B>(case, pool, &inputs, KernelChoice::Custom, device);
-    let builtin = run_conv_pool::<B>(case, pool, &inputs, KernelChoice::Builtin, device);
+    let custom = run_layer::<B>(case, &inputs, device, |x, w, b, spec| {
+        custom::conv2d_pool(x, w, Some(b), spec, pool)
+    });
+    let reference = run_layer::<Reference>(case, &inputs, &Default::default(), |x, w, b, spec| {
+        builtin::conv2d_pool(x, w, Some(b), spec, pool)
+    });
     let label = format!("{} + pool {pool:?}", conv_label(case));
-    assert_conv_close(&label, &custom, &builtin);
+    assert_conv_close(&label, &custom, &reference);
 }
 
 /// Asserts every part of two conv results agrees.
@@ -310,47 +315,41 @@ pub fn conv_label(case: &ConvCase) -> String {
     )
 }
 
-/// Output and input gradient of a max-pool on backend `B` with `kernels`.
-pub fn run_pool<B>(
+/// Output and input gradient of `pool` on backend `B`.
+fn run_pool<B: AutodiffBackend>(
     input: &TensorData,
-    spec: PoolSpec,
-    kernels: KernelChoice,
     device: &B::Device,
-) -> (TensorData, TensorData)
-where
-    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
-{
+    pool: impl FnOnce(Tensor<B, 4>) -> Tensor<B, 4>,
+) -> (TensorData, TensorData) {
     let x = Tensor::<B, 4>::from_data(input.clone(), device).require_grad();
-    let out = max_pool2d(x.clone(), spec, kernels);
+    let out = pool(x.clone());
     let mix = Tensor::<B, 4>::ones(out.dims(), device).cumsum(2);
     let grads = (out.clone() * mix).sum().backward();
     (out.into_data(), x.grad(&grads).unwrap().into_data())
 }
 
-/// Random input for a pool case.
-pub fn pool_input(shape: [usize; 4]) -> TensorData {
-    random_data(&shape)
-}
-
-/// Custom vs built-in conv on the same backend.
-pub fn check_conv<B>(case: &ConvCase, device: &B::Device)
+/// Output and input gradient of the custom max-pool on backend `B`.
+pub fn run_custom_pool<B>(
+    input: &TensorData,
+    spec: PoolSpec,
+    device: &B::Device,
+) -> (TensorData, TensorData)
 where
     B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
-    let inputs = ConvInputs::random(case);
-    let custom = run_conv::<B>(case, &inputs, KernelChoice::Custom, device);
-    let builtin = run_conv::<B>(case, &inputs, KernelChoice::Builtin, device);
-    assert_conv_close(&conv_label(case), &custom, &builtin);
+    run_pool::<B>(input, device, |x| custom::max_pool2d(x, spec))
 }
 
-/// Custom vs built-in max-pool on the same backend.
+/// The custom max-pool on `B` vs Burn's on the reference.
 pub fn check_pool<B>(shape: [usize; 4], spec: PoolSpec, device: &B::Device)
 where
     B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
-    let input = pool_input(shape);
-    let (out_c, dx_c) = run_pool::<B>(&input, spec, KernelChoice::Custom, device);
-    let (out_b, dx_b) = run_pool::<B>(&input, spec, KernelChoice::Builtin, device);
+    let input = random_data(&shape);
+    let (out_c, dx_c) = run_custom_pool::<B>(&input, spec, device);
+    let (out_b, dx_b) = run_pool::<Reference>(&input, &Default::default(), |x| {
+        builtin::max_pool2d(x, spec)
+    });
     assert_close(&format!("pool {shape:?} {spec:?}: output"), &out_c, &out_b);
     assert_close(
         &format!("pool {shape:?} {spec:?}: input grad"),
@@ -401,9 +400,8 @@ where
 {
     let input = pool_input_with_nans([2, 3, 7, 7]);
     for spec in NAN_POOLS {
-        let cpu =
-            run_pool::<Autodiff<NdArray>>(&input, spec, KernelChoice::Custom, &Default::default());
-        let (output, input_grad) = run_pool::<B>(&input, spec, KernelChoice::Custom, device);
+        let cpu = run_custom_pool::<Reference>(&input, spec, &Default::default());
+        let (output, input_grad) = run_custom_pool::<B>(&input, spec, device);
         let first = cpu.0.to_vec::<f32>().unwrap()[0];
         assert!(
             first.is_nan(),
@@ -421,11 +419,11 @@ where
 /// The custom CPU max-pool propagates NaNs as PyTorch's does (Burn 0.21's ndarray max-pool
 /// skips them): on [`pool_input_with_nans`], the first two 2x2 windows give NaN, and their
 /// gradient goes to the last NaN of each window in row-major order.
-pub fn check_cpu_pool_propagates_nans(device: &burn_ndarray::NdArrayDevice) {
+pub fn check_cpu_pool_propagates_nans() {
     let shape = [1, 1, 4, 4];
     let input = pool_input_with_nans(shape);
     let (output, input_grad) =
-        run_pool::<Autodiff<NdArray>>(&input, PoolSpec::TWO_BY_TWO, KernelChoice::Custom, device);
+        run_custom_pool::<Reference>(&input, PoolSpec::TWO_BY_TWO, &Default::default());
     let output = output.to_vec::<f32>().unwrap();
     assert!(output[0].is_nan() && output[1].is_nan(), "{output:?}");
     assert!(output[2..].iter().all(|v| v.is_finite()), "{output:?}");
@@ -442,16 +440,45 @@ pub fn check_untracked<B>(device: &B::Device)
 where
     B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
-    let x = Tensor::<B, 4>::from_data(random_data(&[2, 3, 8, 8]), device);
-    let w = Tensor::<B, 4>::from_data(random_data(&[4, 3, 3, 3]), device);
+    let (x, w) = (random_data(&[2, 3, 8, 8]), random_data(&[4, 3, 3, 3]));
     let spec = ConvSpec::relu(1);
-    let custom = conv2d(x.clone(), w.clone(), None, spec, KernelChoice::Custom);
-    let builtin = conv2d(x, w, None, spec, KernelChoice::Builtin);
+    let custom = custom::conv2d(
+        Tensor::<B, 4>::from_data(x.clone(), device),
+        Tensor::from_data(w.clone(), device),
+        None,
+        spec,
+    );
+    let cpu = Default::default();
+    let reference = builtin::conv2d(
+        Tensor::<Reference, 4>::from_data(x, &cpu),
+        Tensor::from_data(w, &cpu),
+        None,
+        spec,
+    );
     assert_close(
         "untracked conv without bias",
         &custom.into_data(),
-        &builtin.into_data(),
+        &reference.into_data(),
     );
+}
+
+/// Weight and bias gradients of `layer` on an input that needs no gradient (asserted to get
+/// none), under the loss `sum(out^2)`.
+fn first_layer_grads<B: AutodiffBackend>(
+    [input, weight, bias]: [&TensorData; 3],
+    device: &B::Device,
+    layer: impl FnOnce(Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 1>>) -> Tensor<B, 4>,
+) -> (TensorData, TensorData) {
+    let x = Tensor::<B, 4>::from_data(input.clone(), device);
+    let w = Tensor::<B, 4>::from_data(weight.clone(), device).require_grad();
+    let b = Tensor::<B, 1>::from_data(bias.clone(), device).require_grad();
+    let out = layer(x.clone(), w.clone(), Some(b.clone()));
+    let grads = (out.clone() * out).sum().backward();
+    assert!(x.grad(&grads).is_none(), "no input gradient");
+    (
+        w.grad(&grads).unwrap().into_data(),
+        b.grad(&grads).unwrap().into_data(),
+    )
 }
 
 /// A first layer: the input needs no gradient, so the custom backward skips it; the weight
@@ -460,53 +487,41 @@ pub fn check_input_without_gradient<B>(device: &B::Device)
 where
     B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
-    let x = Tensor::<B, 4>::from_data(random_data(&[3, 1, 12, 12]), device);
-    let (weight, bias) = (random_data(&[5, 1, 5, 5]), random_data(&[5]));
-    let spec = ConvSpec::relu(2);
+    let data = [
+        &random_data(&[3, 1, 12, 12]),
+        &random_data(&[5, 1, 5, 5]),
+        &random_data(&[5]),
+    ];
+    let (spec, pool, cpu) = (ConvSpec::relu(2), PoolSpec::TWO_BY_TWO, Default::default());
     // The layer alone, then fused with its pool.
-    let grads_of = |kernels: KernelChoice, fused: bool| {
-        let w = Tensor::<B, 4>::from_data(weight.clone(), device).require_grad();
-        let b = Tensor::<B, 1>::from_data(bias.clone(), device).require_grad();
-        let (input, bias) = (&x, Some(b.clone()));
-        let x = input.clone();
-        let out = if fused {
-            conv2d_pool(x, w.clone(), bias, spec, PoolSpec::TWO_BY_TWO, kernels)
-        } else {
-            conv2d(x, w.clone(), bias, spec, kernels)
-        };
-        let grads = (out.clone() * out).sum().backward();
-        assert!(input.grad(&grads).is_none(), "{kernels}: no input gradient");
-        (
-            w.grad(&grads).unwrap().into_data(),
-            b.grad(&grads).unwrap().into_data(),
-        )
-    };
-    for fused in [false, true] {
-        let (w_custom, b_custom) = grads_of(KernelChoice::Custom, fused);
-        let (w_builtin, b_builtin) = grads_of(KernelChoice::Builtin, fused);
-        let label = if fused {
-            "fused first layer"
-        } else {
-            "first layer"
-        };
-        assert_close(&format!("{label}: weight grad"), &w_custom, &w_builtin);
-        assert_close(&format!("{label}: bias grad"), &b_custom, &b_builtin);
+    let custom = first_layer_grads::<B>(data, device, |x, w, b| custom::conv2d(x, w, b, spec));
+    let reference =
+        first_layer_grads::<Reference>(data, &cpu, |x, w, b| builtin::conv2d(x, w, b, spec));
+    let custom_fused = first_layer_grads::<B>(data, device, |x, w, b| {
+        custom::conv2d_pool(x, w, b, spec, pool)
+    });
+    let reference_fused = first_layer_grads::<Reference>(data, &cpu, |x, w, b| {
+        builtin::conv2d_pool(x, w, b, spec, pool)
+    });
+    for (label, (w_custom, b_custom), (w_reference, b_reference)) in [
+        ("first layer", custom, reference),
+        ("fused first layer", custom_fused, reference_fused),
+    ] {
+        assert_close(&format!("{label}: weight grad"), &w_custom, &w_reference);
+        assert_close(&format!("{label}: bias grad"), &b_custom, &b_reference);
     }
 }
 
-/// Output and input, weight and bias gradients of a fully connected layer on backend `B`.
-/// `transposed_weight` passes the weight as the transpose of an `[outputs, inputs]` tensor (a
-/// strided view, as Burn's column-layout `Linear` stores it).
-pub fn run_linear<B>(
+/// Output and input, weight and bias gradients of the fully connected `layer` on backend
+/// `B`. `transposed_weight` passes the weight as the transpose of an `[outputs, inputs]`
+/// tensor (a strided view, as Burn's column-layout `Linear` stores it).
+fn run_linear<B: AutodiffBackend>(
     [batch, inputs, outputs]: [usize; 3],
     data: &ConvInputs,
-    kernels: KernelChoice,
     transposed_weight: bool,
     device: &B::Device,
-) -> ConvResult
-where
-    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
-{
+    layer: impl FnOnce(Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 1>>) -> Tensor<B, 2>,
+) -> ConvResult {
     let x = Tensor::<B, 2>::from_data(data.input.clone(), device).require_grad();
     let w = if transposed_weight {
         let stored = data
@@ -529,7 +544,7 @@ where
         Tensor::<B, 2>::from_data(data.weight.clone(), device).require_grad()
     };
     let b = Tensor::<B, 1>::from_data(data.bias.clone(), device).require_grad();
-    let out = linear(x.clone(), w.clone(), Some(b.clone()), kernels);
+    let out = layer(x.clone(), w.clone(), Some(b.clone()));
     assert_eq!(out.dims(), [batch, outputs]);
     // Per-element gradients in (0, 1]: sums over a thousand outputs stay well inside f32.
     let mix = Tensor::<B, 2>::ones(out.dims(), device).cumsum(1) / outputs as f32;
@@ -551,19 +566,35 @@ pub fn linear_inputs([batch, inputs, outputs]: [usize; 3]) -> ConvInputs {
     }
 }
 
-/// Custom vs built-in fully connected layer on the same backend, with a contiguous and with
-/// a transposed (strided) weight.
+/// The custom fully connected layer on `B`, with a contiguous and with a transposed
+/// (strided) weight, vs Burn's on the reference.
 pub fn check_linear<B>(dims: [usize; 3], device: &B::Device)
 where
     B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let data = linear_inputs(dims);
-    let builtin = run_linear::<B>(dims, &data, KernelChoice::Builtin, false, device);
+    let reference =
+        run_linear::<Reference>(dims, &data, false, &Default::default(), builtin::linear);
     for transposed in [false, true] {
-        let custom = run_linear::<B>(dims, &data, KernelChoice::Custom, transposed, device);
+        let custom = run_linear::<B>(dims, &data, transposed, device, custom::linear);
         let label = format!("linear {dims:?} (weight transposed: {transposed})");
-        assert_conv_close(&label, &custom, &builtin);
+        assert_conv_close(&label, &custom, &reference);
     }
+}
+
+/// Output and weight gradient of the fully connected `layer` without bias on an input that
+/// needs no gradient (asserted to get none), under the loss `sum(out^2)`.
+fn linear_first_layer<B: AutodiffBackend>(
+    data: &ConvInputs,
+    device: &B::Device,
+    layer: impl FnOnce(Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 1>>) -> Tensor<B, 2>,
+) -> (TensorData, TensorData) {
+    let x = Tensor::<B, 2>::from_data(data.input.clone(), device);
+    let w = Tensor::<B, 2>::from_data(data.weight.clone(), device).require_grad();
+    let out = layer(x.clone(), w.clone(), None);
+    let grads = (out.clone() * out.clone()).sum().backward();
+    assert!(x.grad(&grads).is_none(), "no input gradient");
+    (out.into_data(), w.grad(&grads).unwrap().into_data())
 }
 
 /// A fully connected layer on an input that needs no gradient (an MLP's first layer) and
@@ -573,17 +604,11 @@ where
     B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let data = linear_inputs([6, 20, 9]);
-    let x = Tensor::<B, 2>::from_data(data.input.clone(), device);
-    let results = [KernelChoice::Custom, KernelChoice::Builtin].map(|kernels| {
-        let w = Tensor::<B, 2>::from_data(data.weight.clone(), device).require_grad();
-        let out = linear(x.clone(), w.clone(), None, kernels);
-        let grads = (out.clone() * out.clone()).sum().backward();
-        assert!(x.grad(&grads).is_none(), "{kernels}: no input gradient");
-        (out.into_data(), w.grad(&grads).unwrap().into_data())
-    });
-    let [(out_custom, w_custom), (out_builtin, w_builtin)] = results;
-    assert_close("linear first layer: output", &out_custom, &out_builtin);
-    assert_close("linear first layer: weight grad", &w_custom, &w_builtin);
+    let (out_custom, w_custom) = linear_first_layer::<B>(&data, device, custom::linear);
+    let (out_reference, w_reference) =
+        linear_first_layer::<Reference>(&data, &Default::default(), builtin::linear);
+    assert_close("linear first layer: output", &out_custom, &out_reference);
+    assert_close("linear first layer: weight grad", &w_custom, &w_reference);
 }
 
 /// A module with a 4-D, a 2-D and a 1-D parameter, for the optimizer comparison.
@@ -594,27 +619,40 @@ pub struct TinyNet<B: Backend> {
     pub bias: Param<Tensor<B, 1>>,
 }
 
+/// The shapes of [`TinyNet`]'s parameters.
+const TINY_SHAPES: [&[usize]; 3] = [&[3, 2, 3, 3], &[18, 5], &[5]];
+
+/// One value per parameter of [`TinyNet`] (its start, or one step's loss coefficients).
+type TinyData = [TensorData; 3];
+
+fn tiny_data() -> TinyData {
+    TINY_SHAPES.map(random_data)
+}
+
 impl<B: Backend> TinyNet<B> {
-    fn new(device: &B::Device) -> Self {
-        fn param<B: Backend, const D: usize>(
-            shape: [usize; D],
-            device: &B::Device,
-        ) -> Param<Tensor<B, D>> {
-            Param::from_tensor(Tensor::from_data(random_data(&shape), device).require_grad())
-        }
+    fn new([kernel, weight, bias]: &TinyData, device: &B::Device) -> Self {
         Self {
-            kernel: param([3, 2, 3, 3], device),
-            weight: param([18, 5], device),
-            bias: param([5], device),
+            kernel: Param::from_data(kernel.clone(), device),
+            weight: Param::from_data(weight.clone(), device),
+            bias: Param::from_data(bias.clone(), device),
         }
     }
 
-    /// A loss with a different gradient for every parameter element.
-    fn loss(&self, x: Tensor<B, 2>) -> Tensor<B, 1> {
-        let kernel = self.kernel.val().reshape([2, 27]);
-        let hidden = x.matmul(kernel).reshape([-1, 18]).tanh();
-        let out = hidden.matmul(self.weight.val()) + self.bias.val().unsqueeze();
-        (out.clone() * out).sum()
+    /// `sum(tanh(p * a) * p)` over the parameters `p`, with coefficients `a` of the same
+    /// shapes: a different gradient for every parameter element, from elementwise ops only
+    /// (so the wgpu side compiles none of Burn's CubeCL matmuls).
+    fn loss(&self, [a, b, c]: &TinyData, device: &B::Device) -> Tensor<B, 1> {
+        fn term<B: Backend, const D: usize>(
+            p: Tensor<B, D>,
+            a: &TensorData,
+            device: &B::Device,
+        ) -> Tensor<B, 1> {
+            let a = Tensor::<B, D>::from_data(a.clone(), device);
+            ((p.clone() * a).tanh() * p).sum()
+        }
+        term(self.kernel.val(), a, device)
+            + term(self.weight.val(), b, device)
+            + term(self.bias.val(), c, device)
     }
 
     fn values(&self) -> Vec<f32> {
@@ -629,8 +667,26 @@ impl<B: Backend> TinyNet<B> {
     }
 }
 
-/// Parameters at the start, then after `steps` updates with Burn's Adam and with
-/// `FusedAdam`, same settings.
+/// Parameters of [`TinyNet`] after a step of `optimizer` per loss in `losses`, from `start`.
+fn adam_trajectory<B: AutodiffBackend>(
+    start: &TinyData,
+    losses: &[TinyData],
+    mut optimizer: impl Optimizer<TinyNet<B>, B>,
+    device: &B::Device,
+) -> Vec<f32> {
+    let mut net = TinyNet::<B>::new(start, device);
+    for loss in losses {
+        let grads = GradientsParams::from_grads(net.loss(loss, device).backward(), &net);
+        net = optimizer.step(ADAM_LR, net, grads);
+    }
+    net.values()
+}
+
+/// The learning rate of the Adam comparisons.
+const ADAM_LR: f64 = 0.01;
+
+/// Parameters at the start, then after `steps` updates with Burn's Adam on the reference
+/// and with `FusedAdam` on `B`, same settings, same starting point and losses.
 pub fn adam_trajectories<B>(
     weight_decay: Option<f32>,
     steps: usize,
@@ -639,27 +695,19 @@ pub fn adam_trajectories<B>(
 where
     B: AutodiffBackend<InnerBackend: RawKernels>,
 {
-    let start = TinyNet::<B>::new(device);
-    let initial = start.values();
-    let inputs: Vec<Tensor<B, 2>> = (0..steps)
-        .map(|_| Tensor::from_data(random_data(&[6, 2]), device))
-        .collect();
-    let lr = 0.01;
-    let mut burn_net = start.clone();
-    let mut burn_adam = AdamConfig::new()
+    let start = tiny_data();
+    let losses: Vec<TinyData> = (0..steps).map(|_| tiny_data()).collect();
+    let burn_adam = AdamConfig::new()
         .with_epsilon(1e-7)
         .with_weight_decay(weight_decay.map(WeightDecayConfig::new))
-        .init::<B, TinyNet<B>>();
-    let mut fused_net = start;
-    let mut fused_adam = FusedAdamConfig::new()
+        .init::<Reference, TinyNet<Reference>>();
+    let fused_adam = FusedAdamConfig::new()
         .with_epsilon(1e-7)
         .with_weight_decay(weight_decay)
         .init::<B, TinyNet<B>>();
-    for x in inputs {
-        let grads = GradientsParams::from_grads(burn_net.loss(x.clone()).backward(), &burn_net);
-        burn_net = burn_adam.step(lr, burn_net, grads);
-        let grads = GradientsParams::from_grads(fused_net.loss(x).backward(), &fused_net);
-        fused_net = fused_adam.step(lr, fused_net, grads);
-    }
-    [initial, burn_net.values(), fused_net.values()]
+    [
+        TinyNet::<Reference>::new(&start, &Default::default()).values(),
+        adam_trajectory::<Reference>(&start, &losses, burn_adam, &Default::default()),
+        adam_trajectory::<B>(&start, &losses, fused_adam, device),
+    ]
 }
