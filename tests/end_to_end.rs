@@ -23,7 +23,7 @@ const INDICES: [usize; 6] = [0, 1, 2, 3, 4, 9999];
 /// The folder of the build this test belongs to (`target/<profile>`).
 fn build_folder() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
-    // target/<profile>/deps/end_to_end-<hash>
+    // target/<profile>/deps/workspace-<hash>
     exe.parent()
         .and_then(Path::parent)
         .expect("a test binary lives in target/<profile>/deps")

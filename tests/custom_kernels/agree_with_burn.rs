@@ -3,7 +3,7 @@
 //! channels; fully connected layers from tiny to the MLP's), on the ndarray backend under
 //! autodiff. Tolerance: see `common`.
 
-use crate::common;
+use super::common;
 
 use burn::backend::Autodiff;
 use burn_ndarray::NdArray;

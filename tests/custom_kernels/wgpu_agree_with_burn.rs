@@ -8,7 +8,7 @@
 //! Without an adapter the tests print that they did not run and pass, unless
 //! `REQUIRE_WGPU=1` is set (as in CI), in which case they fail.
 
-use crate::common;
+use super::common;
 
 use burn::backend::wgpu::WgpuDevice;
 use burn::backend::{Autodiff, Wgpu};

@@ -2,7 +2,7 @@
 //! ndarray backend (the fused kernel does the same `f32` operations in the same order), with
 //! and without weight decay.
 
-use crate::common;
+use super::common;
 
 use burn::backend::Autodiff;
 use burn_ndarray::NdArray;
