@@ -1,5 +1,6 @@
 //! The `infer` command line: its subcommands and their arguments.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -31,6 +32,30 @@ pub enum Command {
     /// Convert weights exported from PyTorch (.safetensors, .pt, .pth) into a model folder
     /// that `predict` and `eval` load.
     Import(ImportArgs),
+    /// Serve a web page to draw a digit on and see what each layer of the network sees, and
+    /// its JSON API (see the README).
+    Serve(ServeArgs),
+}
+
+/// The arguments of `infer serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Training run directory; repeat to serve several models (e.g. LeNet-5 and the MLP).
+    #[arg(long = "model", required = true)]
+    pub models: Vec<PathBuf>,
+    /// Address to listen on (127.0.0.1: this machine only; 0.0.0.0: the whole network).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port (0: any free port; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Layer implementation: custom or builtin (default: the one recorded with each model).
+    #[arg(long)]
+    pub kernels: Option<KernelChoice>,
+    /// MNIST folder for the page's random test digits (default: $MNIST_DIR, ./data/mnist or
+    /// the repository's copy).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 /// The arguments of `infer predict`.

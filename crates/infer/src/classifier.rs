@@ -131,7 +131,12 @@ impl<B: KernelBackend> Classifier<B> {
             return Vec::new();
         }
         let input = self.input_tensor(images);
-        let probabilities = softmax(self.network.forward(input), 1)
+        self.predictions(self.network.forward(input))
+    }
+
+    /// The predictions of logits `[n, 10]`: softmax probabilities and the most probable digit.
+    pub fn predictions(&self, logits: Tensor<B, 2>) -> Vec<Prediction> {
+        let probabilities = softmax(logits, 1)
             .into_data()
             .convert::<f32>()
             .to_vec::<f32>()

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE, LabelledImages};
 use model::{KernelChoice, ModelConfig, say};
 
-use crate::args::{ConvolveArgs, EvalArgs, FiltersArgs, ImportArgs, PredictArgs};
+use crate::args::{ConvolveArgs, EvalArgs, FiltersArgs, ImportArgs, PredictArgs, ServeArgs};
 use crate::convolve::{Matrix, convolve as convolve_matrix, named_kernel, to_grey_levels};
 use crate::evaluation::{CONFUSION_FILE, MISTAKES_FILE};
 use crate::features::{conv_feature_maps, first_layer_kernels};
@@ -172,6 +172,17 @@ pub fn import(args: ImportArgs) -> Result<()> {
 
 /// Prints the predictions (text or JSON); the inputs that failed are also reported on standard
 /// error, in order.
+/// `infer serve`: the draw-a-digit page and its API, until Ctrl-C.
+pub fn serve(args: ServeArgs) -> Result<()> {
+    crate::serve::serve(crate::serve::ServeOptions {
+        models: args.models,
+        host: args.host,
+        port: args.port,
+        kernels: args.kernels,
+        data_dir: mnist_data::resolve_data_dir(args.data.as_deref()),
+    })
+}
+
 fn print_predictions(results: &[(String, Result<Prediction, String>)], json: bool) -> Result<()> {
     for (_, result) in results {
         if let Err(error) = result {

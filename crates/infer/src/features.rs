@@ -6,7 +6,7 @@ use custom_kernels::KernelBackend;
 use mnist_data::IMAGE_PIXELS;
 use model::{LayerEvent, LayerOutput};
 
-use crate::classifier::Classifier;
+use crate::classifier::{Classifier, Prediction};
 use crate::render::FeatureMaps;
 
 /// The first conv layer's kernels (first input channel of each filter), or `None` for a
@@ -29,6 +29,15 @@ pub fn conv_feature_maps<B: KernelBackend>(
     classifier: &Classifier<B>,
     pixels: &[u8; IMAGE_PIXELS],
 ) -> Vec<FeatureMaps> {
+    classify_with_feature_maps(classifier, pixels).1
+}
+
+/// The prediction for one MNIST-style image and the output of every conv layer (after its
+/// ReLU), from one forward pass.
+pub fn classify_with_feature_maps<B: KernelBackend>(
+    classifier: &Classifier<B>,
+    pixels: &[u8; IMAGE_PIXELS],
+) -> (Prediction, Vec<FeatureMaps>) {
     let mut layers = Vec::new();
     let mut observe = |event: LayerEvent<'_, B>| {
         if let (true, LayerOutput::Maps(maps)) = (event.name.starts_with("conv"), &event.output) {
@@ -43,8 +52,9 @@ pub fn conv_feature_maps<B: KernelBackend>(
         }
     };
     let input = classifier.input_tensor(&[*pixels]);
-    classifier.network().forward_observed(input, &mut observe);
-    layers
+    let logits = classifier.network().forward_observed(input, &mut observe);
+    let prediction = classifier.predictions(logits).remove(0);
+    (prediction, layers)
 }
 
 fn to_vec(data: TensorData) -> Vec<f32> {

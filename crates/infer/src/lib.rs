@@ -34,6 +34,7 @@ pub mod features;
 pub mod import;
 pub mod preprocess;
 pub mod render;
+pub mod serve;
 
 pub use classifier::{Classifier, InferError, Prediction, read_digit};
 pub use evaluation::{EvaluationReport, evaluate};

@@ -1,6 +1,6 @@
 //! `infer`: classify digit pictures or IDX images with a trained model, evaluate it, draw
-//! what its layers see, apply a kernel, import PyTorch weights. Parses the command line and
-//! dispatches to [`infer::commands`].
+//! what its layers see, apply a kernel, import PyTorch weights, serve the draw-a-digit page.
+//! Parses the command line and dispatches to [`infer::commands`].
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Filters(args) => commands::filters(args),
         Command::Convolve(args) => commands::convolve(args),
         Command::Import(args) => commands::import(args),
+        Command::Serve(args) => commands::serve(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,9 @@
 mod common;
 
 mod arbitrary_pictures;
+mod browser;
 mod cli;
 mod convolve;
 mod failures;
 mod reports;
+mod serve;

@@ -10,7 +10,7 @@ use custom_kernels::KernelBackend;
 use mnist_data::IMAGE_SIDE;
 
 /// One row of a [`ModelSummary`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LayerSummary {
     /// Short layer name (`conv1`, `pool1`, `fc1`, ...).
     pub name: String,
@@ -23,7 +23,7 @@ pub struct LayerSummary {
 }
 
 /// Per-layer summary of a network, measured by running one blank image through it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ModelSummary {
     /// Architecture name.
     pub model: String,

@@ -12,7 +12,7 @@ const GAP: u32 = 6;
 const PER_ROW: usize = 16;
 
 /// The output of one layer for one image: `channels` maps of `height x width` values.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct FeatureMaps {
     /// Layer name and description, e.g. `conv1: conv 5x5/1 pad 2, 6 filters + ReLU`.
     pub title: String,

@@ -1,0 +1,382 @@
+// The page of `infer serve`: draw, send, show. Plain JavaScript, no dependencies.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const pad = $("pad");
+const ctx = pad.getContext("2d");
+
+// The input the page last sent: a picture (Blob) or MNIST pixels (JSON), resent when the
+// model or the shift changes.
+let current = null;
+let truth = null;
+let models = [];
+let inflight = 0;
+
+function clearPad() {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, pad.width, pad.height);
+}
+
+function status(text, isError = false) {
+  const line = $("status");
+  line.textContent = text;
+  line.classList.toggle("error", isError);
+}
+
+// Drawing: mouse, pen and touch through pointer events.
+let drawing = false;
+let inked = false;
+
+function point(event) {
+  const box = pad.getBoundingClientRect();
+  return [
+    ((event.clientX - box.left) * pad.width) / box.width,
+    ((event.clientY - box.top) * pad.height) / box.height,
+  ];
+}
+
+pad.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  if (!inked || current?.kind !== "drawing") {
+    clearPad();
+    truth = null;
+  }
+  pad.setPointerCapture(event.pointerId);
+  drawing = true;
+  inked = true;
+  ctx.strokeStyle = "#000";
+  ctx.lineWidth = pad.width / 13;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  const [x, y] = point(event);
+  ctx.beginPath();
+  ctx.moveTo(x, y);
+  ctx.lineTo(x + 0.01, y);
+  ctx.stroke();
+});
+
+pad.addEventListener("pointermove", (event) => {
+  if (!drawing) return;
+  const [x, y] = point(event);
+  ctx.lineTo(x, y);
+  ctx.stroke();
+});
+
+function endStroke() {
+  if (!drawing) return;
+  drawing = false;
+  pad.toBlob((blob) => {
+    current = { kind: "drawing", body: blob, type: "image/png" };
+    predict();
+  }, "image/png");
+}
+pad.addEventListener("pointerup", endStroke);
+pad.addEventListener("pointercancel", endStroke);
+
+$("clear").addEventListener("click", () => {
+  clearPad();
+  inked = false;
+  current = null;
+  truth = null;
+  showEmpty();
+});
+
+$("random").addEventListener("click", async () => {
+  try {
+    const sample = await getJson("/api/sample");
+    drawPixels(sample.pixels);
+    inked = false;
+    truth = sample.label;
+    current = {
+      kind: "sample",
+      body: JSON.stringify({ pixels: sample.pixels }),
+      type: "application/json",
+      label: `MNIST test image ${sample.index}`,
+    };
+    predict();
+  } catch (error) {
+    status(error.message, true);
+  }
+});
+
+$("upload").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  if (!file) return;
+  event.target.value = "";
+  try {
+    const bitmap = await createImageBitmap(file);
+    clearPad();
+    const scale = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
+    const w = bitmap.width * scale;
+    const h = bitmap.height * scale;
+    ctx.drawImage(bitmap, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+  } catch (_) {
+    clearPad();
+  }
+  inked = false;
+  truth = null;
+  current = { kind: "upload", body: file, type: file.type || "application/octet-stream" };
+  predict();
+});
+
+// MNIST pixels (0 = background) drawn black on white on the pad.
+function drawPixels(pixels) {
+  const cell = pad.width / 28;
+  clearPad();
+  for (let i = 0; i < 784; i++) {
+    const v = 255 - pixels[i];
+    if (v === 255) continue;
+    ctx.fillStyle = `rgb(${v},${v},${v})`;
+    ctx.fillRect((i % 28) * cell, Math.floor(i / 28) * cell, cell + 0.5, cell + 0.5);
+  }
+}
+
+for (const axis of ["dx", "dy"]) {
+  $(axis).addEventListener("input", () => {
+    $(`${axis}-out`).textContent = $(axis).value;
+    predict();
+  });
+}
+$("center").addEventListener("click", () => {
+  for (const axis of ["dx", "dy"]) {
+    $(axis).value = 0;
+    $(`${axis}-out`).textContent = "0";
+  }
+  predict();
+});
+$("model").addEventListener("change", () => {
+  showModel();
+  predict();
+});
+
+async function getJson(url, options) {
+  const response = await fetch(url, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+function predictUrl(model, maps) {
+  const query = new URLSearchParams({
+    model,
+    dx: $("dx").value,
+    dy: $("dy").value,
+    maps: String(maps),
+  });
+  return `/api/predict?${query}`;
+}
+
+function ask(model, maps) {
+  return getJson(predictUrl(model, maps), {
+    method: "POST",
+    headers: { "Content-Type": current.type },
+    body: current.body,
+  });
+}
+
+// Sends the current input to the chosen model (with the feature maps) and to the others
+// (answer only), and shows the answers. An answer older than the latest request is dropped.
+async function predict() {
+  if (!current) return;
+  const chosen = $("model").value;
+  const ticket = ++inflight;
+  try {
+    const look = await ask(chosen, true);
+    if (ticket !== inflight) return;
+    showLook(look);
+    const others = models.filter((m) => m.name !== chosen);
+    const answers = await Promise.all(others.map((m) => ask(m.name, false)));
+    if (ticket !== inflight) return;
+    showComparison(answers);
+  } catch (error) {
+    if (ticket === inflight) status(error.message, true);
+  }
+}
+
+function showEmpty() {
+  $("digit").textContent = "?";
+  $("truth").textContent = "";
+  $("bars").replaceChildren();
+  $("compare").replaceChildren();
+  $("maps").replaceChildren();
+  const input = $("input").getContext("2d");
+  input.fillStyle = "#000";
+  input.fillRect(0, 0, 28, 28);
+  status("Draw a digit, load a random test digit or upload a picture.");
+}
+
+function showLook(look) {
+  // The input as the network got it: MNIST's white ink on black.
+  const input = $("input").getContext("2d");
+  const image = input.createImageData(28, 28);
+  look.input.forEach((v, i) => {
+    image.data.set([v, v, v, 255], i * 4);
+  });
+  input.putImageData(image, 0, 0);
+
+  $("digit").textContent = look.digit;
+  const truthLine = $("truth");
+  truthLine.className = "truth";
+  if (truth !== null) {
+    truthLine.textContent = `${current.label}: true label ${truth}`;
+    truthLine.classList.add(look.digit === truth ? "right" : "wrong");
+  } else {
+    truthLine.textContent = "";
+  }
+
+  const bars = look.probabilities.map((p, digit) => {
+    const row = document.createElement("div");
+    row.className = digit === look.digit ? "bar top" : "bar";
+    const label = document.createElement("span");
+    label.textContent = digit;
+    const track = document.createElement("div");
+    track.className = "track";
+    const fill = document.createElement("div");
+    fill.className = "fill";
+    fill.style.width = `${(100 * p).toFixed(1)}%`;
+    track.append(fill);
+    const pct = document.createElement("span");
+    pct.className = "pct";
+    pct.textContent = `${(100 * p).toFixed(1)}%`;
+    row.append(label, track, pct);
+    return row;
+  });
+  $("bars").replaceChildren(...bars);
+
+  const layers = look.maps.map((layer) => mapsBlock(layer, greyMap));
+  if (layers.length === 0) {
+    const note = document.createElement("p");
+    note.className = "hint";
+    note.textContent = `${look.model} has no convolution layers: it sees 784 separate pixels.`;
+    layers.push(note);
+  }
+  $("maps").replaceChildren(...layers);
+  const shift = `${$("dx").value}, ${$("dy").value}`;
+  status(`${look.model} answered in ${look.inference_ms.toFixed(2)} ms (server-side, with the maps); shift ${shift}`);
+}
+
+function showComparison(answers) {
+  const parts = answers.map((a) => {
+    const b = document.createElement("b");
+    b.textContent = `${a.digit}`;
+    const span = document.createElement("span");
+    span.append(`${a.model}: `, b, ` (${(100 * a.probabilities[a.digit]).toFixed(0)}%)`);
+    return span;
+  });
+  const line = $("compare");
+  line.replaceChildren();
+  if (parts.length === 0) return;
+  line.append("Other models on the same input: ");
+  parts.forEach((part, i) => {
+    if (i > 0) line.append(" · ");
+    line.append(part);
+  });
+}
+
+// One layer's maps as a row of small canvases, coloured by `paint`.
+function mapsBlock(layer, paint) {
+  const block = document.createElement("div");
+  block.className = "layer";
+  const title = document.createElement("h3");
+  title.textContent = layer.title;
+  const grid = document.createElement("div");
+  grid.className = "maps";
+  const size = layer.height * layer.width;
+  let scale = 0;
+  for (const v of layer.values) scale = Math.max(scale, Math.abs(v));
+  for (let c = 0; c < layer.channels; c++) {
+    const canvas = document.createElement("canvas");
+    canvas.width = layer.width;
+    canvas.height = layer.height;
+    const map = canvas.getContext("2d");
+    const image = map.createImageData(layer.width, layer.height);
+    for (let i = 0; i < size; i++) {
+      image.data.set([...paint(layer.values[c * size + i], scale), 255], i * 4);
+    }
+    map.putImageData(image, 0, 0);
+    grid.append(canvas);
+  }
+  block.append(title, grid);
+  return block;
+}
+
+// ReLU outputs: black (0) to white (the layer's largest value).
+function greyMap(v, scale) {
+  const g = scale > 0 ? Math.round((255 * Math.max(v, 0)) / scale) : 0;
+  return [g, g, g];
+}
+
+// Kernel weights: blue below zero, white at zero, red above.
+function diverging(v, scale) {
+  const t = scale > 0 ? Math.min(Math.abs(v) / scale, 1) : 0;
+  const fade = Math.round(255 * (1 - t));
+  return v < 0 ? [fade, fade, 255] : [255, fade, fade];
+}
+
+function showModel() {
+  const model = models.find((m) => m.name === $("model").value);
+  if (!model) return;
+  const kernels = model.first_layer_kernels;
+  $("kernels").replaceChildren(
+    kernels
+      ? mapsBlock(kernels, diverging)
+      : Object.assign(document.createElement("p"), {
+          className: "hint",
+          textContent: `${model.name} has no convolution layer.`,
+        }),
+  );
+}
+
+function showSummaries() {
+  const blocks = models.map((model) => {
+    const block = document.createElement("div");
+    const name = document.createElement("p");
+    name.className = "summary-name";
+    name.textContent = `${model.name}: ${model.summary.model}, ${model.parameters.toLocaleString("en")} parameters, ${model.kernels} kernels`;
+    const table = document.createElement("table");
+    const head = table.createTHead().insertRow();
+    for (const [text, cls] of [["layer", ""], ["", ""], ["output", "num"], ["parameters", "num"]]) {
+      const th = document.createElement("th");
+      th.textContent = text;
+      th.className = cls;
+      head.append(th);
+    }
+    const body = table.createTBody();
+    for (const layer of model.summary.layers) {
+      const row = body.insertRow();
+      row.insertCell().textContent = layer.name;
+      row.insertCell().textContent = layer.description;
+      const shape = row.insertCell();
+      shape.textContent = layer.output_shape.join("×");
+      shape.className = "num";
+      const params = row.insertCell();
+      params.textContent = layer.params.toLocaleString("en");
+      params.className = "num";
+    }
+    const scroll = document.createElement("div");
+    scroll.className = "table-scroll";
+    scroll.append(table);
+    block.append(name, scroll);
+    return block;
+  });
+  $("summary").replaceChildren(...blocks);
+}
+
+async function start() {
+  clearPad();
+  showEmpty();
+  try {
+    models = await getJson("/api/models");
+  } catch (error) {
+    status(`cannot list the models: ${error.message}`, true);
+    return;
+  }
+  $("model").replaceChildren(
+    ...models.map((m) => Object.assign(document.createElement("option"), { value: m.name, textContent: `${m.name} (${m.kind})` })),
+  );
+  showModel();
+  showSummaries();
+  document.body.dataset.ready = "true";
+}
+
+start();

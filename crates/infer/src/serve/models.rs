@@ -1,0 +1,137 @@
+//! The served networks: loading them, and one look at an image (the prediction and what every
+//! conv layer sees), which is all the API does with a model.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mnist_data::{IMAGE_PIXELS, LabelledImages, Mnist, translate};
+use model::{KernelChoice, ModelSummary};
+use serde::Serialize;
+
+use crate::features::{classify_with_feature_maps, first_layer_kernels};
+use crate::render::FeatureMaps;
+use crate::{Classifier, DefaultBackend, Prediction};
+
+use super::ServeOptions;
+
+/// One served network.
+pub struct ServedModel {
+    /// The name the API and the page use: the run folder's name.
+    pub name: String,
+    /// The network.
+    pub classifier: Classifier<DefaultBackend>,
+    /// Its layers, output shapes and parameter counts.
+    pub summary: ModelSummary,
+    /// Its first conv layer's kernels (none for the MLP).
+    pub kernels: Option<FeatureMaps>,
+}
+
+/// One look at an image: the network's input, its prediction, and every conv layer's
+/// feature maps when asked for.
+#[derive(Debug, Serialize)]
+pub struct Look {
+    /// The model that looked.
+    pub model: String,
+    /// The 28x28 input as the network got it (after the shift), 0 = background.
+    pub input: Vec<u8>,
+    /// The prediction.
+    #[serde(flatten)]
+    pub prediction: Prediction,
+    /// Every conv layer's output (after its ReLU), if asked for.
+    pub maps: Vec<FeatureMaps>,
+    /// Time spent in the network, milliseconds.
+    pub inference_ms: f64,
+}
+
+impl ServedModel {
+    /// Loads the model in the run folder `path`.
+    pub fn load(path: &Path, kernels: Option<KernelChoice>) -> Result<Self> {
+        let classifier = Classifier::<DefaultBackend>::load_on(path, Default::default(), kernels)?;
+        let folder = if path.is_file() {
+            path.parent().unwrap_or(path)
+        } else {
+            path
+        };
+        let name = folder
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| classifier.config().kind.to_string());
+        Ok(Self {
+            name,
+            summary: ModelSummary::of(classifier.network()),
+            kernels: first_layer_kernels(&classifier),
+            classifier,
+        })
+    }
+
+    /// Classifies `pixels` (MNIST-style, 0 = background) moved by `shift` pixels (right,
+    /// down), with the feature maps if `with_maps`.
+    pub fn look(&self, pixels: &[u8; IMAGE_PIXELS], shift: (i32, i32), with_maps: bool) -> Look {
+        let input = translate(pixels, shift.0 as isize, shift.1 as isize);
+        let started = Instant::now();
+        let (prediction, maps) = if with_maps {
+            classify_with_feature_maps(&self.classifier, &input)
+        } else {
+            (
+                self.classifier.classify_pixels(&[input]).remove(0),
+                Vec::new(),
+            )
+        };
+        Look {
+            model: self.name.clone(),
+            input: input.to_vec(),
+            prediction,
+            maps,
+            inference_ms: duration_ms(started.elapsed()),
+        }
+    }
+}
+
+fn duration_ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+/// Everything the server holds: the models, in the order given, and MNIST's test set for the
+/// page's random digits.
+pub struct Served {
+    /// The models; the first is the default.
+    pub models: Vec<ServedModel>,
+    /// MNIST's test images and labels.
+    pub test_set: LabelledImages,
+}
+
+impl Served {
+    /// Loads every model of `options` and the test set.
+    pub fn load(options: &ServeOptions) -> Result<Self> {
+        if options.models.is_empty() {
+            bail!("no model to serve: pass --model RUN_DIR (repeat it to serve several)");
+        }
+        let mut models: Vec<ServedModel> = Vec::new();
+        let mut names = HashSet::new();
+        for path in &options.models {
+            let mut model = ServedModel::load(path, options.kernels)?;
+            let base = model.name.clone();
+            let mut copy = 1;
+            while !names.insert(model.name.clone()) {
+                copy += 1;
+                model.name = format!("{base}-{copy}");
+            }
+            models.push(model);
+        }
+        let test_set = Mnist::load_test(&options.data_dir).with_context(|| {
+            format!(
+                "cannot read MNIST's test set in {} (pass --data DIR)",
+                options.data_dir.display()
+            )
+        })?;
+        Ok(Self { models, test_set })
+    }
+
+    /// The served models' names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.models.iter().map(|m| m.name.as_str()).collect()
+    }
+}

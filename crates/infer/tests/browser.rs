@@ -1,0 +1,284 @@
+//! The `infer serve` page in a real browser: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`), driven through WebDriver, draws a digit with pointer events on the
+//! canvas, then reads the predicted digit and the rendered feature maps from the page. The
+//! digit must be the API's answer for the same drawing. Screenshots of the page, laptop and
+//! phone sized, are saved under `target/tmp/` (`serve-laptop.png`, `serve-phone.png`).
+//!
+//! WebDriver is JSON over HTTP, so the session is a few requests with the HTTP client the
+//! server tests use. Without `chromedriver` and `chromium` the test prints that it did not
+//! run and passes, unless `REQUIRE_BROWSER=1` is set (as in CI), in which case it fails.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::common::model_dir;
+use super::serve::{Server, post};
+
+/// WebDriver's key for an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735a4ecfec";
+
+/// The browser and its driver, or why they cannot run.
+fn browser() -> Result<(PathBuf, PathBuf), String> {
+    let find = |variable: &str, names: &[&str]| -> Option<PathBuf> {
+        if let Some(path) = std::env::var_os(variable) {
+            return Some(PathBuf::from(path));
+        }
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+            .find(|candidate| candidate.is_file())
+    };
+    let driver = find("CHROMEDRIVER", &["chromedriver"])
+        .ok_or("no chromedriver on PATH (Debian: apt-get install chromium-driver)")?;
+    let chromium = find("CHROME", &["chromium", "chromium-browser", "google-chrome"])
+        .ok_or("no chromium on PATH (Debian: apt-get install chromium)")?;
+    Ok((driver, chromium))
+}
+
+/// A chromedriver process and one browser session in it; both end when dropped.
+struct Browser {
+    driver: Child,
+    base: String,
+}
+
+impl Browser {
+    fn start(driver: &PathBuf, chromium: &PathBuf) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let mut browser = Self {
+            driver,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        wait_for("chromedriver to listen", || {
+            minreq::get(format!("{}/status", browser.base))
+                .with_timeout(2)
+                .send()
+                .ok()
+                .filter(|r| r.status_code == 200)
+        });
+        let session = browser.call(
+            "POST",
+            "/session",
+            json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chromium,
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--hide-scrollbars"],
+                },
+            }}}),
+        );
+        let id = session["sessionId"].as_str().expect("a session id");
+        browser.base = format!("{}/session/{id}", browser.base);
+        browser
+    }
+
+    /// One WebDriver command; returns its `value`.
+    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            "GET" => minreq::get(url),
+            "DELETE" => minreq::delete(url),
+            _ => minreq::post(url)
+                .with_header("Content-Type", "application/json")
+                .with_body(body.to_string()),
+        };
+        let response = request
+            .with_timeout(60)
+            .send()
+            .expect("chromedriver answers");
+        let answer: Value = serde_json::from_str(response.as_str().unwrap()).unwrap();
+        assert_eq!(
+            response.status_code, 200,
+            "WebDriver {method} {path}: {answer}"
+        );
+        answer["value"].clone()
+    }
+
+    fn run(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+    }
+
+    fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        );
+    }
+
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.call("GET", "/screenshot", Value::Null);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if self.base.contains("/session/") {
+            minreq::delete(&self.base).with_timeout(10).send().ok();
+        }
+        self.driver.kill().ok();
+        self.driver.wait().ok();
+    }
+}
+
+/// Polls `probe` for up to 30 s.
+fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A pointer stroke through `points` (pixels from the element's centre).
+fn stroke(element: &str, points: &[(i32, i32)]) -> Value {
+    let at = |(x, y): (i32, i32), duration: u32| json!({"type": "pointerMove", "duration": duration, "origin": {ELEMENT: element}, "x": x, "y": y});
+    let mut actions = vec![
+        at(points[0], 0),
+        json!({"type": "pointerDown", "button": 0}),
+    ];
+    actions.extend(points[1..].iter().map(|&p| at(p, 120)));
+    actions.push(json!({"type": "pointerUp", "button": 0}));
+    json!({"actions": [{
+        "type": "pointer",
+        "id": "pen",
+        "parameters": {"pointerType": "mouse"},
+        "actions": actions,
+    }]})
+}
+
+/// What the page shows: the digit, and per conv layer the number of maps and how many of them
+/// have any bright pixel.
+const READ_PAGE: &str = r#"
+    const layers = [...document.querySelectorAll('#maps .layer')].map((layer) => {
+        const maps = [...layer.querySelectorAll('canvas')];
+        const lit = maps.filter((c) => {
+            const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            for (let i = 0; i < data.length; i += 4) if (data[i] > 0) return true;
+            return false;
+        }).length;
+        return {title: layer.querySelector('h3').textContent, maps: maps.length, lit};
+    });
+    return {digit: document.getElementById('digit').textContent, layers,
+            status: document.getElementById('status').textContent};
+"#;
+
+#[test]
+fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_shown() {
+    let (driver, chromium) = match browser() {
+        Ok(found) => found,
+        Err(why) => {
+            let message = format!("NO BROWSER: the browser test did not run: {why}");
+            assert!(
+                std::env::var("REQUIRE_BROWSER").is_err(),
+                "{message}, and REQUIRE_BROWSER is set"
+            );
+            eprintln!("{message}");
+            println!("{message}");
+            return;
+        }
+    };
+    let server = Server::start(&[model_dir()]);
+    let browser = Browser::start(&driver, &chromium);
+    browser.resize(1280, 1900);
+    browser.call("POST", "/url", json!({"url": server.url("/")}));
+    wait_for("the page to list the models", || {
+        (browser.run("return document.body.dataset.ready === 'true';") == json!(true)).then_some(())
+    });
+
+    // A 7: the bar, then the stem, drawn with pointer events on the canvas.
+    let pad = browser.call(
+        "POST",
+        "/element",
+        json!({"using": "css selector", "value": "#pad"}),
+    );
+    let pad = pad[ELEMENT].as_str().unwrap().to_owned();
+    browser.call(
+        "POST",
+        "/actions",
+        stroke(
+            &pad,
+            &[
+                (-80, -90),
+                (-20, -92),
+                (40, -92),
+                (80, -90),
+                (40, -10),
+                (0, 60),
+                (-20, 110),
+            ],
+        ),
+    );
+    let shown = wait_for("the prediction and the feature maps", || {
+        let page = browser.run(READ_PAGE);
+        (page["digit"] != "?" && !page["layers"].as_array()?.is_empty()).then_some(page)
+    });
+    println!("the page shows: {shown}");
+    let layers = shown["layers"].as_array().unwrap();
+    let counts: Vec<u64> = layers.iter().map(|l| l["maps"].as_u64().unwrap()).collect();
+    assert_eq!(counts, [6, 16], "LeNet-5's conv layers: {shown}");
+    for layer in layers {
+        assert!(
+            layer["lit"].as_u64().unwrap() > 0,
+            "a conv layer shows nothing: {layer}"
+        );
+    }
+
+    // The digit on the page is the API's answer for the same drawing.
+    let drawing = browser.run("return document.getElementById('pad').toDataURL('image/png');");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(
+            drawing
+                .as_str()
+                .unwrap()
+                .trim_start_matches("data:image/png;base64,"),
+        )
+        .unwrap();
+    let (status, answer) = post(&server.url("/api/predict"), "image/png", &png);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(shown["digit"], answer["digit"].to_string(), "page vs API");
+    println!("the drawn 7 was read as {}", answer["digit"]);
+    let laptop = browser.screenshot("serve-laptop.png");
+
+    // A random test digit, then the phone-sized page.
+    browser.run("document.getElementById('random').click();");
+    wait_for("a random test digit", || {
+        let truth = browser.run("return document.getElementById('truth').textContent;");
+        truth
+            .as_str()
+            .filter(|t| t.contains("true label"))
+            .map(str::to_owned)
+    });
+    browser.resize(390, 2400);
+    std::thread::sleep(Duration::from_millis(300));
+    let phone = browser.screenshot("serve-phone.png");
+    println!("screenshots: {} and {}", laptop.display(), phone.display());
+}
