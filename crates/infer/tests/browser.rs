@@ -19,9 +19,6 @@ use serde_json::{Value, json};
 use super::common::model_dir;
 use super::serve::{Server, post};
 
-/// WebDriver's key for an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735a4ecfec";
-
 /// The browser and its driver, or why they cannot run.
 fn browser() -> Result<(PathBuf, PathBuf), String> {
     let find = |variable: &str, names: &[&str]| -> Option<PathBuf> {
@@ -158,9 +155,12 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// A pointer stroke through `points` (pixels from the element's centre).
-fn stroke(element: &str, points: &[(i32, i32)]) -> Value {
-    let at = |(x, y): (i32, i32), duration: u32| json!({"type": "pointerMove", "duration": duration, "origin": {ELEMENT: element}, "x": x, "y": y});
+/// A pointer stroke through `points`, pixels from `centre` (in the viewport).
+fn stroke(centre: (i64, i64), points: &[(i64, i64)]) -> Value {
+    let at = |(x, y): (i64, i64), duration: u32| {
+        json!({"type": "pointerMove", "duration": duration, "origin": "viewport",
+               "x": centre.0 + x, "y": centre.1 + y})
+    };
     let mut actions = vec![
         at(points[0], 0),
         json!({"type": "pointerDown", "button": 0}),
@@ -215,17 +215,16 @@ fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_shown() {
     });
 
     // A 7: the bar, then the stem, drawn with pointer events on the canvas.
-    let pad = browser.call(
-        "POST",
-        "/element",
-        json!({"using": "css selector", "value": "#pad"}),
+    let centre = browser.run(
+        "const r = document.getElementById('pad').getBoundingClientRect(); \
+         return [Math.round(r.left + r.width / 2), Math.round(r.top + r.height / 2)];",
     );
-    let pad = pad[ELEMENT].as_str().unwrap().to_owned();
+    let centre = (centre[0].as_i64().unwrap(), centre[1].as_i64().unwrap());
     browser.call(
         "POST",
         "/actions",
         stroke(
-            &pad,
+            centre,
             &[
                 (-80, -90),
                 (-20, -92),

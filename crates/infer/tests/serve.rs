@@ -430,6 +430,21 @@ fn sixteen_concurrent_clients_are_all_served() {
     let server = Server::start(&[model_dir()]);
     let test = mnist_data::Mnist::load_test(&mnist_data::bundled_data_dir()).unwrap();
     let url = server.url("/api/predict?maps=true");
+    // One client alone first: the time of one prediction with all feature maps, batch 1.
+    let mut alone: Vec<f64> = (0..100)
+        .map(|i| {
+            let (status, look) = post(&url, "application/json", &pixels_json(test.image(i)));
+            assert_eq!(status, 200, "{look}");
+            look["inference_ms"].as_f64().unwrap()
+        })
+        .collect();
+    alone.sort_by(f64::total_cmp);
+    println!(
+        "infer serve, one client: LeNet-5 prediction with all feature maps, batch 1, server-side \
+         p50 {:.2} ms, p99 {:.2} ms (100 requests)",
+        quantile(&alone, 0.5),
+        quantile(&alone, 0.99)
+    );
     let started = Instant::now();
     let results: Vec<(f64, f64)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..CLIENTS)

@@ -14,8 +14,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -81,16 +81,25 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-impl From<BytesRejection> for ApiError {
-    fn from(rejection: BytesRejection) -> Self {
-        let status = rejection.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("the request is larger than the {MAX_REQUEST_BYTES} bytes allowed")
-        } else {
-            rejection.body_text()
-        };
-        Self::new(status, message)
+/// The body of a request, refused (413) without reading it when its announced length is over
+/// [`MAX_REQUEST_BYTES`], and as soon as it grows past that when it announces none.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request is larger than the {MAX_REQUEST_BYTES} bytes allowed"),
+        )
+    };
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_REQUEST_BYTES as u64) {
+        return Err(too_large());
     }
+    axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|_| too_large())
 }
 
 async fn not_found() -> ApiError {
@@ -155,10 +164,10 @@ async fn predict(
     State(served): State<Arc<Served>>,
     query: Result<Query<PredictQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<axum::Json<Look>, ApiError> {
     let Query(query) = query?;
-    let body = body?;
+    let body = read_body(&headers, body).await?;
     for (axis, value) in [("dx", query.dx), ("dy", query.dy)] {
         if value.abs() > MAX_SHIFT {
             return Err(ApiError::bad_request(format!(
