@@ -138,6 +138,20 @@ fn assert_same_prediction(served: &Value, predicted: &Value, what: &str) {
     }
 }
 
+/// The first prediction of `infer predict --json --model MODEL ARGS...`.
+fn predict_json(model: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["predict", "--json", "--model", model.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = infer(&all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let predicted: Value = serde_json::from_slice(&out.stdout).unwrap();
+    predicted[0].clone()
+}
+
 #[test]
 fn served_predictions_equal_infer_predicts_for_pictures_and_pixels() {
     let model = model_dir();
@@ -152,19 +166,7 @@ fn served_predictions_equal_infer_predicts_for_pictures_and_pixels() {
         let picture = image::imageops::resize(&ink, 84, 84, image::imageops::FilterType::Triangle);
         let path = dir.path().join(format!("digit-{index}.png"));
         picture.save(&path).unwrap();
-        let out = infer(&[
-            "predict",
-            "--json",
-            "--model",
-            model.to_str().unwrap(),
-            path.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let predicted: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let predicted = predict_json(model, &[path.to_str().unwrap()]);
         let (status, served) = post(
             &server.url("/api/predict"),
             "image/png",
@@ -173,27 +175,13 @@ fn served_predictions_equal_infer_predicts_for_pictures_and_pixels() {
         assert_eq!(status, 200, "{served}");
         assert_same_prediction(
             &served,
-            &predicted[0],
+            &predicted,
             &format!("picture of test image {index}"),
         );
 
         // The MNIST pixels themselves, as JSON, against `infer predict --idx`.
-        let out = infer(&[
-            "predict",
-            "--json",
-            "--model",
-            model.to_str().unwrap(),
-            "--idx",
-            &super::common::test_idx(),
-            "--index",
-            &index.to_string(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let predicted: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let idx = super::common::test_idx();
+        let predicted = predict_json(model, &["--idx", &idx, "--index", &index.to_string()]);
         let (status, served) = post(
             &server.url("/api/predict"),
             "application/json",
@@ -202,7 +190,7 @@ fn served_predictions_equal_infer_predicts_for_pictures_and_pixels() {
         assert_eq!(status, 200, "{served}");
         assert_same_prediction(
             &served,
-            &predicted[0],
+            &predicted,
             &format!("pixels of test image {index}"),
         );
         let input: Vec<u8> = serde_json::from_value(served["input"].clone()).unwrap();
