@@ -4,14 +4,13 @@
 //! `infer eval` scores the MNIST test set exactly as training's report says, and the
 //! model-only program predicts what `infer predict` predicts, with the same probabilities.
 //!
-//! The programs are the ones `cargo test --workspace` builds into the same target folder as
-//! this test (the training and infer binaries, the model crate's examples): run this test
-//! through the workspace, not on its own package, so that they are built and current.
+//! The programs are the ones `cargo test --workspace` builds (see `programs.rs`).
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+
+use crate::programs::program;
 
 /// MNIST's test images and labels, as shipped with the repository.
 const TEST_IMAGES: &str = "data/mnist/t10k-images-idx3-ubyte.gz";
@@ -19,28 +18,6 @@ const TEST_LABELS: &str = "data/mnist/t10k-labels-idx1-ubyte.gz";
 
 /// The test images classified one by one.
 const INDICES: [usize; 6] = [0, 1, 2, 3, 4, 9999];
-
-/// The folder of the build this test belongs to (`target/<profile>`).
-fn build_folder() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    // target/<profile>/deps/workspace-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("a test binary lives in target/<profile>/deps")
-        .to_path_buf()
-}
-
-/// A program of this build, `target/<profile>/<relative>`.
-fn program(relative: &str) -> PathBuf {
-    let path = build_folder().join(relative);
-    assert!(
-        path.is_file(),
-        "{} is not built: run the end-to-end test with `cargo test --release --workspace`, which \
-         builds the training and infer binaries and the model crate's examples",
-        path.display()
-    );
-    path
-}
 
 /// Runs a program from the repository root and returns its output, failing with its standard
 /// error if it fails.

@@ -1,10 +1,16 @@
 //! The workspace's test binary: one binary (each test binary links Burn, and compiling one
-//! costs minutes), one module per crate whose library it tests, and the end-to-end test.
+//! costs minutes), one module per crate it tests, and the end-to-end test.
 //!
-//! It is compiled unoptimised (see the root `Cargo.toml`); the code under test is not.
-//! `cargo test --release --test workspace -- custom_kernels::` runs one crate's tests.
+//! It is compiled unoptimised (see the root `Cargo.toml`); the code under test is not: the
+//! libraries' non-generic code and the programs the tests run are optimised.
+//! `cargo test --release --workspace -- training::` runs one crate's tests
+//! (`--test workspace` instead of `--workspace` builds less, but not the programs some tests run).
 
 mod custom_kernels;
 mod data;
 mod end_to_end;
+mod infer;
 mod model;
+mod programs;
+mod training;
+mod xtask;

@@ -1,12 +1,11 @@
 //! `cargo xtask <task>`: developer tasks of the workspace.
 
-mod bench;
-mod check_features;
-
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use training::backend::{BackendChoice, NdarrayTraining};
+use xtask::{bench, check_features};
 
 /// Developer tasks.
 #[derive(Debug, Parser)]
@@ -31,7 +30,13 @@ enum Task {
 
 fn main() -> ExitCode {
     match Cli::parse().task {
-        Task::Bench(args) => report(bench::bench(args)),
+        Task::Bench(args) => report(match args.backend {
+            BackendChoice::Ndarray => bench::run::<NdarrayTraining>(&args),
+            #[cfg(feature = "wgpu")]
+            BackendChoice::Wgpu => bench::run::<training::backend::WgpuTraining>(&args),
+            #[cfg(not(feature = "wgpu"))]
+            BackendChoice::Wgpu => Err(bench::wgpu_not_built()),
+        }),
         Task::CheckFeatures => report(check_features::check_features()),
         Task::Ci => report(run_all(&[
             &["fmt", "--all", "--", "--check"],

@@ -1,12 +1,12 @@
 //! `cargo xtask bench`: the custom kernels against Burn's built-in ops, case by case; with
 //! `--peer pytorch`, against PyTorch on the same machine in the same run.
 
-mod cases;
+pub mod cases;
 mod epoch;
 mod peak;
 mod peer;
 mod report;
-mod timing;
+pub mod timing;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use custom_kernels::KernelChoice;
 use model::ModelKind;
-use training::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds};
+use training::backend::{BackendChoice, TrainingBackendBounds};
 
 use cases::{CaseResult, Selection, run_cases};
 use peer::Peer;
@@ -27,7 +27,7 @@ use timing::Repeats;
 pub struct BenchArgs {
     /// Backend to measure (wgpu needs `--features wgpu`).
     #[arg(long, default_value_t = BackendChoice::Ndarray)]
-    backend: BackendChoice,
+    pub backend: BackendChoice,
     /// Only cases whose name contains this, e.g. `convnet.conv2`, `fwd+bwd`, `train`, `b64`.
     #[arg(long)]
     filter: Option<String>,
@@ -85,22 +85,18 @@ enum Only {
     Builtin,
 }
 
-/// Runs the benchmark.
-pub fn bench(args: BenchArgs) -> Result<()> {
-    custom_kernels::cpu::keep_freed_buffers();
-    custom_kernels::cpu::flush_denormals_to_zero();
-    match args.backend {
-        BackendChoice::Ndarray => run::<NdarrayTraining>("ndarray", &args),
-        #[cfg(feature = "wgpu")]
-        BackendChoice::Wgpu => run::<training::backend::WgpuTraining>("wgpu", &args),
-        #[cfg(not(feature = "wgpu"))]
-        BackendChoice::Wgpu => bail!(
-            "this xtask was built without the wgpu bench: cargo run --release -p xtask --features wgpu -- bench --backend wgpu"
-        ),
-    }
+/// The error of `--backend wgpu` in a build without the wgpu bench.
+pub fn wgpu_not_built() -> anyhow::Error {
+    anyhow::anyhow!(
+        "this xtask was built without the wgpu bench: cargo run --release -p xtask --features wgpu -- bench --backend wgpu"
+    )
 }
 
-fn run<AB: TrainingBackendBounds>(backend: &str, args: &BenchArgs) -> Result<()> {
+/// Runs the benchmark on the autodiff backend `AB` (and its inner backend), the one
+/// `args.backend` names. It is generic so that the binary instantiates it (see `lib.rs`).
+pub fn run<AB: TrainingBackendBounds>(args: &BenchArgs) -> Result<()> {
+    custom_kernels::cpu::keep_freed_buffers();
+    custom_kernels::cpu::flush_denormals_to_zero();
     let threads = rayon_threads();
     let mut peer = match args.peer {
         Some(PeerChoice::Pytorch) => Some(Peer::start(args.python.as_deref(), threads)?),
@@ -124,7 +120,7 @@ fn run<AB: TrainingBackendBounds>(backend: &str, args: &BenchArgs) -> Result<()>
     let about = About {
         date: time::OffsetDateTime::now_utc().date().to_string(),
         cpu: cpu_model(),
-        backend: backend.to_string(),
+        backend: args.backend.to_string(),
         cpu_conv: (args.backend == BackendChoice::Ndarray).then(cases::cpu_conv_paths),
         threads,
         peak: (args.peak || peer.is_some()).then(peak::measure),

@@ -40,7 +40,7 @@ pub fn model_dir() -> &'static Path {
 }
 
 pub fn infer(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_infer"))
+    Command::new(crate::programs::program("infer"))
         .args(args)
         .output()
         .unwrap()

@@ -6,7 +6,7 @@ use std::process::Output;
 use image::{GrayImage, ImageFormat, Luma, LumaA, RgbaImage};
 use mnist_data::{Mnist, bundled_data_dir};
 
-use crate::common::{infer, model_dir, test_idx};
+use super::common::{infer, model_dir, test_idx};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -164,7 +164,7 @@ fn evaluating_zero_images_is_an_error() {
 
 #[test]
 fn a_full_standard_output_is_an_error_not_a_panic() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_infer"))
+    let output = std::process::Command::new(crate::programs::program("infer"))
         .args([
             "predict",
             "--model",

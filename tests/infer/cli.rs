@@ -1,6 +1,6 @@
 //! The `infer` binary and library on real MNIST images and generated pictures, and its errors.
 
-use crate::common::{infer, model_dir, test_idx};
+use super::common::{infer, model_dir, test_idx};
 
 use image::{GrayImage, Luma};
 use infer::{Classifier, DefaultBackend};

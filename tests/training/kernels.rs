@@ -1,7 +1,7 @@
 //! Training on the custom kernels reaches the accuracy of training on Burn's built-in ops
 //! (same seed; the two differ only in float rounding, which grows slowly with training).
 
-use crate::common;
+use super::common;
 
 #[test]
 fn custom_and_builtin_kernels_train_alike() {

@@ -1,6 +1,6 @@
 //! `infer eval` (text, JSON and pictures), `infer filters` and `infer import` on real MNIST.
 
-use crate::common::{infer, model_dir, test_idx, test_labels};
+use super::common::{infer, model_dir, test_idx, test_labels};
 use burn::prelude::*;
 use infer::{Classifier, DefaultBackend};
 

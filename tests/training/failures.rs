@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use burn::record::Recorder;
 use training::epoch_log::read_metrics_csv;
 
-use crate::common;
+use super::common;
 
 type B = burn_ndarray::NdArray;
 
 fn training() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_training"));
+    let mut command = Command::new(crate::programs::program("training"));
     command.env("MNIST_DIR", mnist_data::bundled_data_dir());
     command
 }

@@ -1,6 +1,6 @@
 //! `infer convolve`: worked textbook examples, the named kernels on pictures, and errors.
 
-use crate::common::infer;
+use super::common::infer;
 use image::{GrayImage, Luma};
 use infer::convolve::{Matrix, Padding, convolve, named_kernel};
 use model::layer_math::{Padding as LayerPadding, output_size, same_padding};

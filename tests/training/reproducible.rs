@@ -5,7 +5,7 @@
 
 use training::TrainingReport;
 
-use crate::common;
+use super::common;
 
 #[test]
 fn same_seed_same_weights_and_metrics() {

@@ -1,7 +1,7 @@
 //! Early stopping stops when validation stops improving and keeps the best epoch, not the last;
 //! random restarts keep the best run.
 
-use crate::common;
+use super::common;
 
 use mnist_data::{Mnist, bundled_data_dir, train_valid_split};
 use training::backend::NdarrayTraining;

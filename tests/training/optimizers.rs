@@ -1,6 +1,6 @@
 //! Each optimizer lowers the loss and clearly beats chance on a few thousand real MNIST images.
 
-use crate::common;
+use super::common;
 
 #[test]
 fn adam_rmsprop_and_sgd_all_learn() {

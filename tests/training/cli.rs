@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use training::epoch_log::read_metrics_csv;
 
 fn training() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_training"));
+    let mut command = Command::new(crate::programs::program("training"));
     command.env("MNIST_DIR", mnist_data::bundled_data_dir());
     command
 }
@@ -141,36 +141,4 @@ fn resume_after_sigkill_mid_epoch_loses_and_repeats_no_epoch() {
         "finished epochs are kept as they were"
     );
     assert!(artifacts.join("report.json").is_file());
-}
-
-fn run_err(args: &[&str]) -> String {
-    let output = training().args(args).output().unwrap();
-    assert!(!output.status.success(), "{args:?} should fail");
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
-    stderr
-}
-
-#[test]
-fn bad_options_get_clear_errors() {
-    assert!(run_err(&["--model", "resnet"]).contains("lenet5, convnet, mlp"));
-    assert!(run_err(&["--optimizer", "adagrad"]).contains("adam"));
-    assert!(run_err(&["--lr", "0"]).contains("--lr must be in (0, 1]"));
-    assert!(run_err(&["--batch-size", "0"]).contains("--batch-size"));
-    assert!(run_err(&["--dropout", "1.5"]).contains("--dropout"));
-    assert!(run_err(&["--momentum", "1.2", "--optimizer", "sgd"]).contains("--momentum"));
-    let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("nothing-here");
-    let err = run_err(&[
-        "--data-dir",
-        missing.to_str().unwrap(),
-        "--artifacts",
-        dir.path().join("r").to_str().unwrap(),
-    ]);
-    assert!(
-        err.contains("train-images-idx3-ubyte") && err.contains("not found"),
-        "{err}"
-    );
-    let err = run_err(&["--resume", "--artifacts", missing.to_str().unwrap()]);
-    assert!(err.contains("cannot resume"), "{err}");
 }

@@ -12,7 +12,7 @@ use training::backend::BackendChoice;
 use training::evaluate::{Evaluation, evaluate_saved};
 use training::run::valid_batch_size;
 
-use crate::common;
+use super::common;
 
 /// Seeded runs compared.
 const RUNS: usize = 3;

@@ -23,7 +23,7 @@ pub struct Server {
 impl Server {
     /// Starts `infer serve` on the models in `models` and waits for its address.
     pub fn start(models: &[&Path]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_infer"));
+        let mut command = Command::new(crate::programs::program("infer"));
         command.arg("serve");
         for model in models {
             command.arg("--model").arg(model);

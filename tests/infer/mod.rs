@@ -1,0 +1,12 @@
+//! The tests of `infer`, library and binary. The binary's tests (including `infer serve` over
+//! HTTP and in a browser) run the program `cargo test --workspace` builds (see `programs.rs`).
+
+mod common;
+
+mod arbitrary_pictures;
+mod browser;
+mod cli;
+mod convolve;
+mod failures;
+mod reports;
+mod serve;

@@ -1,0 +1,13 @@
+//! The tests of the training tool, library and binary. The binary's tests run the program
+//! `cargo test --workspace` builds (see `programs.rs`); the training sessions they start run
+//! the library's optimised code.
+
+mod common;
+
+mod cli;
+mod early_stopping_and_restarts;
+mod failures;
+mod kernels;
+mod optimizers;
+mod reproducible;
+mod wgpu_validation;

@@ -1,0 +1,9 @@
+//! The developer tasks behind `cargo xtask` (`src/main.rs` dispatches to them).
+//!
+//! The bench is generic over the backend and only the binary instantiates it. So
+//! `cargo test --workspace`, which builds this library for the workspace's test binary (its
+//! smoke test of the bench is in `tests/xtask.rs`, compiled unoptimised), does not compile
+//! the whole bench optimised: about 150 s of CPU on 2 cores. The binary has no tests.
+
+pub mod bench;
+pub mod check_features;
