@@ -25,10 +25,8 @@ fn fused_conv_pool_forward_and_gradients_match_builtin() {
 }
 
 #[test]
-fn max_pool_forward_and_gradient_match_builtin() {
-    for (shape, spec) in common::POOL_CASES {
-        common::check_pool::<B>(shape, spec, &Default::default());
-    }
+fn max_avg_and_global_pools_forward_and_gradient_match_builtin() {
+    common::check_pools::<B>(&Default::default());
 }
 
 #[test]

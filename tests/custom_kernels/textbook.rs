@@ -1,8 +1,11 @@
 //! Small hand-checked examples of the kind a textbook prints, run through the custom kernels.
 
+use burn::backend::Autodiff;
 use burn::prelude::*;
 use burn_ndarray::NdArray;
-use custom_kernels::{ConvSpec, KernelChoice, PoolSpec, conv2d, max_pool2d};
+use custom_kernels::{
+    ConvSpec, KernelChoice, PoolSpec, avg_pool2d, conv2d, global_avg_pool2d, max_pool2d,
+};
 
 type B = NdArray;
 
@@ -122,4 +125,57 @@ fn two_by_two_max_pool_over_four_by_four() {
     let out = max_pool2d(x, PoolSpec::TWO_BY_TWO, KernelChoice::Custom);
     assert_eq!(out.dims(), [1, 1, 2, 2]);
     assert_eq!(values(out), vec![6., 8., 3., 4.]);
+}
+
+/// The input of the pooling examples.
+fn four_by_four<B: Backend>() -> Tensor<B, 4> {
+    #[rustfmt::skip]
+    let values = [
+        1., 1., 2., 4.,
+        5., 6., 7., 8.,
+        3., 2., 1., 0.,
+        1., 2., 3., 4.,
+    ];
+    Tensor::from_data(
+        TensorData::new(values.to_vec(), [1, 1, 4, 4]),
+        &Default::default(),
+    )
+}
+
+#[test]
+fn two_by_two_average_pool_and_global_average_over_four_by_four() {
+    let out = avg_pool2d(
+        four_by_four::<B>(),
+        PoolSpec::TWO_BY_TWO,
+        KernelChoice::Custom,
+    );
+    // (1+1+5+6)/4, (2+4+7+8)/4, (3+2+1+2)/4, (1+0+3+4)/4.
+    assert_eq!(values(out), vec![3.25, 5.25, 2., 2.]);
+    let global = global_avg_pool2d(four_by_four::<B>(), KernelChoice::Custom);
+    assert_eq!(global.dims(), [1, 1, 1, 1]);
+    assert_eq!(values(global), vec![50. / 16.]);
+}
+
+/// The gradient of an average pool: each window hands each of its inputs 1/(window size) of
+/// its output gradient. With overlapping 3x3 windows at stride 1 over 4x4 (four windows), a
+/// corner is in one window, an edge middle in two, a centre element in all four.
+#[test]
+fn average_pool_gradient_shares_each_window_evenly() {
+    type AB = Autodiff<B>;
+    let x = four_by_four::<AB>().require_grad();
+    let grads = avg_pool2d(x.clone(), PoolSpec::square(3, 1), KernelChoice::Custom)
+        .sum()
+        .backward();
+    let dx = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+    let ninth = 1.0 / 9.0;
+    #[rustfmt::skip]
+    let expected = [
+        1., 2., 2., 1.,
+        2., 4., 4., 2.,
+        2., 4., 4., 2.,
+        1., 2., 2., 1.,
+    ].map(|windows: f32| windows * ninth);
+    for (got, want) in dx.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-7, "{dx:?}");
+    }
 }

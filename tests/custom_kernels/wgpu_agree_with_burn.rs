@@ -49,11 +49,9 @@ fn wgpu_fused_conv_pool_forward_and_gradients_match_builtin() {
 }
 
 #[test]
-fn wgpu_max_pool_forward_and_gradient_match_builtin() {
+fn wgpu_max_avg_and_global_pools_forward_and_gradient_match_builtin() {
     let Some(device) = device() else { return };
-    for (shape, spec) in common::POOL_CASES {
-        common::check_pool::<B>(shape, spec, &device);
-    }
+    common::check_pools::<B>(&device);
 }
 
 #[test]

@@ -46,11 +46,11 @@ impl<B: RawKernels> Backward<B, 3> for ConvBackward {
 }
 
 #[derive(Debug)]
-struct PoolBackward {
+struct MaxPoolBackward {
     spec: PoolSpec,
 }
 
-impl<B: RawKernels> Backward<B, 1> for PoolBackward {
+impl<B: RawKernels> Backward<B, 1> for MaxPoolBackward {
     /// Input shape and the argmax of every output element.
     type State = (Shape, IntTensor<B>);
 
@@ -67,6 +67,32 @@ impl<B: RawKernels> Backward<B, 1> for PoolBackward {
             grads.register::<B>(
                 node.id,
                 B::max_pool2d_backward(shape, output_grad, argmax, self.spec),
+            );
+        }
+    }
+}
+
+#[derive(Debug)]
+struct AvgPoolBackward {
+    spec: PoolSpec,
+}
+
+impl<B: RawKernels> Backward<B, 1> for AvgPoolBackward {
+    /// The input shape: the gradient does not depend on the values.
+    type State = Shape;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_input] = ops.parents;
+        let output_grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node_input {
+            grads.register::<B>(
+                node.id,
+                B::average_pool2d_backward(ops.state, output_grad, self.spec),
             );
         }
     }
@@ -311,7 +337,7 @@ impl<B: RawKernels, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
     }
 
     fn custom_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
-        let op = PoolBackward { spec };
+        let op = MaxPoolBackward { spec };
         match op
             .prepare::<C>([input.node.clone()])
             .compute_bound()
@@ -323,6 +349,23 @@ impl<B: RawKernels, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
                 prep.finish((shape, argmax), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::max_pool2d_forward(input.primitive, spec).0),
+        }
+    }
+
+    fn custom_avg_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        let op = AvgPoolBackward { spec };
+        match op
+            .prepare::<C>([input.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let shape = input.primitive.shape();
+                prep.finish(shape, B::average_pool2d_forward(input.primitive, spec))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::average_pool2d_forward(input.primitive, spec))
+            }
         }
     }
 }

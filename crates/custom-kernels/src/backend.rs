@@ -1,5 +1,6 @@
 //! The backend extension: the raw ops a backend provides ([`RawKernels`]) and the tensor-level
-//! ops models call ([`KernelBackend`]: conv, pool, fully connected layer and loss), implemented
+//! ops models call ([`KernelBackend`]: conv, max and average pool, fully connected layer and
+//! loss), implemented
 //! for concrete backends and for `Autodiff<B>`.
 
 use burn::tensor::ops::{FloatTensor, IntTensor};
@@ -54,6 +55,17 @@ pub trait RawKernels: Backend {
         input_shape: Shape,
         output_grad: FloatTensor<Self>,
         argmax: IntTensor<Self>,
+        spec: PoolSpec,
+    ) -> FloatTensor<Self>;
+
+    /// Average pool: the mean of each window (global average pooling is
+    /// [`PoolSpec::global`]). (Not `avg_pool2d_*`: Burn's own backend ops have those names.)
+    fn average_pool2d_forward(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self>;
+
+    /// Spreads `output_grad` evenly over each window of an input of `input_shape`.
+    fn average_pool2d_backward(
+        input_shape: Shape,
+        output_grad: FloatTensor<Self>,
         spec: PoolSpec,
     ) -> FloatTensor<Self>;
 
@@ -191,6 +203,9 @@ pub trait KernelBackend: Backend {
     /// Max-pool with the hand-written kernel.
     fn custom_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self>;
 
+    /// Average pool with the hand-written kernel.
+    fn custom_avg_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self>;
+
     /// `max_pool(relu?(conv2d(input, weight) + bias))` as one op with the hand-written kernels.
     fn custom_conv2d_pool(
         input: FloatTensor<Self>,
@@ -233,6 +248,10 @@ impl<B: RawKernels> KernelBackend for B {
 
     fn custom_max_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
         B::max_pool2d_forward(input, spec).0
+    }
+
+    fn custom_avg_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
+        B::average_pool2d_forward(input, spec)
     }
 
     fn custom_conv2d_pool(

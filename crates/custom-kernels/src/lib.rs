@@ -1,5 +1,6 @@
 //! Hand-written conv2d (fused bias + ReLU, optionally fused with the max-pool after it),
-//! max-pool2d, fully connected layer, loss and Adam update for Burn, as a backend extension in
+//! max-pool2d, average pool2d (and global average pooling), fully connected layer, loss and
+//! Adam update for Burn, as a backend extension in
 //! the pattern of Burn's `custom-cubecl-kernel` example:
 //!
 //! * [`cpu`]: the kernels on plain slices (direct AVX-512 / AVX2 convolution kernels, else
@@ -8,7 +9,8 @@
 //! * [`RawKernels`]: the raw forward/backward ops a concrete backend provides (ndarray here);
 //! * [`KernelBackend`]: the ops models call, also implemented for `Autodiff<B>` with hand-written
 //!   backward passes, so training uses the kernels end to end;
-//! * [`conv2d`] / [`max_pool2d`] / [`conv2d_pool`] (the two fused) / [`linear`]: tensor-level
+//! * [`conv2d`] / [`max_pool2d`] / [`conv2d_pool`] (the two fused) / [`avg_pool2d`] /
+//!   [`global_avg_pool2d`] / [`linear`]: tensor-level
 //!   entry points that pick the custom kernels or Burn's built-in ops according to a
 //!   [`KernelChoice`] switch;
 //! * [`BackendChoice`] / [`wgpu_device`]: the two backends as a run-time choice;
@@ -31,5 +33,8 @@ pub mod spec;
 pub use adam::{FusedAdam, FusedAdamConfig};
 pub use backend::{KernelBackend, LayerGrads, RawKernels};
 pub use backend_choice::{BackendChoice, wgpu_device};
-pub use ops::{KernelChoice, conv2d, conv2d_pool, cross_entropy, linear, max_pool2d};
+pub use ops::{
+    KernelChoice, PoolKind, avg_pool2d, conv2d, conv2d_pool, cross_entropy, global_avg_pool2d,
+    linear, max_pool2d, pool2d,
+};
 pub use spec::{ConvSpec, PoolSpec};

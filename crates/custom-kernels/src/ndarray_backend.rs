@@ -7,9 +7,9 @@ use ndarray::{ArcArray, IxDyn};
 
 use crate::backend::{LayerGrads, RawKernels};
 use crate::cpu::{
-    ConvGeometry, LinearGeometry, PoolGeometry, adam_update, conv2d_backward, conv2d_forward,
-    conv2d_pool_backward, conv2d_pool_forward, linear_backward, linear_forward,
-    max_pool2d_backward, max_pool2d_forward, pool_geometry,
+    ConvGeometry, LinearGeometry, PoolGeometry, adam_update, avg_pool2d_backward,
+    avg_pool2d_forward, conv2d_backward, conv2d_forward, conv2d_pool_backward, conv2d_pool_forward,
+    linear_backward, linear_forward, max_pool2d_backward, max_pool2d_forward, pool_geometry,
 };
 use crate::spec::AdamStep;
 use crate::spec::{ConvSpec, PoolSpec};
@@ -152,6 +152,24 @@ impl RawKernels for B {
         let dx = with_f32(&output_grad, |dy| {
             with_i32(&argmax, |arg| max_pool2d_backward(dy, arg, &g))
         });
+        tensor(dx, &shape)
+    }
+
+    fn average_pool2d_forward(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
+        let shape = dims4(&input);
+        let g = PoolGeometry::new(shape, spec);
+        let out = with_f32(&input, |x| avg_pool2d_forward(x, &g));
+        tensor(out, &[shape[0], shape[1], g.output[0], g.output[1]])
+    }
+
+    fn average_pool2d_backward(
+        input_shape: Shape,
+        output_grad: FloatTensor<B>,
+        spec: PoolSpec,
+    ) -> FloatTensor<B> {
+        let shape = input_shape.dims::<4>();
+        let g = PoolGeometry::new(shape, spec);
+        let dx = with_f32(&output_grad, |dy| avg_pool2d_backward(dy, &g));
         tensor(dx, &shape)
     }
 

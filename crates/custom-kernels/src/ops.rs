@@ -1,5 +1,6 @@
-//! The tensor-level entry points models call: conv, pool and fully connected layer, each
-//! with either the custom kernels or Burn's built-in ops, and the softmax cross-entropy.
+//! The tensor-level entry points models call: conv, pool (max, average, global average) and
+//! fully connected layer, each with either the custom kernels or Burn's built-in ops, and the
+//! softmax cross-entropy.
 
 use burn::tensor::{Int, Tensor, TensorPrimitive};
 use serde::{Deserialize, Serialize};
@@ -7,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::KernelBackend;
 use crate::spec::{ConvSpec, PoolSpec};
 
-/// Which implementation of the layers a model uses: conv (with its bias and ReLU), max-pool
+/// Which implementation of the layers a model uses: conv (with its bias and ReLU), pooling
 /// and the fully connected layer; the training tool also uses it to pick Adam (the fused
 /// [`crate::FusedAdam`] with `Custom`, Burn's `Adam` with `Builtin`). The loss is the
 /// project's [`cross_entropy`] either way (Burn's loss is not reproducible, see
@@ -15,7 +16,8 @@ use crate::spec::{ConvSpec, PoolSpec};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KernelChoice {
-    /// Burn's own `conv2d`, `relu`, `max_pool2d` and `linear` (and Burn's Adam in training).
+    /// Burn's own `conv2d`, `relu`, `max_pool2d`, `avg_pool2d` and `linear` (and Burn's Adam
+    /// in training).
     Builtin,
     /// This crate's hand-written kernels.
     #[default]
@@ -41,6 +43,38 @@ impl std::fmt::Display for KernelChoice {
         f.write_str(match self {
             KernelChoice::Builtin => "builtin",
             KernelChoice::Custom => "custom",
+        })
+    }
+}
+
+/// Which pooling a conv block ends with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolKind {
+    /// The maximum of each window (the networks' default, and what works better in practice).
+    #[default]
+    Max,
+    /// The mean of each window (LeNet-5's original subsampling was a trainable average).
+    Avg,
+}
+
+impl std::str::FromStr for PoolKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "max" => Ok(PoolKind::Max),
+            "avg" | "average" => Ok(PoolKind::Avg),
+            other => Err(format!("unknown pooling '{other}' (expected max or avg)")),
+        }
+    }
+}
+
+impl std::fmt::Display for PoolKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PoolKind::Max => "max",
+            PoolKind::Avg => "avg",
         })
     }
 }
@@ -86,6 +120,42 @@ pub fn max_pool2d<B: KernelBackend>(
     match kernels {
         KernelChoice::Builtin => builtin::max_pool2d(input, spec),
         KernelChoice::Custom => custom::max_pool2d(input, spec),
+    }
+}
+
+/// Average pooling without padding: the mean of each window.
+pub fn avg_pool2d<B: KernelBackend>(
+    input: Tensor<B, 4>,
+    spec: PoolSpec,
+    kernels: KernelChoice,
+) -> Tensor<B, 4> {
+    match kernels {
+        KernelChoice::Builtin => builtin::avg_pool2d(input, spec),
+        KernelChoice::Custom => custom::avg_pool2d(input, spec),
+    }
+}
+
+/// Global average pooling: the mean of each plane, `[n, c, h, w]` to `[n, c, 1, 1]`.
+pub fn global_avg_pool2d<B: KernelBackend>(
+    input: Tensor<B, 4>,
+    kernels: KernelChoice,
+) -> Tensor<B, 4> {
+    match kernels {
+        KernelChoice::Builtin => builtin::global_avg_pool2d(input),
+        KernelChoice::Custom => custom::global_avg_pool2d(input),
+    }
+}
+
+/// Max or average pooling, as `kind` says.
+pub fn pool2d<B: KernelBackend>(
+    input: Tensor<B, 4>,
+    kind: PoolKind,
+    spec: PoolSpec,
+    kernels: KernelChoice,
+) -> Tensor<B, 4> {
+    match kind {
+        PoolKind::Max => max_pool2d(input, spec, kernels),
+        PoolKind::Avg => avg_pool2d(input, spec, kernels),
     }
 }
 
@@ -149,6 +219,21 @@ pub mod custom {
         )))
     }
 
+    /// [`super::avg_pool2d`] with [`KernelChoice::Custom`].
+    pub fn avg_pool2d<B: KernelBackend>(input: Tensor<B, 4>, spec: PoolSpec) -> Tensor<B, 4> {
+        Tensor::from_primitive(TensorPrimitive::Float(B::custom_avg_pool2d(
+            input.into_primitive().tensor(),
+            spec,
+        )))
+    }
+
+    /// [`super::global_avg_pool2d`] with [`KernelChoice::Custom`]: the average pool whose one
+    /// window covers the plane.
+    pub fn global_avg_pool2d<B: KernelBackend>(input: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [_, _, h, w] = input.dims();
+        avg_pool2d(input, PoolSpec::global([h, w]))
+    }
+
     /// [`super::linear`] with [`KernelChoice::Custom`].
     pub fn linear<B: KernelBackend>(
         x: Tensor<B, 2>,
@@ -168,7 +253,8 @@ pub mod builtin {
     use burn::tensor::activation::relu;
     use burn::tensor::backend::Backend;
     use burn::tensor::module::{
-        conv2d as builtin_conv2d, linear as builtin_linear, max_pool2d as builtin_max_pool2d,
+        adaptive_avg_pool2d, avg_pool2d as builtin_avg_pool2d, conv2d as builtin_conv2d,
+        linear as builtin_linear, max_pool2d as builtin_max_pool2d,
     };
     use burn::tensor::ops::ConvOptions;
 
@@ -200,6 +286,18 @@ pub mod builtin {
     /// [`super::max_pool2d`] with [`KernelChoice::Builtin`].
     pub fn max_pool2d<B: Backend>(input: Tensor<B, 4>, spec: PoolSpec) -> Tensor<B, 4> {
         builtin_max_pool2d(input, spec.kernel, spec.stride, [0, 0], [1, 1], false)
+    }
+
+    /// [`super::avg_pool2d`] with [`KernelChoice::Builtin`] (without padding, whether padding
+    /// counts in the divisor does not matter).
+    pub fn avg_pool2d<B: Backend>(input: Tensor<B, 4>, spec: PoolSpec) -> Tensor<B, 4> {
+        builtin_avg_pool2d(input, spec.kernel, spec.stride, [0, 0], true, false)
+    }
+
+    /// [`super::global_avg_pool2d`] with [`KernelChoice::Builtin`]: Burn's adaptive average
+    /// pool to one output per plane.
+    pub fn global_avg_pool2d<B: Backend>(input: Tensor<B, 4>) -> Tensor<B, 4> {
+        adaptive_avg_pool2d(input, [1, 1])
     }
 
     /// [`super::linear`] with [`KernelChoice::Builtin`].

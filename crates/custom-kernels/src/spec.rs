@@ -40,7 +40,7 @@ impl ConvSpec {
     }
 }
 
-/// A 2-D max-pooling window without padding.
+/// A 2-D pooling window (max or average) without padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PoolSpec {
     /// Window `[height, width]`.
@@ -56,10 +56,32 @@ impl PoolSpec {
         stride: [2, 2],
     };
 
+    /// A square `size x size` window moving by `stride` in both directions.
+    pub fn square(size: usize, stride: usize) -> Self {
+        Self {
+            kernel: [size, size],
+            stride: [stride, stride],
+        }
+    }
+
+    /// Global pooling over an input of `input` `[height, width]`: one window covering it, one
+    /// output per plane.
+    pub fn global(input: [usize; 2]) -> Self {
+        Self {
+            kernel: input,
+            stride: input,
+        }
+    }
+
     /// Output `[height, width]` for an input of `input`, if any.
     pub fn output_size(&self, input: [usize; 2]) -> Option<[usize; 2]> {
         let axis = |i: usize| output_len(input[i], self.kernel[i], self.stride[i], 0);
         Some([axis(0)?, axis(1)?])
+    }
+
+    /// Elements in one window (the divisor of average pooling).
+    pub fn window_len(&self) -> usize {
+        self.kernel[0] * self.kernel[1]
     }
 }
 

@@ -340,22 +340,63 @@ where
     run_pool::<B>(input, device, |x| custom::max_pool2d(x, spec))
 }
 
-/// The custom max-pool on `B` vs Burn's on the reference.
-pub fn check_pool<B>(shape: [usize; 4], spec: PoolSpec, device: &B::Device)
+/// A pooling op under test.
+#[derive(Clone, Copy, Debug)]
+pub enum PoolOp {
+    Max(PoolSpec),
+    Avg(PoolSpec),
+    GlobalAvg,
+}
+
+impl PoolOp {
+    /// The op with the custom kernels.
+    fn custom<B: KernelBackend>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            PoolOp::Max(spec) => custom::max_pool2d(x, spec),
+            PoolOp::Avg(spec) => custom::avg_pool2d(x, spec),
+            PoolOp::GlobalAvg => custom::global_avg_pool2d(x),
+        }
+    }
+
+    /// The op with Burn's built-in ops.
+    fn builtin<B: Backend>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            PoolOp::Max(spec) => builtin::max_pool2d(x, spec),
+            PoolOp::Avg(spec) => builtin::avg_pool2d(x, spec),
+            PoolOp::GlobalAvg => builtin::global_avg_pool2d(x),
+        }
+    }
+}
+
+/// The custom pooling `op` on `B` vs Burn's on the reference, output and input gradient.
+pub fn check_pool<B>(shape: [usize; 4], op: PoolOp, device: &B::Device)
 where
     B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
 {
     let input = random_data(&shape);
-    let (out_c, dx_c) = run_custom_pool::<B>(&input, spec, device);
-    let (out_b, dx_b) = run_pool::<Reference>(&input, &Default::default(), |x| {
-        builtin::max_pool2d(x, spec)
-    });
-    assert_close(&format!("pool {shape:?} {spec:?}: output"), &out_c, &out_b);
-    assert_close(
-        &format!("pool {shape:?} {spec:?}: input grad"),
-        &dx_c,
-        &dx_b,
-    );
+    let (out_c, dx_c) = run_pool::<B>(&input, device, |x| op.custom(x));
+    let (out_b, dx_b) = run_pool::<Reference>(&input, &Default::default(), |x| op.builtin(x));
+    assert_close(&format!("{op:?} {shape:?}: output"), &out_c, &out_b);
+    assert_close(&format!("{op:?} {shape:?}: input grad"), &dx_c, &dx_b);
+}
+
+/// The shapes global average pooling is checked on: the networks' last conv outputs, odd and
+/// non-square planes, a 1x1 plane.
+pub const GLOBAL_POOL_SHAPES: [[usize; 4]; 4] =
+    [[2, 64, 7, 7], [3, 16, 10, 10], [1, 5, 9, 4], [2, 3, 1, 1]];
+
+/// Max, average and global average pooling on every pool shape, custom on `B` vs built-in.
+pub fn check_pools<B>(device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
+{
+    for (shape, spec) in POOL_CASES {
+        check_pool::<B>(shape, PoolOp::Max(spec), device);
+        check_pool::<B>(shape, PoolOp::Avg(spec), device);
+    }
+    for shape in GLOBAL_POOL_SHAPES {
+        check_pool::<B>(shape, PoolOp::GlobalAvg, device);
+    }
 }
 
 /// A pool input with NaNs: one in the first 2x2 window, three in the next one (so which NaN

@@ -1,6 +1,6 @@
 //! The CPU kernels on plain `f32` slices in NCHW layout: direct AVX-512 or AVX2 register-tile
 //! kernels for stride-1 convolutions where the CPU has either, else im2col + a SIMD GEMM (the `gemm`
-//! crate, runtime-dispatched AVX2/FMA/AVX-512), direct loops for pooling (also fused into the conv),
+//! crate, runtime-dispatched AVX2/FMA/AVX-512), direct loops for pooling (max and average; max also fused into the conv),
 //! multi-threaded over the images of the batch with rayon; the fully connected layer as
 //! multi-threaded GEMMs; the Adam update as one fused pass. Backend-independent, so they can be tested and benchmarked on their
 //! own.
@@ -29,4 +29,6 @@ pub use denormals::flush_denormals_to_zero;
 pub use direct::Isa;
 pub use linear::{LinearGeometry, linear_backward, linear_forward};
 pub use matmul::{Threads, matmul};
-pub use pool::{PoolGeometry, max_pool2d_backward, max_pool2d_forward};
+pub use pool::{
+    PoolGeometry, avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+};

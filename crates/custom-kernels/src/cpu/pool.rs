@@ -1,10 +1,12 @@
-//! Max-pooling forward (with the argmax the backward pass needs) and backward.
+//! Pooling: max-pooling forward (with the argmax the backward pass needs) and backward, and
+//! average pooling forward and backward (global average pooling is its window covering the
+//! whole plane, `PoolSpec::global`).
 
 use rayon::prelude::*;
 
 use crate::spec::PoolSpec;
 
-/// Sizes of a max-pool over `[n, c, h, w]`.
+/// Sizes of a pooling over `[n, c, h, w]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolGeometry {
     /// `n * c`: planes pooled independently.
@@ -25,7 +27,7 @@ impl PoolGeometry {
     pub fn new(input: [usize; 4], spec: PoolSpec) -> Self {
         let output = spec
             .output_size([input[2], input[3]])
-            .unwrap_or_else(|| panic!("max_pool2d: window {spec:?} does not fit input {input:?}"));
+            .unwrap_or_else(|| panic!("pool2d: window {spec:?} does not fit input {input:?}"));
         Self {
             planes: input[0] * input[1],
             input: [input[2], input[3]],
@@ -143,6 +145,67 @@ pub fn max_pool2d_backward(output_grad: &[f32], argmax: &[i32], g: &PoolGeometry
         .for_each(|(dx, (dy, arg))| {
             for (&d, &i) in dy.iter().zip(arg) {
                 dx[i as usize] += d;
+            }
+        });
+    input_grad
+}
+
+/// Averages every window of every plane: `sum / (window height * width)`, the sum in
+/// row-major order of the window.
+pub fn avg_pool2d_forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
+    let [h, w] = g.input;
+    let [oh, ow] = g.output;
+    let [kh, kw] = g.spec.kernel;
+    let [sh, sw] = g.spec.stride;
+    assert_eq!(input.len(), g.planes * h * w, "avg_pool2d: input length");
+    let scale = 1.0 / g.spec.window_len() as f32;
+    let mut output = vec![0.0f32; g.planes * oh * ow];
+    output
+        .par_chunks_mut(oh * ow)
+        .zip(input.par_chunks(h * w))
+        .for_each(|(out, plane)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (y0, x0) = (oy * sh, ox * sw);
+                    let mut sum = 0.0f32;
+                    for y in y0..y0 + kh {
+                        sum += plane[y * w + x0..y * w + x0 + kw].iter().sum::<f32>();
+                    }
+                    out[oy * ow + ox] = sum * scale;
+                }
+            }
+        });
+    output
+}
+
+/// Spreads each output gradient evenly over its window: every input element gets
+/// `dy / (window height * width)` from each window that contains it.
+pub fn avg_pool2d_backward(output_grad: &[f32], g: &PoolGeometry) -> Vec<f32> {
+    let [h, w] = g.input;
+    let [oh, ow] = g.output;
+    let [kh, kw] = g.spec.kernel;
+    let [sh, sw] = g.spec.stride;
+    assert_eq!(
+        output_grad.len(),
+        g.planes * oh * ow,
+        "avg_pool2d backward: gradient length"
+    );
+    let scale = 1.0 / g.spec.window_len() as f32;
+    let mut input_grad = vec![0.0f32; g.planes * h * w];
+    input_grad
+        .par_chunks_mut(h * w)
+        .zip(output_grad.par_chunks(oh * ow))
+        .for_each(|(dx, dy)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let share = dy[oy * ow + ox] * scale;
+                    let (y0, x0) = (oy * sh, ox * sw);
+                    for y in y0..y0 + kh {
+                        dx[y * w + x0..y * w + x0 + kw]
+                            .iter_mut()
+                            .for_each(|d| *d += share);
+                    }
+                }
             }
         });
     input_grad

@@ -8,8 +8,9 @@ use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElemen
 use cubecl::{CubeCount, CubeDim};
 
 use super::kernels::{
-    conv2d_bias_grad_kernel, conv2d_forward_kernel, conv2d_input_grad_kernel,
-    conv2d_weight_grad_kernel, max_pool2d_backward_kernel, max_pool2d_forward_kernel,
+    avg_pool2d_backward_kernel, avg_pool2d_forward_kernel, conv2d_bias_grad_kernel,
+    conv2d_forward_kernel, conv2d_input_grad_kernel, conv2d_weight_grad_kernel,
+    max_pool2d_backward_kernel, max_pool2d_forward_kernel,
 };
 use crate::backend::{LayerGrads, RawKernels};
 use crate::spec::{ConvSpec, PoolSpec};
@@ -173,13 +174,10 @@ where
     ) -> (FloatTensor<Self>, CubeTensor<R>) {
         let input = into_contiguous(input);
         let [n, c, h, w] = dims4(&input);
-        let [oh, ow] = spec
-            .output_size([h, w])
-            .unwrap_or_else(|| panic!("max_pool2d: window {spec:?} does not fit input {h}x{w}"));
-        let shape = Shape::new([n, c, oh, ow]);
+        let shape = pooled_shape(n, c, [h, w], spec);
         let output = empty_like(&input, shape.clone(), input.dtype);
+        let (count, dim) = launch_grid(shape.num_elements());
         let argmax = empty_like(&input, shape, I::dtype());
-        let (count, dim) = launch_grid(n * c * oh * ow);
         let dtypes = [input.dtype.into(), I::dtype().into()];
         max_pool2d_forward_kernel::launch::<R>(
             &input.client,
@@ -223,4 +221,59 @@ where
         );
         input_grad
     }
+
+    fn average_pool2d_forward(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        let input = into_contiguous(input);
+        let [n, c, h, w] = dims4(&input);
+        let shape = pooled_shape(n, c, [h, w], spec);
+        let output = empty_like(&input, shape.clone(), input.dtype);
+        let (count, dim) = launch_grid(shape.num_elements());
+        avg_pool2d_forward_kernel::launch::<R>(
+            &input.client,
+            count,
+            dim,
+            input.clone().into_tensor_arg(),
+            output.clone().into_tensor_arg(),
+            spec.kernel[0] as u32,
+            spec.kernel[1] as u32,
+            spec.stride[0] as u32,
+            spec.stride[1] as u32,
+            input.dtype.into(),
+        );
+        output
+    }
+
+    fn average_pool2d_backward(
+        input_shape: Shape,
+        output_grad: FloatTensor<Self>,
+        spec: PoolSpec,
+    ) -> FloatTensor<Self> {
+        let grad = into_contiguous(output_grad);
+        let input_grad = empty_like(&grad, input_shape.clone(), grad.dtype);
+        let (count, dim) = launch_grid(input_shape.num_elements());
+        avg_pool2d_backward_kernel::launch::<R>(
+            &grad.client.clone(),
+            count,
+            dim,
+            grad.clone().into_tensor_arg(),
+            input_grad.clone().into_tensor_arg(),
+            spec.kernel[0] as u32,
+            spec.kernel[1] as u32,
+            spec.stride[0] as u32,
+            spec.stride[1] as u32,
+            grad.dtype.into(),
+        );
+        input_grad
+    }
+}
+
+/// The output shape of pooling `n x c` planes of `input` `[h, w]` with `spec`.
+///
+/// # Panics
+/// If the window does not fit the input.
+fn pooled_shape(n: usize, c: usize, input: [usize; 2], spec: PoolSpec) -> Shape {
+    let [oh, ow] = spec
+        .output_size(input)
+        .unwrap_or_else(|| panic!("pool2d: window {spec:?} does not fit input {input:?}"));
+    Shape::new([n, c, oh, ow])
 }

@@ -1,6 +1,7 @@
-//! CubeCL kernels: conv2d forward (fused bias + ReLU), its input/weight/bias gradients, and
-//! max-pool forward (with argmax) and backward. Every kernel computes one output element per
-//! thread; geometry comes from the tensor shapes and the comptime stride/padding.
+//! CubeCL kernels: conv2d forward (fused bias + ReLU), its input/weight/bias gradients,
+//! max-pool forward (with argmax) and backward, and average-pool forward and backward. Every
+//! kernel computes one output element per thread; geometry comes from the tensor shapes and
+//! the comptime window, stride and padding.
 
 use cubecl::prelude::*;
 
@@ -281,27 +282,10 @@ pub fn max_pool2d_backward_kernel<F: Float, I: Int>(
     let out_w = grad.shape(3);
     let here = (y * in_w + x) as u32;
     let mut sum = F::new(0.0);
-    // Windows containing (y, x): oy * stride_h <= y < oy * stride_h + kernel_h.
-    let sh = stride_h as usize;
-    let sw = stride_w as usize;
-    let mut oy_start = 0;
-    if y + 1 > kernel_h as usize {
-        oy_start = (y + 1 - kernel_h as usize).div_ceil(sh);
-    }
-    let mut ox_start = 0;
-    if x + 1 > kernel_w as usize {
-        ox_start = (x + 1 - kernel_w as usize).div_ceil(sw);
-    }
-    let mut oy_end = y / sh + 1;
-    if oy_end > out_h {
-        oy_end = out_h;
-    }
-    let mut ox_end = x / sw + 1;
-    if ox_end > out_w {
-        ox_end = out_w;
-    }
-    for oy in oy_start..oy_end {
-        for ox in ox_start..ox_end {
+    let oy_end = end_window(y, stride_h, out_h);
+    let ox_end = end_window(x, stride_w, out_w);
+    for oy in first_window(y, kernel_h, stride_h)..oy_end {
+        for ox in first_window(x, kernel_w, stride_w)..ox_end {
             let out_index = (plane * out_h + oy) * out_w + ox;
             if u32::cast_from(argmax[out_index]) == here {
                 sum += grad[out_index];
@@ -309,4 +293,97 @@ pub fn max_pool2d_backward_kernel<F: Float, I: Int>(
         }
     }
     input_grad[pos] = sum;
+}
+
+/// Along one axis, the first output position whose window (`o * stride .. o * stride +
+/// kernel`) contains input position `i`.
+#[cube]
+fn first_window(i: usize, #[comptime] kernel: u32, #[comptime] stride: u32) -> usize {
+    let mut first = 0;
+    if i + 1 > kernel as usize {
+        first = (i + 1 - kernel as usize).div_ceil(stride as usize);
+    }
+    first
+}
+
+/// Along one axis, one past the last output position (of `outputs`) whose window contains
+/// input position `i`.
+#[cube]
+fn end_window(i: usize, #[comptime] stride: u32, outputs: usize) -> usize {
+    let mut end = i / stride as usize + 1;
+    if end > outputs {
+        end = outputs;
+    }
+    end
+}
+
+/// Mean of each window: the sum in row-major order times `1 / (kernel_h * kernel_w)`, as on
+/// the CPU.
+#[cube(launch)]
+pub fn avg_pool2d_forward_kernel<F: Float>(
+    input: &Tensor<F>,
+    output: &mut Tensor<F>,
+    #[comptime] kernel_h: u32,
+    #[comptime] kernel_w: u32,
+    #[comptime] stride_h: u32,
+    #[comptime] stride_w: u32,
+    #[define(F)] _dtype: StorageType,
+) {
+    let pos = ABSOLUTE_POS;
+    if pos >= output.len() {
+        terminate!();
+    }
+    let out_w = output.shape(3);
+    let out_h = output.shape(2);
+    let ox = pos % out_w;
+    let oy = (pos / out_w) % out_h;
+    let plane = pos / (out_w * out_h);
+    let in_h = input.shape(2);
+    let in_w = input.shape(3);
+    let base = plane * in_h * in_w;
+    let y0 = oy * stride_h as usize;
+    let x0 = ox * stride_w as usize;
+    let mut sum = F::new(0.0);
+    for dy in 0..kernel_h as usize {
+        for dx in 0..kernel_w as usize {
+            sum += input[base + (y0 + dy) * in_w + x0 + dx];
+        }
+    }
+    let scale = comptime!(1.0f32 / (kernel_h * kernel_w) as f32);
+    output[pos] = sum * F::new(scale);
+}
+
+/// `input_grad[plane, y, x] = sum of dy over the windows containing (y, x), times
+/// 1 / (kernel_h * kernel_w)`.
+#[cube(launch)]
+pub fn avg_pool2d_backward_kernel<F: Float>(
+    grad: &Tensor<F>,
+    input_grad: &mut Tensor<F>,
+    #[comptime] kernel_h: u32,
+    #[comptime] kernel_w: u32,
+    #[comptime] stride_h: u32,
+    #[comptime] stride_w: u32,
+    #[define(F)] _dtype: StorageType,
+) {
+    let pos = ABSOLUTE_POS;
+    if pos >= input_grad.len() {
+        terminate!();
+    }
+    let in_w = input_grad.shape(3);
+    let in_h = input_grad.shape(2);
+    let x = pos % in_w;
+    let y = (pos / in_w) % in_h;
+    let plane = pos / (in_w * in_h);
+    let out_h = grad.shape(2);
+    let out_w = grad.shape(3);
+    let mut sum = F::new(0.0);
+    let oy_end = end_window(y, stride_h, out_h);
+    let ox_end = end_window(x, stride_w, out_w);
+    for oy in first_window(y, kernel_h, stride_h)..oy_end {
+        for ox in first_window(x, kernel_w, stride_w)..ox_end {
+            sum += grad[(plane * out_h + oy) * out_w + ox];
+        }
+    }
+    let scale = comptime!(1.0f32 / (kernel_h * kernel_w) as f32);
+    input_grad[pos] = sum * F::new(scale);
 }
