@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn_ndarray::NdArray;
 use custom_kernels::KernelBackend;
 use mnist_data::IMAGE_SIDE;
-use model::{InitScheme, ModelConfig, ModelKind, ModelSummary, Network};
+use model::{InitScheme, KernelChoice, ModelConfig, ModelKind, ModelSummary, Network, PoolKind};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -21,7 +21,7 @@ const TEST_SEED: u64 = 0x5eed;
 static RANDOM: Mutex<()> = Mutex::new(());
 
 /// `config`'s network with weights drawn from [`TEST_SEED`].
-fn seeded<AB: KernelBackend>(config: &ModelConfig, device: &AB::Device) -> Network<AB> {
+pub(crate) fn seeded<AB: KernelBackend>(config: &ModelConfig, device: &AB::Device) -> Network<AB> {
     let _only_us = RANDOM
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -165,6 +165,62 @@ fn config_round_trips_through_json() {
     assert!(json.contains("\"convnet\""), "{json}");
     let back: ModelConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back, config);
+
+    let avg = config.with_pool(Some(PoolKind::Avg));
+    let json = serde_json::to_string(&avg).unwrap();
+    assert!(json.contains("\"pool\":\"avg\""), "{json}");
+    assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), avg);
+}
+
+/// A `model.json` written before pooling was a choice has no `pool`: it loads as max-pooling.
+#[test]
+fn configs_without_pool_load_as_max_pooling() {
+    let old = r#"{"kind":"lenet5","init":"he","dropout":0.25,"kernels":"custom"}"#;
+    let config: ModelConfig = serde_json::from_str(old).unwrap();
+    assert_eq!(config.pool, None);
+    assert_eq!(config.pool_kind(), PoolKind::Max);
+}
+
+/// With `pool` set to `avg`, LeNet-5 and the ConvNet average-pool: the summary says so, the
+/// custom and built-in kernels give the same logits, and the logits differ from max-pooling's
+/// with the same weights.
+#[test]
+fn average_pooling_networks_agree_across_kernels() {
+    let device = Default::default();
+    let images = random_images(4, &device);
+    for kind in [ModelKind::Lenet5, ModelKind::Convnet] {
+        let avg = ModelConfig::new()
+            .with_kind(kind)
+            .with_pool(Some(PoolKind::Avg));
+        let custom = seeded::<B>(&avg, &device);
+        let pools: Vec<String> = ModelSummary::of(&custom)
+            .layers
+            .into_iter()
+            .filter(|l| l.name.starts_with("pool"))
+            .map(|l| l.description)
+            .collect();
+        assert_eq!(pools, ["avg-pool 2x2/2", "avg-pool 2x2/2"], "{kind}");
+
+        let logits = |config: &ModelConfig| {
+            let net = config
+                .init::<B>(&device)
+                .load_record(custom.clone().into_record());
+            net.forward(images.clone())
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        let custom_logits = logits(&avg);
+        let builtin_logits = logits(&avg.clone().with_kernels(KernelChoice::Builtin));
+        for (c, b) in custom_logits.iter().zip(&builtin_logits) {
+            assert!(
+                (c - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{kind}: {c} vs {b}"
+            );
+        }
+        let max_logits = logits(&avg.clone().with_pool(Some(PoolKind::Max)));
+        assert_ne!(custom_logits, max_logits, "{kind}");
+    }
 }
 
 /// Every parameter, biases included, takes part in training: after one backward pass each has

@@ -32,6 +32,31 @@ const SMALL: &[&str] = &[
     "500",
 ];
 
+/// `--pool avg` trains LeNet-5 with average pooling: the summary shows it, and the saved model
+/// and run config record it.
+#[test]
+fn average_pooling_is_trained_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("run");
+    let mut args = vec![
+        "--pool",
+        "avg",
+        "--epochs",
+        "1",
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+    ];
+    args.extend_from_slice(SMALL);
+    let stdout = run_ok(&args);
+    assert!(stdout.contains("pool1  avg-pool 2x2/2"), "{stdout}");
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(artifacts.join("model.json")).unwrap())
+            .unwrap();
+    assert_eq!(model["pool"], "avg", "{model}");
+    let config = std::fs::read_to_string(artifacts.join("config.json")).unwrap();
+    assert!(config.contains("\"pool\": \"avg\""), "{config}");
+}
+
 #[test]
 fn a_run_writes_every_artifact() {
     let dir = tempfile::tempdir().unwrap();

@@ -348,10 +348,15 @@ fn invalid_values_are_refused_and_options_that_do_not_apply_are_named() {
         "0.5",
         "--gamma",
         "0.5",
+        "--model",
+        "mlp",
+        "--pool",
+        "avg",
         "--epochs",
         "0",
     ]);
     for expected in [
+        "warning: --pool applies to LeNet-5 and the ConvNet only: ignored with mlp",
         "warning: --nesterov applies to SGD only: ignored with adam",
         "warning: --momentum applies to SGD and RMSProp only",
         "warning: --gamma applies to the exponential schedule only",

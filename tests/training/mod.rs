@@ -2,7 +2,7 @@
 //! `cargo test --workspace` builds (see `programs.rs`); the training sessions they start run
 //! the library's optimised code.
 
-mod common;
+pub(crate) mod common;
 
 mod cli;
 mod early_stopping_and_restarts;

@@ -11,7 +11,7 @@ use crate::layers::{
     ConvBlockShape, conv, conv_block, dense, dense_description, flat_features, flatten, linear,
 };
 use crate::trace::{LayerObserver, emit_features};
-use custom_kernels::{KernelBackend, KernelChoice};
+use custom_kernels::{KernelBackend, KernelChoice, PoolKind};
 use mnist_data::{CLASSES, IMAGE_SIDE};
 
 /// The ConvNet's conv blocks: 5x5 SAME convs (padding 2) with 32 and 64 filters, each followed
@@ -59,21 +59,32 @@ pub struct ConvNet<B: KernelBackend> {
     pub dropout: Dropout,
     /// 1024 -> 10 logits.
     pub fc2: Linear<B>,
+    /// Max or average pooling after each conv (saved in the model's config, not with the
+    /// weights).
+    #[module(skip)]
+    pub pool: PoolKind,
     /// Custom or built-in conv, pool and linear kernels (not saved with the weights).
     #[module(skip)]
     pub kernels: KernelChoice,
 }
 
 impl<B: KernelBackend> ConvNet<B> {
-    /// A freshly initialised ConvNet running on `kernels`; `dropout` is the drop probability
-    /// (0.25 = keep 0.75).
-    pub fn new(init: InitScheme, dropout: f64, kernels: KernelChoice, device: &B::Device) -> Self {
+    /// A freshly initialised ConvNet with `pool` pooling, running on `kernels`; `dropout` is
+    /// the drop probability (0.25 = keep 0.75).
+    pub fn new(
+        init: InitScheme,
+        dropout: f64,
+        pool: PoolKind,
+        kernels: KernelChoice,
+        device: &B::Device,
+    ) -> Self {
         Self {
             conv1: conv(&CONVNET_CONV_BLOCKS[0], init, device),
             conv2: conv(&CONVNET_CONV_BLOCKS[1], init, device),
             fc1: linear(flat_features(&CONVNET_CONV_BLOCKS[1]), 1024, init, device),
             dropout: DropoutConfig::new(dropout).init(),
             fc2: linear(1024, CLASSES, init, device),
+            pool,
             kernels,
         }
     }
@@ -85,8 +96,15 @@ impl<B: KernelBackend> ConvNet<B> {
         observer: &mut impl LayerObserver<B>,
     ) -> Tensor<B, 2> {
         let [block1, block2] = &CONVNET_CONV_BLOCKS;
-        let x = conv_block(&self.conv1, block1, images, self.kernels, observer);
-        let x = conv_block(&self.conv2, block2, x, self.kernels, observer);
+        let x = conv_block(
+            &self.conv1,
+            block1,
+            images,
+            self.pool,
+            self.kernels,
+            observer,
+        );
+        let x = conv_block(&self.conv2, block2, x, self.pool, self.kernels, observer);
         let x = relu(dense(&self.fc1, flatten(x), self.kernels));
         let x = self.dropout.forward(x);
         emit_features(

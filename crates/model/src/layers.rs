@@ -9,12 +9,13 @@ use crate::init::InitScheme;
 use crate::trace::{LayerObserver, emit_maps};
 use custom_kernels::linear as linear_op;
 use custom_kernels::{
-    ConvSpec, KernelBackend, KernelChoice, PoolSpec, conv2d, conv2d_pool, max_pool2d,
+    ConvSpec, KernelBackend, KernelChoice, PoolKind, PoolSpec, conv2d, conv2d_pool, pool2d,
 };
 
 /// A conv block of a network: a square convolution with bias (stride 1, `padding` zeros on
-/// every side) and ReLU, then the 2x2 max-pool. Each network lists its blocks as constants;
-/// they build the layers, run them, describe them in the summary, and give the bench its cases.
+/// every side) and ReLU, then the 2x2 pool (max or average, a choice of the network). Each
+/// network lists its blocks as constants; they build the layers, run them, describe them in
+/// the summary, and give the bench its cases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvBlockShape {
     /// Name of the conv layer, e.g. `conv1`.
@@ -103,18 +104,20 @@ pub(crate) fn linear<B: Backend>(
     layer
 }
 
-/// A conv block (see [`ConvBlockShape`]) on `x`. When `observer` looks at layer outputs the
-/// conv and the pool run separately and both are reported; otherwise they run as one fused op.
+/// A conv block (see [`ConvBlockShape`]) on `x`, ending with a `pool_kind` pool. A max-pool
+/// block runs as one fused op unless `observer` looks at layer outputs; otherwise the conv
+/// and the pool run separately (and both are reported).
 pub(crate) fn conv_block<B: KernelBackend>(
     layer: &Conv2d<B>,
     block: &ConvBlockShape,
     x: Tensor<B, 4>,
+    pool_kind: PoolKind,
     kernels: KernelChoice,
     observer: &mut impl LayerObserver<B>,
 ) -> Tensor<B, 4> {
     let bias = layer.bias.as_ref().map(|b| b.val());
     let (conv, pool) = (block.conv_spec(), ConvBlockShape::POOL);
-    if !observer.wants_outputs() {
+    if pool_kind == PoolKind::Max && !observer.wants_outputs() {
         return conv2d_pool(x, layer.weight.val(), bias, conv, pool, kernels);
     }
     let x = conv2d(x, layer.weight.val(), bias, conv, kernels);
@@ -125,12 +128,12 @@ pub(crate) fn conv_block<B: KernelBackend>(
         layer.num_params(),
         &x,
     );
-    let x = max_pool2d(x, pool, kernels);
+    let x = pool2d(x, pool_kind, pool, kernels);
     let [k, s] = [pool.kernel[0], pool.stride[0]];
     emit_maps(
         observer,
         block.pool,
-        || format!("max-pool {k}x{k}/{s}"),
+        || format!("{pool_kind}-pool {k}x{k}/{s}"),
         0,
         &x,
     );

@@ -1,5 +1,6 @@
 //! LeNet-5 (LeCun et al., 1998) as commonly taught: ReLU and max-pooling instead of the
-//! original sigmoid and sub-sampling, 61,706 trainable parameters.
+//! original sigmoid and sub-sampling (a trainable average; `pool: avg` gives a plain
+//! average), 61,706 trainable parameters.
 
 use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
@@ -11,7 +12,7 @@ use crate::layers::{
     ConvBlockShape, conv, conv_block, dense, dense_description, flat_features, flatten, linear,
 };
 use crate::trace::{LayerObserver, emit_features};
-use custom_kernels::{KernelBackend, KernelChoice};
+use custom_kernels::{KernelBackend, KernelChoice, PoolKind};
 use mnist_data::{CLASSES, IMAGE_SIDE};
 
 /// LeNet-5's conv blocks: 5x5 convs with 6 and 16 filters, each followed by the 2x2 pool.
@@ -59,20 +60,30 @@ pub struct LeNet5<B: KernelBackend> {
     pub fc2: Linear<B>,
     /// 84 -> 10 logits.
     pub fc3: Linear<B>,
+    /// Max or average pooling after each conv (saved in the model's config, not with the
+    /// weights).
+    #[module(skip)]
+    pub pool: PoolKind,
     /// Custom or built-in conv, pool and linear kernels (not saved with the weights).
     #[module(skip)]
     pub kernels: KernelChoice,
 }
 
 impl<B: KernelBackend> LeNet5<B> {
-    /// A freshly initialised LeNet-5 running on `kernels`.
-    pub fn new(init: InitScheme, kernels: KernelChoice, device: &B::Device) -> Self {
+    /// A freshly initialised LeNet-5 with `pool` pooling, running on `kernels`.
+    pub fn new(
+        init: InitScheme,
+        pool: PoolKind,
+        kernels: KernelChoice,
+        device: &B::Device,
+    ) -> Self {
         Self {
             conv1: conv(&LENET5_CONV_BLOCKS[0], init, device),
             conv2: conv(&LENET5_CONV_BLOCKS[1], init, device),
             fc1: linear(flat_features(&LENET5_CONV_BLOCKS[1]), 120, init, device),
             fc2: linear(120, 84, init, device),
             fc3: linear(84, CLASSES, init, device),
+            pool,
             kernels,
         }
     }
@@ -84,8 +95,15 @@ impl<B: KernelBackend> LeNet5<B> {
         observer: &mut impl LayerObserver<B>,
     ) -> Tensor<B, 2> {
         let [block1, block2] = &LENET5_CONV_BLOCKS;
-        let x = conv_block(&self.conv1, block1, images, self.kernels, observer);
-        let x = conv_block(&self.conv2, block2, x, self.kernels, observer);
+        let x = conv_block(
+            &self.conv1,
+            block1,
+            images,
+            self.pool,
+            self.kernels,
+            observer,
+        );
+        let x = conv_block(&self.conv2, block2, x, self.pool, self.kernels, observer);
         let x = flatten(x);
         let x = relu(dense(&self.fc1, x, self.kernels));
         emit_features(

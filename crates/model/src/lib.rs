@@ -43,4 +43,4 @@ pub use persist::{DurableRecorder, PersistError, load_model, save_model};
 pub use summary::{LayerSummary, ModelSummary};
 pub use trace::{LayerEvent, LayerObserver, LayerOutput};
 
-pub use custom_kernels::KernelChoice;
+pub use custom_kernels::{KernelChoice, PoolKind};

@@ -9,7 +9,7 @@ use crate::layers::ConvBlockShape;
 use crate::lenet5::{LENET5_CONV_BLOCKS, LeNet5};
 use crate::mlp::Mlp;
 use crate::trace::{LayerObserver, NoObserver};
-use custom_kernels::{KernelBackend, KernelChoice};
+use custom_kernels::{KernelBackend, KernelChoice, PoolKind};
 
 /// Images per forward pass when a trained network scores a whole set (the test set after
 /// training, `infer eval`): bounds the memory of one pass; the results do not depend on it.
@@ -88,16 +88,32 @@ pub struct ModelConfig {
     /// built-in ops.
     #[config(default = "KernelChoice::Custom")]
     pub kernels: KernelChoice,
+    /// Pooling after each conv of LeNet-5 and the ConvNet: max or average. Unset means max,
+    /// so configs saved before this was a choice load as they were (see
+    /// [`ModelConfig::pool_kind`]).
+    pub pool: Option<PoolKind>,
 }
 
 impl ModelConfig {
+    /// The pooling of the conv blocks: max unless the config says otherwise.
+    pub fn pool_kind(&self) -> PoolKind {
+        self.pool.unwrap_or_default()
+    }
+
     /// Builds the configured network with fresh weights on `device`.
     pub fn init<B: KernelBackend>(&self, device: &B::Device) -> Network<B> {
+        let pool = self.pool_kind();
         match self.kind {
-            ModelKind::Lenet5 => Network::Lenet5(LeNet5::new(self.init, self.kernels, device)),
-            ModelKind::Convnet => {
-                Network::Convnet(ConvNet::new(self.init, self.dropout, self.kernels, device))
+            ModelKind::Lenet5 => {
+                Network::Lenet5(LeNet5::new(self.init, pool, self.kernels, device))
             }
+            ModelKind::Convnet => Network::Convnet(ConvNet::new(
+                self.init,
+                self.dropout,
+                pool,
+                self.kernels,
+                device,
+            )),
             ModelKind::Mlp => Network::Mlp(Mlp::new(self.init, self.kernels, device)),
         }
     }

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use mnist_data::{Augmentation, IMAGE_SIDE};
-use model::{InitScheme, KernelChoice, ModelConfig, ModelKind};
+use model::{InitScheme, KernelChoice, ModelConfig, ModelKind, PoolKind};
 
 use crate::backend::{BackendChoice, default_backend};
 use crate::config::{MonitorMetric, OptimizerConfig, ScheduleConfig, TrainConfig};
@@ -93,6 +93,9 @@ pub struct TrainArgs {
     /// ReLU, pool, linear and Adam); the loss is the project's either way.
     #[arg(long, default_value = "custom")]
     pub kernels: KernelChoice,
+    /// Pooling after each conv of LeNet-5 and the ConvNet: max or avg (average).
+    #[arg(long, default_value = "max")]
+    pub pool: PoolKind,
     /// Burn backend: ndarray (CPU) or wgpu (GPU; the default in a `--features wgpu` build).
     #[arg(long, default_value_t = default_backend())]
     pub backend: BackendChoice,
@@ -224,6 +227,13 @@ impl TrainArgs {
             &optimizer,
         );
         not_for("nesterov", o == OptimizerArg::Sgd, "SGD", &optimizer);
+        let model = format!("{:?}", self.model).to_lowercase();
+        not_for(
+            "pool",
+            self.model != ModelKind::Mlp,
+            "LeNet-5 and the ConvNet",
+            &model,
+        );
         let schedule = format!("the {:?} schedule", self.schedule).to_lowercase();
         let s = self.schedule;
         not_for(
@@ -339,7 +349,8 @@ impl TrainArgs {
                 .with_kind(self.model)
                 .with_init(self.init)
                 .with_dropout(self.dropout)
-                .with_kernels(self.kernels),
+                .with_kernels(self.kernels)
+                .with_pool(Some(self.pool)),
             optimizer,
             learning_rate: self.lr,
             weight_decay: self.weight_decay,
