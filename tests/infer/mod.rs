@@ -7,6 +7,8 @@ mod arbitrary_pictures;
 mod browser;
 mod cli;
 mod convolve;
+mod export;
 mod failures;
+mod pool;
 mod reports;
 mod serve;

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use model::{KernelChoice, ModelKind};
 
 use crate::convolve::Padding;
+use crate::pool::PoolChoice;
 
 /// Inference with a model trained by `cargo run -p training`.
 #[derive(Debug, Parser)]
@@ -29,9 +30,15 @@ pub enum Command {
     /// Apply a classic image kernel through the project's conv2d. A text-matrix INPUT prints
     /// the output matrix; a picture is converted to grey and the result saved to OUTPUT.
     Convolve(ConvolveArgs),
+    /// Pool a text matrix (max, average or global average) through the project's pooling
+    /// kernels and print the result.
+    Pool(PoolArgs),
     /// Convert weights exported from PyTorch (.safetensors, .pt, .pth) into a model folder
     /// that `predict` and `eval` load.
     Import(ImportArgs),
+    /// Write a model's weights as a .safetensors file in PyTorch's names and layouts (what
+    /// `import` reads back), with the model's config in its metadata.
+    Export(ExportArgs),
     /// Serve a web page to draw a digit on and see what each layer of the network sees, and
     /// its JSON API (see the README).
     Serve(ServeArgs),
@@ -143,15 +150,45 @@ pub struct ConvolveArgs {
     pub padding: Padding,
 }
 
+/// The arguments of `infer pool`.
+#[derive(Debug, Args)]
+pub struct PoolArgs {
+    /// max, avg, or global (the mean of the whole matrix).
+    #[arg(long)]
+    pub kind: PoolChoice,
+    /// Side of the square window (not used by global).
+    #[arg(long, default_value_t = 2)]
+    pub size: usize,
+    /// Step between windows [default: the window size, as in the networks].
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// A text matrix (rows on lines, values separated by spaces or commas).
+    pub input: PathBuf,
+    /// Also write the pooled matrix to this file.
+    pub output: Option<PathBuf>,
+}
+
+/// The arguments of `infer export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Training run directory (or its model.mpk).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The .safetensors file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
 /// The arguments of `infer import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The PyTorch state dict.
     #[arg(long)]
     pub from: PathBuf,
-    /// The architecture the weights are for: lenet5, convnet or mlp.
+    /// The architecture the weights are for: lenet5, convnet or mlp (not needed for a file
+    /// written by `infer export`, whose metadata says it).
     #[arg(long)]
-    pub kind: ModelKind,
+    pub kind: Option<ModelKind>,
     /// Folder to write model.json and model.mpk into.
     #[arg(long)]
     pub out: PathBuf,

@@ -8,10 +8,14 @@ use anyhow::{Context, Result, bail};
 use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE, LabelledImages};
 use model::{KernelChoice, ModelConfig, say};
 
-use crate::args::{ConvolveArgs, EvalArgs, FiltersArgs, ImportArgs, PredictArgs, ServeArgs};
-use crate::convolve::{Matrix, convolve as convolve_matrix, named_kernel, to_grey_levels};
+use crate::args::{
+    ConvolveArgs, EvalArgs, ExportArgs, FiltersArgs, ImportArgs, PoolArgs, PredictArgs, ServeArgs,
+};
+use crate::convolve::{convolve as convolve_matrix, named_kernel, to_grey_levels};
 use crate::evaluation::{CONFUSION_FILE, MISTAKES_FILE};
 use crate::features::{conv_feature_maps, first_layer_kernels};
+use crate::matrix::Matrix;
+use crate::pool::pool as pool_matrix;
 use crate::render::{confusion_png, filters_png, mistakes_png};
 use crate::{Classifier, DefaultBackend, Prediction, evaluate, import_pytorch};
 
@@ -148,7 +152,8 @@ pub fn filters(args: FiltersArgs) -> Result<()> {
     Ok(())
 }
 
-/// `infer import`: PyTorch weights into a model folder.
+/// `infer import`: PyTorch weights into a model folder. The model's config comes from the
+/// file's metadata when `infer export` wrote it, else from `--kind` (defaults otherwise).
 pub fn import(args: ImportArgs) -> Result<()> {
     let ImportArgs {
         from,
@@ -156,16 +161,44 @@ pub fn import(args: ImportArgs) -> Result<()> {
         out,
         key,
     } = args;
-    let config = ModelConfig::new().with_kind(kind);
+    let config = match (crate::import::saved_config(&from)?, kind) {
+        (Some(saved), Some(kind)) if saved.kind != kind => bail!(
+            "--kind {kind}, but {} holds a {} network (its metadata says so)",
+            from.display(),
+            saved.kind
+        ),
+        (Some(saved), _) => saved,
+        (None, Some(kind)) => ModelConfig::new().with_kind(kind),
+        (None, None) => bail!(
+            "{} does not say which network it holds (it was not written by infer export): give --kind lenet5, convnet or mlp",
+            from.display()
+        ),
+    };
     let network =
         import_pytorch::<DefaultBackend>(&from, &config, key.as_deref(), &Default::default())?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     model::save_model(&network, &config, &out)?;
     say!(
         "imported {} weights from {} into {}",
-        kind,
+        config.kind,
         from.display(),
         out.display()
+    )?;
+    Ok(())
+}
+
+/// `infer export`: a model's weights as a PyTorch-layout .safetensors file.
+pub fn export(args: ExportArgs) -> Result<()> {
+    let classifier = Classifier::<DefaultBackend>::load(&args.model)?;
+    let bytes = crate::export::export_safetensors(classifier.network(), classifier.config())?;
+    model::atomic_write(&args.out, &bytes)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    say!(
+        "exported {} weights ({} parameters) from {} to {}",
+        classifier.config().kind,
+        burn::module::Module::num_params(classifier.network()),
+        args.model.display(),
+        args.out.display()
     )?;
     Ok(())
 }
@@ -308,11 +341,26 @@ pub fn convolve(args: ConvolveArgs) -> Result<()> {
         let matrix = read_matrix(input)?;
         let result = convolve_matrix(&matrix, &kernel_matrix, stride, padding)
             .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
-        say!("{}", result.to_string().trim_end_matches('\n'))?;
-        if let Some(output) = output {
-            model::atomic_write(output, result.to_string().as_bytes())
-                .with_context(|| format!("cannot write {}", output.display()))?;
-        }
+        print_matrix(&result, output)?;
+    }
+    Ok(())
+}
+
+/// `infer pool`: a text matrix pooled and printed.
+pub fn pool(args: PoolArgs) -> Result<()> {
+    let matrix = read_matrix(&args.input)?;
+    let stride = args.stride.unwrap_or(args.size);
+    let result = pool_matrix(&matrix, args.kind, args.size, stride)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.display()))?;
+    print_matrix(&result, args.output.as_deref())
+}
+
+/// Prints a result matrix, and writes it to `output` too if given.
+fn print_matrix(result: &Matrix, output: Option<&Path>) -> Result<()> {
+    say!("{}", result.to_string().trim_end_matches('\n'))?;
+    if let Some(output) = output {
+        model::atomic_write(output, result.to_string().as_bytes())
+            .with_context(|| format!("cannot write {}", output.display()))?;
     }
     Ok(())
 }

@@ -3,7 +3,6 @@
 //! cross-correlation (the kernel is not flipped); for the symmetric kernels below this is the
 //! same thing, for Sobel and emboss it fixes which side counts as positive.
 
-use std::fmt;
 use std::str::FromStr;
 
 use burn::prelude::*;
@@ -11,115 +10,7 @@ use burn_ndarray::NdArray;
 use custom_kernels::{ConvSpec, KernelChoice, conv2d};
 use model::layer_math::same_padding;
 
-/// A rectangular grid of numbers: a kernel, a small input, or an output.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Matrix {
-    /// Number of rows.
-    pub rows: usize,
-    /// Number of columns.
-    pub cols: usize,
-    /// `rows * cols` values, row after row.
-    pub values: Vec<f32>,
-}
-
-impl Matrix {
-    /// A matrix from its rows; `None` unless they are non-empty and all the same length.
-    pub fn from_rows(rows: Vec<Vec<f32>>) -> Option<Self> {
-        let cols = rows.first()?.len();
-        if cols == 0 || rows.iter().any(|r| r.len() != cols) {
-            return None;
-        }
-        Some(Self {
-            rows: rows.len(),
-            cols,
-            values: rows.into_iter().flatten().collect(),
-        })
-    }
-
-    /// Sum of all values.
-    pub fn sum(&self) -> f32 {
-        self.values.iter().sum()
-    }
-}
-
-impl FromStr for Matrix {
-    type Err = String;
-
-    /// Rows on separate lines (or separated by `;`), values separated by spaces or commas;
-    /// `#` starts a comment; `1/16` style fractions are accepted.
-    fn from_str(text: &str) -> Result<Self, String> {
-        let mut rows = Vec::new();
-        for (number, line) in text
-            .lines()
-            .map(|l| l.split('#').next().unwrap_or(""))
-            .flat_map(|l| l.split(';'))
-            .enumerate()
-        {
-            let words: Vec<&str> = line
-                .split(|c: char| c.is_whitespace() || c == ',')
-                .filter(|w| !w.is_empty())
-                .collect();
-            if words.is_empty() {
-                continue;
-            }
-            let row = words
-                .iter()
-                .map(|w| {
-                    parse_number(w)
-                        .ok_or_else(|| format!("row {}: '{w}' is not a number", number + 1))
-                })
-                .collect::<Result<Vec<f32>, String>>()?;
-            rows.push(row);
-        }
-        if rows.is_empty() {
-            return Err("no numbers found".into());
-        }
-        let cols = rows[0].len();
-        if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != cols) {
-            return Err(format!(
-                "row {} has {} values, row 1 has {cols} (the matrix must be rectangular)",
-                i + 1,
-                row.len()
-            ));
-        }
-        Ok(Matrix::from_rows(rows).expect("rectangular and non-empty"))
-    }
-}
-
-fn parse_number(word: &str) -> Option<f32> {
-    match word.split_once('/') {
-        Some((num, den)) => Some(num.parse::<f32>().ok()? / den.parse::<f32>().ok()?),
-        None => word.parse().ok(),
-    }
-}
-
-impl fmt::Display for Matrix {
-    /// One row per line; integers without decimals, other values with up to 4.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let integral = self
-            .values
-            .iter()
-            .all(|v| v.fract() == 0.0 && v.abs() < 1e7);
-        let cells: Vec<String> = self
-            .values
-            .iter()
-            .map(|v| {
-                if integral {
-                    format!("{v:.0}")
-                } else {
-                    let text = format!("{v:.4}");
-                    text.trim_end_matches('0').trim_end_matches('.').to_string()
-                }
-            })
-            .collect();
-        let width = cells.iter().map(String::len).max().unwrap_or(1);
-        for row in cells.chunks(self.cols) {
-            let line: Vec<String> = row.iter().map(|c| format!("{c:>width$}")).collect();
-            writeln!(f, "{}", line.join(" "))?;
-        }
-        Ok(())
-    }
-}
+pub use crate::matrix::Matrix;
 
 /// The kernels `infer convolve --kernel NAME` knows, with their 3x3 weights.
 pub const NAMED_KERNELS: [(&str, [f32; 9]); 7] = [

@@ -12,6 +12,9 @@
 //!
 //! Linear weights are in PyTorch's `[out, in]` layout (Burn's adapter transposes them), and
 //! the flatten before `fc1` is PyTorch's channel-major `x.view(n, -1)`, as in this project.
+//!
+//! A `.safetensors` file written by `infer export` also carries the model's config in its
+//! metadata ([`saved_config`]), so the architecture and pooling need not be given.
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +48,34 @@ pub enum ImportError {
         /// Missing, unexpected or misshaped tensors.
         problems: String,
     },
+}
+
+/// The model config `infer export` stored in a `.safetensors` file's metadata, if the file
+/// has one (`Ok(None)` for other files, e.g. any state dict saved by PyTorch).
+pub fn saved_config(path: &Path) -> Result<Option<ModelConfig>, ImportError> {
+    let unreadable = |reason: String| ImportError::Unreadable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let is_safetensors = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+    if !is_safetensors {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| unreadable(format!("not a safetensors file: {e}")))?;
+    let Some(json) = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(crate::export::CONFIG_METADATA_KEY))
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(json)
+        .map(Some)
+        .map_err(|e| unreadable(format!("its model config metadata is not valid: {e}")))
 }
 
 /// Builds the network described by `config` on `device` with the weights of a PyTorch state

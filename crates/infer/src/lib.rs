@@ -30,15 +30,19 @@ pub mod classifier;
 pub mod commands;
 pub mod convolve;
 pub mod evaluation;
+pub mod export;
 pub mod features;
 pub mod import;
+pub mod matrix;
+pub mod pool;
 pub mod preprocess;
 pub mod render;
 pub mod serve;
 
 pub use classifier::{Classifier, InferError, Prediction, read_digit};
 pub use evaluation::{EvaluationReport, evaluate};
-pub use import::{ImportError, import_pytorch};
+pub use export::export_safetensors;
+pub use import::{ImportError, import_pytorch, saved_config};
 pub use preprocess::mnist_pixels;
 
 /// The backend of this build: ndarray (CPU), or wgpu with `--features wgpu`.

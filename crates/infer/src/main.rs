@@ -17,6 +17,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval(args),
         Command::Filters(args) => commands::filters(args),
         Command::Convolve(args) => commands::convolve(args),
+        Command::Pool(args) => commands::pool(args),
+        Command::Export(args) => commands::export(args),
         Command::Import(args) => commands::import(args),
         Command::Serve(args) => commands::serve(args),
     };
