@@ -4,7 +4,8 @@
 //! It is compiled unoptimised (see the root `Cargo.toml`); the code under test is not: the
 //! libraries' non-generic code and the programs the tests run are optimised.
 //! `cargo test --release --workspace -- training::` runs one crate's tests
-//! (`--test workspace` instead of `--workspace` builds less, but not the programs some tests run).
+//! (`--test workspace` instead of `--workspace` builds less, but not the programs some tests
+//! run: those then fail, or run a stale build of the program).
 
 mod custom_kernels;
 mod data;

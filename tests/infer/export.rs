@@ -149,3 +149,52 @@ fn import_of_export_is_the_same_network_for_all_three() {
         );
     }
 }
+
+/// `export` writes only `.safetensors` files; `import` checks the config in a file's metadata
+/// before building the network from it.
+#[test]
+fn export_and_import_refuse_what_they_cannot_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("original");
+    let config = ModelConfig::new();
+    let network = crate::model::seeded::<NdArray>(&config, &Default::default());
+    model::save_model(&network, &config, &original).unwrap();
+    let pt = dir.path().join("model.pt");
+    let out = infer(&[
+        "export",
+        "--model",
+        original.to_str().unwrap(),
+        "--out",
+        pt.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("must end in .safetensors"),
+        "{stderr}"
+    );
+    assert!(!pt.exists());
+
+    let bad = dir.path().join("bad.safetensors");
+    let metadata = std::collections::HashMap::from([(
+        infer::export::CONFIG_METADATA_KEY.to_string(),
+        r#"{"kind":"lenet5","init":"he","dropout":5.0,"kernels":"custom"}"#.to_string(),
+    )]);
+    let bias = [0u8; 4 * 6];
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![6], &bias).unwrap();
+    let bytes = safetensors::serialize([("conv1.bias", view)], Some(metadata)).unwrap();
+    std::fs::write(&bad, bytes).unwrap();
+    let out = infer(&[
+        "import",
+        "--from",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().join("imported").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("bad.safetensors") && stderr.contains("dropout 5"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

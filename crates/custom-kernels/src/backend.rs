@@ -1,7 +1,6 @@
 //! The backend extension: the raw ops a backend provides ([`RawKernels`]) and the tensor-level
 //! ops models call ([`KernelBackend`]: conv, max and average pool, fully connected layer and
-//! loss), implemented
-//! for concrete backends and for `Autodiff<B>`.
+//! loss), implemented for concrete backends and for `Autodiff<B>`.
 
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{Scalar, Shape, TensorMetadata, backend::Backend};

@@ -16,8 +16,8 @@ use crate::spec::{ConvSpec, PoolSpec};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KernelChoice {
-    /// Burn's own `conv2d`, `relu`, `max_pool2d`, `avg_pool2d` and `linear` (and Burn's Adam
-    /// in training).
+    /// Burn's own `conv2d`, `relu`, `max_pool2d`, `avg_pool2d` (`adaptive_avg_pool2d` for
+    /// global pooling) and `linear` (and Burn's Adam in training).
     Builtin,
     /// This crate's hand-written kernels.
     #[default]

@@ -189,6 +189,16 @@ pub fn import(args: ImportArgs) -> Result<()> {
 
 /// `infer export`: a model's weights as a PyTorch-layout .safetensors file.
 pub fn export(args: ExportArgs) -> Result<()> {
+    if !args
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
+    {
+        bail!(
+            "--out {}: the file is written as safetensors, so its name must end in .safetensors",
+            args.out.display()
+        );
+    }
     let classifier = Classifier::<DefaultBackend>::load(&args.model)?;
     let bytes = crate::export::export_safetensors(classifier.network(), classifier.config())?;
     model::atomic_write(&args.out, &bytes)
@@ -203,8 +213,6 @@ pub fn export(args: ExportArgs) -> Result<()> {
     Ok(())
 }
 
-/// Prints the predictions (text or JSON); the inputs that failed are also reported on standard
-/// error, in order.
 /// `infer serve`: the draw-a-digit page and its API, until Ctrl-C.
 pub fn serve(args: ServeArgs) -> Result<()> {
     crate::serve::serve(crate::serve::ServeOptions {
@@ -216,6 +224,8 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
+/// Prints the predictions (text or JSON); the inputs that failed are also reported on standard
+/// error, in order.
 fn print_predictions(results: &[(String, Result<Prediction, String>)], json: bool) -> Result<()> {
     for (_, result) in results {
         if let Err(error) = result {

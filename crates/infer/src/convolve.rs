@@ -5,7 +5,6 @@
 
 use std::str::FromStr;
 
-use burn::prelude::*;
 use burn_ndarray::NdArray;
 use custom_kernels::{ConvSpec, KernelChoice, conv2d};
 use model::layer_math::same_padding;
@@ -132,8 +131,7 @@ pub fn convolve(
         padding: [0, 0],
         relu: false,
     };
-    let [out_rows, out_cols] = spec
-        .output_size([padded.rows, padded.cols], [kernel.rows, kernel.cols])
+    spec.output_size([padded.rows, padded.cols], [kernel.rows, kernel.cols])
         .ok_or_else(|| {
             format!(
                 "a {}x{} kernel with stride {stride} does not fit a {}x{} input padded to {}x{}",
@@ -141,23 +139,14 @@ pub fn convolve(
             )
         })?;
     let device = Default::default();
-    let x = Tensor::<NdArray, 4>::from_data(
-        TensorData::new(padded.values, [1, 1, padded.rows, padded.cols]),
-        &device,
+    let output = conv2d(
+        padded.to_tensor::<NdArray>(&device),
+        kernel.to_tensor(&device),
+        None,
+        spec,
+        KernelChoice::Custom,
     );
-    let w = Tensor::<NdArray, 4>::from_data(
-        TensorData::new(kernel.values.clone(), [1, 1, kernel.rows, kernel.cols]),
-        &device,
-    );
-    let values = conv2d(x, w, None, spec, KernelChoice::Custom)
-        .into_data()
-        .to_vec::<f32>()
-        .expect("f32 output");
-    Ok(Matrix {
-        rows: out_rows,
-        cols: out_cols,
-        values,
-    })
+    Ok(Matrix::from_tensor(output))
 }
 
 /// Grey levels 0-255 for a convolved picture: kernels whose weights sum to about 1 (blur,

@@ -8,7 +8,7 @@ use burn_store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 use custom_kernels::KernelBackend;
 use model::{ModelConfig, Network};
 
-/// The metadata key holding the model's config as JSON (the same text as `model.json`).
+/// The metadata key holding the model's config as JSON (the config `model.json` holds).
 pub const CONFIG_METADATA_KEY: &str = "mnist_workbench.model_config";
 
 /// The bytes of a `.safetensors` file holding `network`'s weights under PyTorch's names

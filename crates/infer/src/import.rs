@@ -73,9 +73,15 @@ pub fn saved_config(path: &Path) -> Result<Option<ModelConfig>, ImportError> {
     else {
         return Ok(None);
     };
-    serde_json::from_str(json)
-        .map(Some)
-        .map_err(|e| unreadable(format!("its model config metadata is not valid: {e}")))
+    let config: ModelConfig = serde_json::from_str(json)
+        .map_err(|e| unreadable(format!("its model config metadata is not valid: {e}")))?;
+    if !(0.0..1.0).contains(&config.dropout) {
+        return Err(unreadable(format!(
+            "its model config metadata has dropout {}, not in [0, 1)",
+            config.dropout
+        )));
+    }
+    Ok(Some(config))
 }
 
 /// Builds the network described by `config` on `device` with the weights of a PyTorch state

@@ -1,5 +1,6 @@
 //! `infer`: classify digit pictures or IDX images with a trained model, evaluate it, draw
-//! what its layers see, apply a kernel, import PyTorch weights, serve the draw-a-digit page.
+//! what its layers see, apply a kernel or a pooling to a matrix, import and export PyTorch
+//! weights, serve the draw-a-digit page.
 //! Parses the command line and dispatches to [`infer::commands`].
 
 use std::io::Write;

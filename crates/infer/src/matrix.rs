@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use burn::prelude::*;
+
 /// A rectangular grid of numbers: a kernel, a small input, or an output.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matrix {
@@ -32,6 +34,21 @@ impl Matrix {
     /// Sum of all values.
     pub fn sum(&self) -> f32 {
         self.values.iter().sum()
+    }
+
+    /// The matrix as one single-channel image, `[1, 1, rows, cols]`.
+    pub fn to_tensor<B: Backend>(&self, device: &B::Device) -> Tensor<B, 4> {
+        Tensor::from_data(
+            TensorData::new(self.values.clone(), [1, 1, self.rows, self.cols]),
+            device,
+        )
+    }
+
+    /// The matrix of a single-channel image `[1, 1, rows, cols]`.
+    pub fn from_tensor<B: Backend>(tensor: Tensor<B, 4>) -> Self {
+        let [_, _, rows, cols] = tensor.dims();
+        let values = tensor.into_data().to_vec::<f32>().expect("f32 values");
+        Self { rows, cols, values }
     }
 }
 

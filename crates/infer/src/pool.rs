@@ -1,7 +1,6 @@
 //! Pooling a small matrix through the project's pooling kernels, the way a lecture works
 //! examples by hand: `infer pool --kind max|avg|global --size N --stride S MATRIX.txt`.
 
-use burn::prelude::*;
 use burn_ndarray::NdArray;
 use clap::ValueEnum;
 use custom_kernels::{KernelChoice, PoolSpec, avg_pool2d, global_avg_pool2d, max_pool2d};
@@ -36,30 +35,23 @@ pub fn pool(
         PoolChoice::Max | PoolChoice::Avg => {
             if size == 0 || stride == 0 {
                 return Err(format!(
-                    "the window size and the stride must be at least 1 (got --size {size} --stride {stride})"
+                    "the window size and the stride must be at least 1 (got size {size}, stride {stride})"
                 ));
             }
             PoolSpec::square(size, stride)
         }
     };
-    let [rows, cols] = spec.output_size([input.rows, input.cols]).ok_or_else(|| {
+    spec.output_size([input.rows, input.cols]).ok_or_else(|| {
         format!(
-            "a {size}x{size} window does not fit a {}x{} matrix",
-            input.rows, input.cols
+            "a {}x{} window does not fit a {}x{} matrix",
+            spec.kernel[0], spec.kernel[1], input.rows, input.cols
         )
     })?;
-    let x = Tensor::<NdArray, 4>::from_data(
-        TensorData::new(input.values.clone(), [1, 1, input.rows, input.cols]),
-        &Default::default(),
-    );
+    let x = input.to_tensor::<NdArray>(&Default::default());
     let pooled = match kind {
         PoolChoice::Max => max_pool2d(x, spec, KernelChoice::Custom),
         PoolChoice::Avg => avg_pool2d(x, spec, KernelChoice::Custom),
         PoolChoice::Global => global_avg_pool2d(x, KernelChoice::Custom),
     };
-    Ok(Matrix {
-        rows,
-        cols,
-        values: pooled.into_data().to_vec::<f32>().expect("f32 output"),
-    })
+    Ok(Matrix::from_tensor(pooled))
 }

@@ -3,7 +3,8 @@
 //!
 //! This test binary is also what makes Cargo build the `infer` program for
 //! `cargo test --workspace`. The workspace's other tests of the program and the library
-//! (predict, eval, filters, convolve, import, serve over HTTP and in a browser) are in the
+//! (predict, eval, filters, convolve, pool, import, export, serve over HTTP and in a
+//! browser) are in the
 //! root `tests/infer/`, part of the one unoptimised test binary (see `tests/programs.rs`), so
 //! this one stays small: it runs the program and links nothing else.
 

@@ -105,8 +105,9 @@ pub(crate) fn linear<B: Backend>(
 }
 
 /// A conv block (see [`ConvBlockShape`]) on `x`, ending with a `pool_kind` pool. A max-pool
-/// block runs as one fused op unless `observer` looks at layer outputs; otherwise the conv
-/// and the pool run separately (and both are reported).
+/// block runs as one fused op unless `observer` looks at layer outputs; an average-pool
+/// block, or one observed, runs the conv and the pool separately (and reports both to an
+/// observer that asks).
 pub(crate) fn conv_block<B: KernelBackend>(
     layer: &Conv2d<B>,
     block: &ConvBlockShape,

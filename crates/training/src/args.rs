@@ -227,7 +227,7 @@ impl TrainArgs {
             &optimizer,
         );
         not_for("nesterov", o == OptimizerArg::Sgd, "SGD", &optimizer);
-        let model = format!("{:?}", self.model).to_lowercase();
+        let model = self.model.to_string();
         not_for(
             "pool",
             self.model != ModelKind::Mlp,
@@ -350,7 +350,7 @@ impl TrainArgs {
                 .with_init(self.init)
                 .with_dropout(self.dropout)
                 .with_kernels(self.kernels)
-                .with_pool(Some(self.pool)),
+                .with_pool((self.model != ModelKind::Mlp).then_some(self.pool)),
             optimizer,
             learning_rate: self.lr,
             weight_decay: self.weight_decay,

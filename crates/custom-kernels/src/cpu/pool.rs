@@ -150,8 +150,8 @@ pub fn max_pool2d_backward(output_grad: &[f32], argmax: &[i32], g: &PoolGeometry
     input_grad
 }
 
-/// Averages every window of every plane: `sum / (window height * width)`, the sum in
-/// row-major order of the window.
+/// Averages every window of every plane: the sum in row-major order of the window times
+/// `1 / (window height * width)` (the CubeCL kernel's order too, so the two agree to the bit).
 pub fn avg_pool2d_forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
     let [h, w] = g.input;
     let [oh, ow] = g.output;
@@ -169,7 +169,9 @@ pub fn avg_pool2d_forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
                     let (y0, x0) = (oy * sh, ox * sw);
                     let mut sum = 0.0f32;
                     for y in y0..y0 + kh {
-                        sum += plane[y * w + x0..y * w + x0 + kw].iter().sum::<f32>();
+                        for &value in &plane[y * w + x0..y * w + x0 + kw] {
+                            sum += value;
+                        }
                     }
                     out[oy * ow + ox] = sum * scale;
                 }
@@ -178,8 +180,9 @@ pub fn avg_pool2d_forward(input: &[f32], g: &PoolGeometry) -> Vec<f32> {
     output
 }
 
-/// Spreads each output gradient evenly over its window: every input element gets
-/// `dy / (window height * width)` from each window that contains it.
+/// Spreads each output gradient evenly over its window: every input element gets the sum of
+/// the output gradients of the windows that contain it (in row-major order of the windows)
+/// times `1 / (window height * width)`, as the CubeCL kernel computes it.
 pub fn avg_pool2d_backward(output_grad: &[f32], g: &PoolGeometry) -> Vec<f32> {
     let [h, w] = g.input;
     let [oh, ow] = g.output;
@@ -198,15 +201,16 @@ pub fn avg_pool2d_backward(output_grad: &[f32], g: &PoolGeometry) -> Vec<f32> {
         .for_each(|(dx, dy)| {
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let share = dy[oy * ow + ox] * scale;
+                    let grad = dy[oy * ow + ox];
                     let (y0, x0) = (oy * sh, ox * sw);
                     for y in y0..y0 + kh {
                         dx[y * w + x0..y * w + x0 + kw]
                             .iter_mut()
-                            .for_each(|d| *d += share);
+                            .for_each(|d| *d += grad);
                     }
                 }
             }
+            dx.iter_mut().for_each(|d| *d *= scale);
         });
     input_grad
 }
