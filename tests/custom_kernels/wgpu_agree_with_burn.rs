@@ -55,6 +55,12 @@ fn wgpu_max_avg_and_global_pools_forward_and_gradient_match_builtin() {
 }
 
 #[test]
+fn wgpu_average_pools_equal_the_cpu_to_the_bit() {
+    let Some(device) = device() else { return };
+    common::check_avg_pools_equal_the_cpu::<B>(&device);
+}
+
+#[test]
 fn wgpu_max_pool_propagates_nans_as_the_cpu_does() {
     let Some(device) = device() else { return };
     common::check_pool_nans_as_cpu::<B>(&device);

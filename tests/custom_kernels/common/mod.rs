@@ -752,3 +752,29 @@ where
         adam_trajectory::<B>(&start, &losses, fused_adam, device),
     ]
 }
+
+/// The average pools on `B` equal the CPU's to the bit, output and input gradient (both add
+/// each window's values, and each input's window gradients, in row-major order, then scale).
+pub fn check_avg_pools_equal_the_cpu<B>(device: &B::Device)
+where
+    B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend,
+{
+    let cases = POOL_CASES
+        .map(|(shape, spec)| (shape, PoolOp::Avg(spec)))
+        .into_iter()
+        .chain(GLOBAL_POOL_SHAPES.map(|shape| (shape, PoolOp::GlobalAvg)));
+    for (shape, op) in cases {
+        let input = random_data(&shape);
+        let cpu = run_pool::<Reference>(&input, &Default::default(), |x| op.custom(x));
+        let this = run_pool::<B>(&input, device, |x| op.custom(x));
+        let bits = |data: &TensorData| -> Vec<u32> {
+            data.to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        assert!(bits(&this.0) == bits(&cpu.0), "{op:?} {shape:?}: output");
+        assert!(bits(&this.1) == bits(&cpu.1), "{op:?} {shape:?}: input grad");
+    }
+}
