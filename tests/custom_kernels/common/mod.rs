@@ -775,6 +775,9 @@ where
                 .collect()
         };
         assert!(bits(&this.0) == bits(&cpu.0), "{op:?} {shape:?}: output");
-        assert!(bits(&this.1) == bits(&cpu.1), "{op:?} {shape:?}: input grad");
+        assert!(
+            bits(&this.1) == bits(&cpu.1),
+            "{op:?} {shape:?}: input grad"
+        );
     }
 }
