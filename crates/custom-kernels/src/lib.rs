@@ -1,7 +1,7 @@
 //! Hand-written conv2d (fused bias + ReLU, optionally fused with the max-pool after it),
 //! max-pool2d, average pool2d (and global average pooling), fully connected layer, loss and
-//! Adam update for Burn, as a backend extension in
-//! the pattern of Burn's `custom-cubecl-kernel` example:
+//! Adam update for Burn, as a backend extension in the pattern of Burn's
+//! `custom-cubecl-kernel` example:
 //!
 //! * [`cpu`]: the kernels on plain slices (direct AVX-512 / AVX2 convolution kernels, else
 //!   im2col + SIMD GEMM, rayon over the batch; the fully connected layer as multi-threaded
@@ -10,9 +10,8 @@
 //! * [`KernelBackend`]: the ops models call, also implemented for `Autodiff<B>` with hand-written
 //!   backward passes, so training uses the kernels end to end;
 //! * [`conv2d`] / [`max_pool2d`] / [`conv2d_pool`] (the two fused) / [`avg_pool2d`] /
-//!   [`global_avg_pool2d`] / [`linear`]: tensor-level
-//!   entry points that pick the custom kernels or Burn's built-in ops according to a
-//!   [`KernelChoice`] switch;
+//!   [`global_avg_pool2d`] / [`linear`]: tensor-level entry points that pick the custom
+//!   kernels or Burn's built-in ops according to a [`KernelChoice`] switch;
 //! * [`BackendChoice`] / [`wgpu_device`]: the two backends as a run-time choice;
 //! * [`cross_entropy`]: softmax cross-entropy with a fused, exact (and so reproducible)
 //!   gradient;
