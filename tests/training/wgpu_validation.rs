@@ -18,6 +18,10 @@ use super::common;
 const RUNS: usize = 3;
 /// Validation images: enough that scoring the wrong batch moves accuracy by many points.
 const VALID_SIZE: usize = 500;
+/// Training images and batch size: the fewest images (lavapipe takes about 25 ms per image)
+/// that still train the network well past chance in one epoch, as the checks below need.
+const TRAIN_LIMIT: usize = 400;
+const BATCH_SIZE: usize = 16;
 
 /// Whether a GPU adapter exists; without one, says so on both outputs.
 fn have_adapter() -> bool {
@@ -41,10 +45,13 @@ fn wgpu_validation_is_reproducible_and_scores_the_kept_weights() {
     if !have_adapter() {
         return;
     }
+    let (train_limit, batch_size) = (TRAIN_LIMIT.to_string(), BATCH_SIZE.to_string());
     let valid_size = VALID_SIZE.to_string();
     let words = [
         "--train-limit",
-        "1000",
+        &train_limit,
+        "--batch-size",
+        &batch_size,
         "--valid-size",
         &valid_size,
         "--test-limit",
