@@ -104,7 +104,7 @@ fn augmentations_change_images_reproducibly() {
     let plain = MnistBatcher::default().normalized_pixels(&items);
     let shift = Augmentation {
         shift: 2,
-        jitter: 0.0,
+        ..Default::default()
     };
     let shifted = MnistBatcher::new(shift, 5).normalized_pixels(&items);
     assert_ne!(plain, shifted);
@@ -113,8 +113,8 @@ fn augmentations_change_images_reproducibly() {
         MnistBatcher::new(shift, 5).normalized_pixels(&items)
     );
     let jitter = Augmentation {
-        shift: 0,
         jitter: 0.3,
+        ..Default::default()
     };
     let noisy = MnistBatcher::new(jitter, 5).normalized_pixels(&items);
     let diffs: Vec<f32> = noisy.iter().zip(&plain).map(|(a, b)| a - b).collect();

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
-use crate::augment::{Augmentation, random_offset, translate};
+use crate::augment::Augmentation;
 use crate::dataset::MnistItem;
 use crate::{IMAGE_PIXELS, IMAGE_SIDE, PIXEL_MEAN, PIXEL_STD};
 
@@ -75,14 +75,7 @@ impl MnistBatcher {
             StdRng::seed_from_u64(self.seed ^ batch_number.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let noise = Normal::new(0.0f32, self.augmentation.jitter.max(0.0)).expect("finite sigma");
         for item in items {
-            let shifted;
-            let pixels = if self.augmentation.shift > 0 {
-                let (dx, dy) = random_offset(&mut rng, self.augmentation.shift);
-                shifted = translate(&item.pixels, dx, dy);
-                &shifted
-            } else {
-                &item.pixels
-            };
+            let pixels = self.augmentation.transform(&item.pixels, &mut rng);
             if self.augmentation.jitter > 0.0 {
                 out.extend(
                     pixels

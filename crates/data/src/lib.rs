@@ -1,7 +1,8 @@
 //! MNIST for the workbench: a validating IDX reader (raw or gzip) that checks the published
 //! SHA-256 of the four standard files, a Burn [`Dataset`](burn::data::dataset::Dataset) and
 //! batcher producing normalised tensors, a seeded train/validation split, training
-//! augmentations, and a translated test set for measuring translation robustness.
+//! augmentations (shift, rotation, scaling, elastic distortion, jitter), and translated and
+//! noisy test sets for measuring robustness.
 //!
 //! ```
 //! use mnist_data::{Mnist, resolve_data_dir};
@@ -13,15 +14,17 @@
 pub mod augment;
 pub mod batcher;
 pub mod dataset;
+pub mod distort;
 pub mod epoch_order;
 pub mod error;
 pub mod files;
 pub mod idx;
 pub mod set;
 
-pub use augment::{Augmentation, translate, translated_set};
+pub use augment::{Augmentation, add_pixel_noise, noisy_set, translate, translated_set};
 pub use batcher::{MnistBatch, MnistBatcher, normalize_pixel};
 pub use dataset::{MnistDataset, MnistItem, train_valid_split};
+pub use distort::{Distortion, Elastic};
 pub use epoch_order::{EpochShuffled, epoch_seed};
 pub use error::DataError;
 pub use files::{MNIST_DIR_ENV, bundled_data_dir, resolve_data_dir};
