@@ -58,6 +58,10 @@ fn train_then_predict_and_evaluate_with_infer_and_the_model_crate_alone() {
             "--artifacts",
             run_path,
             "--plain",
+            "--schedule",
+            "constant",
+            "--augment-shift",
+            "0",
         ],
     );
     let report: Value =

@@ -30,6 +30,8 @@ const SMALL: &[&str] = &[
     "500",
     "--test-limit",
     "500",
+    "--schedule",
+    "constant",
 ];
 
 /// `--pool avg` trains LeNet-5 with average pooling: the summary shows it, and the saved model
@@ -55,6 +57,62 @@ fn average_pooling_is_trained_and_recorded() {
     assert_eq!(model["pool"], "avg", "{model}");
     let config = std::fs::read_to_string(artifacts.join("config.json")).unwrap();
     assert!(config.contains("\"pool\": \"avg\""), "{config}");
+}
+
+/// The distortions train and are recorded in `config.json`; `--test-noise` scores the noisy test
+/// sets, reported in `report.json` and the summary.
+#[test]
+fn distortions_are_recorded_and_noisy_test_sets_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("run");
+    let mut args = vec![
+        "--augment-rotate",
+        "12",
+        "--augment-scale",
+        "0.1",
+        "--augment-elastic",
+        "30",
+        "--elastic-sigma",
+        "5",
+        "--test-noise",
+        "0.2,0.4",
+        "--test-noise",
+        "0",
+        "--epochs",
+        "1",
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+    ];
+    args.extend_from_slice(SMALL);
+    let stdout = run_ok(&args);
+    let read = |file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(artifacts.join(file)).unwrap()).unwrap()
+    };
+    let augmentation = &read("config.json")["augmentation"];
+    assert_eq!(augmentation["rotate"], 12.0, "{augmentation}");
+    assert_eq!(augmentation["scale"].as_f64().unwrap() as f32, 0.1);
+    assert_eq!(augmentation["elastic"]["alpha"], 30.0);
+    assert_eq!(augmentation["elastic"]["sigma"], 5.0);
+    let report = read("report.json");
+    let noisy = report["noisy_tests"].as_array().unwrap();
+    let sigmas: Vec<f32> = noisy
+        .iter()
+        .map(|n| n["sigma"].as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(sigmas, [0.2, 0.4, 0.0]);
+    let accuracy = |v: &serde_json::Value| v["accuracy"].as_f64().unwrap();
+    // Sigma 0 is the test set itself; 500 images each.
+    assert_eq!(accuracy(&noisy[2]["evaluation"]), accuracy(&report["test"]));
+    assert!(noisy.iter().all(|n| n["evaluation"]["images"] == 500));
+    assert!(
+        stdout.contains(&format!(
+            "noisy test (pixel noise): sigma 0.2 {:.2}%, sigma 0.4 {:.2}%, sigma 0 {:.2}%",
+            accuracy(&noisy[0]["evaluation"]),
+            accuracy(&noisy[1]["evaluation"]),
+            accuracy(&noisy[2]["evaluation"])
+        )),
+        "{stdout}"
+    );
 }
 
 #[test]

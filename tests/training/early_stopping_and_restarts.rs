@@ -102,6 +102,10 @@ fn restarts_report_every_run_and_keep_the_best() {
     )
     .unwrap();
     assert_eq!(kept, chosen, "the session's model is the best run's");
+    // Every run's model is scored on the test set; the kept one's score is the report's.
+    assert_eq!(report.restart_tests.len(), 3);
+    assert_eq!(report.restart_tests[best], report.test);
+    assert!(report.restart_tests.iter().all(|t| t.images == 200));
     for k in 1..=3 {
         assert!(
             dir.path()

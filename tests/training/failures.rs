@@ -337,6 +337,26 @@ fn invalid_values_are_refused_and_options_that_do_not_apply_are_named() {
             &["--jitter", "-0.5"],
             "--jitter must be a finite sigma >= 0",
         ),
+        (
+            &["--augment-rotate", "200"],
+            "--augment-rotate must be in [0, 180] degrees, got 200",
+        ),
+        (
+            &["--augment-scale", "1"],
+            "--augment-scale is a fraction in [0, 1), got 1",
+        ),
+        (
+            &["--augment-elastic", "nan"],
+            "--augment-elastic must be a finite strength >= 0, got NaN",
+        ),
+        (
+            &["--augment-elastic", "34", "--elastic-sigma", "0"],
+            "--elastic-sigma must be positive and finite, got 0",
+        ),
+        (
+            &["--test-noise", "0.2,-0.1"],
+            "--test-noise must be a finite sigma >= 0, got -0.1",
+        ),
     ] {
         let stderr = failure(args);
         assert!(stderr.contains(expected), "{args:?}:\n{stderr}");
@@ -352,10 +372,13 @@ fn invalid_values_are_refused_and_options_that_do_not_apply_are_named() {
         "mlp",
         "--pool",
         "avg",
+        "--elastic-sigma",
+        "3",
         "--epochs",
         "0",
     ]);
     for expected in [
+        "warning: --elastic-sigma applies to --augment-elastic only: ignored with no elastic distortion",
         "warning: --pool applies to LeNet-5 and the ConvNet only: ignored with mlp",
         "warning: --nesterov applies to SGD only: ignored with adam",
         "warning: --momentum applies to SGD and RMSProp only",

@@ -59,6 +59,7 @@ fn wgpu_validation_is_reproducible_and_scores_the_kept_weights() {
         "--epochs",
         "1",
     ];
+    // (common::config adds the plain recipe: a constant learning rate, no augmentation.)
     let config = common::config(&words);
     let dirs: Vec<_> = (0..RUNS).map(|_| tempfile::tempdir().unwrap()).collect();
     let epochs: Vec<_> = dirs

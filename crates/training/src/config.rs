@@ -67,6 +67,17 @@ pub enum ScheduleConfig {
     },
 }
 
+impl ScheduleConfig {
+    /// Short name: `constant`, `cosine` or `exponential`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ScheduleConfig::Constant => "constant",
+            ScheduleConfig::Cosine { .. } => "cosine",
+            ScheduleConfig::Exponential { .. } => "exponential",
+        }
+    }
+}
+
 /// Which validation metric decides "best epoch" for early stopping and the kept model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,6 +87,16 @@ pub enum MonitorMetric {
     Loss,
     /// Highest validation accuracy.
     Accuracy,
+}
+
+impl MonitorMetric {
+    /// Short name: `loss` or `accuracy`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MonitorMetric::Loss => "loss",
+            MonitorMetric::Accuracy => "accuracy",
+        }
+    }
 }
 
 /// A complete training run.
@@ -113,4 +134,7 @@ pub struct TrainConfig {
     pub restarts: usize,
     /// Maximum offset (pixels per axis) of the translated test set.
     pub test_shift: usize,
+    /// Sigmas of the noisy test sets (Gaussian noise on 0-1 pixels); none before this existed.
+    #[serde(default)]
+    pub test_noise: Vec<f32>,
 }

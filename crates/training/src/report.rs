@@ -24,6 +24,15 @@ pub struct RunSummary {
     pub mean_epoch_seconds: f64,
 }
 
+/// The test set with Gaussian pixel noise of `sigma`, scored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoisyEvaluation {
+    /// Standard deviation of the noise, on pixels scaled to 0-1.
+    pub sigma: f32,
+    /// Accuracy and loss.
+    pub evaluation: Evaluation,
+}
+
 /// `report.json`: the outcome of `cargo run -p training`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingReport {
@@ -43,6 +52,13 @@ pub struct TrainingReport {
     pub translated_test: Evaluation,
     /// Maximum shift (pixels per axis) of the translated test set.
     pub test_shift: usize,
+    /// The test set with pixel noise, one per `--test-noise` sigma.
+    #[serde(default)]
+    pub noisy_tests: Vec<NoisyEvaluation>,
+    /// With random restarts, every run's kept model on the test set, in run order (the chosen
+    /// one's is `test`): what choosing by validation bought over any one run. Empty for one run.
+    #[serde(default)]
+    pub restart_tests: Vec<Evaluation>,
     /// Wall time of the whole session, seconds.
     pub total_seconds: f64,
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
-use mnist_data::{Mnist, MnistDataset, train_valid_split, translated_set};
+use mnist_data::{Mnist, MnistDataset, noisy_set, train_valid_split, translated_set};
 use model::ModelSummary;
 use model::{SCORING_BATCH, atomic_write, load_model, save_model};
 
@@ -14,7 +14,7 @@ use crate::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds, Wgpu
 use crate::config::TrainConfig;
 use crate::evaluate::evaluate;
 use crate::plot::write_learning_curves;
-use crate::report::{RunSummary, TrainingReport};
+use crate::report::{NoisyEvaluation, RunSummary, TrainingReport};
 use crate::run::{RunData, RunSpec, train_once};
 use crate::run_folder::lock_run_folder;
 use crate::run_folder::{CONFIG_FILE, CURVES_FILE, REPORT_FILE, RUN_SUMMARY_FILE};
@@ -105,29 +105,41 @@ pub fn run_session<B: TrainingBackendBounds>(
         None => train,
     };
     let data = RunData { train, valid };
-    let test = MnistDataset::all(mnist.test.clone());
-    let translated = MnistDataset::all(translated_set(&mnist.test, config.test_shift, config.seed));
-    let (test, translated) = match config.test_limit {
-        Some(limit) => (test.take(limit), translated.take(limit)),
-        None => (test, translated),
+    // The test set and its variants (the same images, translated or noisy), limited alike.
+    let limited = |set| {
+        let all = MnistDataset::all(set);
+        match config.test_limit {
+            Some(limit) => all.take(limit),
+            None => all,
+        }
     };
+    let test = limited(mnist.test.clone());
+    let translated = limited(translated_set(&mnist.test, config.test_shift, config.seed));
+    let noisy: Vec<(f32, MnistDataset)> = config
+        .test_noise
+        .iter()
+        .map(|&sigma| (sigma, limited(noisy_set(&mnist.test, sigma, config.seed))))
+        .collect();
 
     let network = config.model.init::<B::InnerBackend>(&device);
     say!("{}", ModelSummary::of(&network))?;
     say!(
-        "backend {}; {} training / {} validation images; optimizer {}, lr {}, batch {}, up to {} epochs{}",
+        "backend {}; {} training / {} validation images; optimizer {}, lr {} ({} schedule), batch {}, up to {} epochs{}; augmentation: {}; keeping the best validation {}",
         B::name(&device),
         data.train.len(),
         data.valid.len(),
         config.optimizer.name(),
         config.learning_rate,
+        config.schedule.name(),
         config.batch_size,
         config.epochs,
         if config.restarts > 1 {
             format!(", {} restarts", config.restarts)
         } else {
             String::new()
-        }
+        },
+        config.augmentation,
+        config.monitor.name(),
     )?;
 
     let mut summaries = Vec::with_capacity(config.restarts);
@@ -176,6 +188,21 @@ pub fn run_session<B: TrainingBackendBounds>(
 
     let test_eval = evaluate(&network, &test, SCORING_BATCH, &device);
     let translated_eval = evaluate(&network, &translated, SCORING_BATCH, &device);
+    let noisy_tests = noisy
+        .iter()
+        .map(|(sigma, set)| NoisyEvaluation {
+            sigma: *sigma,
+            evaluation: evaluate(&network, set, SCORING_BATCH, &device),
+        })
+        .collect();
+    let mut restart_tests = Vec::new();
+    if config.restarts > 1 {
+        for index in 0..config.restarts {
+            let dir = run_dir(artifacts, index, config.restarts);
+            let (run_network, _) = load_model::<B::InnerBackend>(&dir, &device)?;
+            restart_tests.push(evaluate(&run_network, &test, SCORING_BATCH, &device));
+        }
+    }
     let report = TrainingReport {
         model: config.model.kind.to_string(),
         parameters: network.num_params(),
@@ -185,6 +212,8 @@ pub fn run_session<B: TrainingBackendBounds>(
         test: test_eval,
         translated_test: translated_eval,
         test_shift: config.test_shift,
+        noisy_tests,
+        restart_tests,
         total_seconds: started.elapsed().as_secs_f64(),
     };
     write_json(&artifacts.join(REPORT_FILE), &report)?;
@@ -269,5 +298,27 @@ fn print_final_summary(report: &TrainingReport, artifacts: &Path) -> Result<()> 
         report.test_shift,
         report.translated_test.accuracy
     )?;
+    if !report.noisy_tests.is_empty() {
+        let scores: Vec<String> = report
+            .noisy_tests
+            .iter()
+            .map(|n| format!("sigma {} {:.2}%", n.sigma, n.evaluation.accuracy))
+            .collect();
+        say!("noisy test (pixel noise): {}", scores.join(", "))?;
+    }
+    if !report.restart_tests.is_empty() {
+        let accuracies: Vec<f64> = report.restart_tests.iter().map(|e| e.accuracy).collect();
+        let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
+        let spread = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>()
+            / accuracies.len() as f64)
+            .sqrt();
+        let list: Vec<String> = accuracies.iter().map(|a| format!("{a:.2}%")).collect();
+        say!(
+            "test accuracy of each run: {} (mean {mean:.2}%, sd {spread:.2}); the kept run {}: {:.2}%",
+            list.join(", "),
+            report.chosen_run,
+            report.test.accuracy
+        )?;
+    }
     say!("artifacts in {}", artifacts.display())
 }

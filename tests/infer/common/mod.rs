@@ -25,6 +25,7 @@ pub fn model_dir() -> &'static Path {
             "--test-limit",
             "100",
         ];
+        let args = args.iter().chain(&crate::training::common::PLAIN_RECIPE);
         let config = <training::TrainArgs as clap::Parser>::parse_from(args)
             .to_config()
             .unwrap();

@@ -11,10 +11,28 @@ use clap::Parser;
 use training::backend::{BackendChoice, default_backend};
 use training::{SessionOptions, TrainArgs, TrainConfig, TrainingReport, run_on_backend};
 
-/// A config from command-line words, as the binary would parse them.
+/// The recipe of the test runs, whatever the program's defaults (which aim at accuracy over a
+/// full run, not at a few hundred images): constant learning rate, no augmentation, the kept
+/// epoch chosen by validation loss.
+pub const PLAIN_RECIPE: [&str; 6] = [
+    "--schedule",
+    "constant",
+    "--augment-shift",
+    "0",
+    "--monitor",
+    "loss",
+];
+
+/// A config from command-line words, as the binary would parse them, on [`PLAIN_RECIPE`] for
+/// what the words do not set.
 pub fn config(words: &[&str]) -> TrainConfig {
     let mut argv = vec!["training"];
     argv.extend_from_slice(words);
+    for option in PLAIN_RECIPE.chunks(2) {
+        if !words.contains(&option[0]) {
+            argv.extend_from_slice(option);
+        }
+    }
     TrainArgs::try_parse_from(argv)
         .expect("valid options")
         .to_config()
