@@ -47,3 +47,44 @@ fn selected_cases_run_with_both_implementations() {
         }
     }
 }
+
+/// `cargo xtask robustness`, small: each run trains with its recipe's options, is scored on
+/// every test variant, and a second call reads the runs back instead of training again.
+#[test]
+fn robustness_trains_each_recipe_and_reads_finished_runs_back() {
+    use xtask::robustness::{Recipe, RobustnessArgs, TEST_NOISE, TEST_SHIFT, run, table};
+    let dir = tempfile::tempdir().unwrap();
+    let args = RobustnessArgs {
+        models: vec![model::ModelKind::Lenet5],
+        recipes: vec![Recipe::Plain, Recipe::Distort, Recipe::Robust],
+        epochs: Some(1),
+        train_limit: Some(300),
+        test_limit: Some(100),
+        out: dir.path().to_path_buf(),
+    };
+    let rows = run(&args).unwrap();
+    assert_eq!(rows.len(), 3);
+    let config = |name: &str| -> serde_json::Value {
+        let path = dir.path().join(name).join("config.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    assert_eq!(config("lenet5-plain")["augmentation"]["shift"], 0);
+    let distort = config("lenet5-distort")["augmentation"].clone();
+    assert_eq!(distort["rotate"], 10.0, "{distort}");
+    assert_eq!(distort["elastic"]["alpha"], 34.0, "{distort}");
+    let robust = config("lenet5-robust");
+    assert_eq!(robust["augmentation"]["shift"], 6, "{robust}");
+    assert_eq!(robust["augmentation"]["jitter"], 1.0, "{robust}");
+    assert_eq!(robust["test_shift"], TEST_SHIFT);
+    for row in &rows {
+        let sigmas: Vec<f32> = row.report.noisy_tests.iter().map(|n| n.sigma).collect();
+        assert_eq!(sigmas, TEST_NOISE);
+        assert_eq!(row.report.test.images, 100);
+    }
+    let printed = table(&rows);
+    assert_eq!(printed.lines().count(), 5, "{printed}");
+    assert!(printed.contains("| lenet5 | robust |"), "{printed}");
+    // Finished runs are read back, not trained again: the same reports.
+    let again = run(&args).unwrap();
+    assert_eq!(table(&again), printed);
+}

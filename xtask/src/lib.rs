@@ -7,3 +7,4 @@
 
 pub mod bench;
 pub mod check_features;
+pub mod robustness;

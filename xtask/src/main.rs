@@ -5,7 +5,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use training::backend::{BackendChoice, NdarrayTraining};
-use xtask::{bench, check_features};
+use xtask::{bench, check_features, robustness};
 
 /// Developer tasks.
 #[derive(Debug, Parser)]
@@ -26,6 +26,9 @@ enum Task {
     /// Time the custom kernels against Burn's built-in ops: conv blocks, training steps,
     /// inference. Prints a markdown table.
     Bench(bench::BenchArgs),
+    /// Train each network with each augmentation recipe; score it clean, shifted by up to
+    /// ±6 px and with pixel noise. Prints a markdown table (also saved in the --out folder).
+    Robustness(robustness::RobustnessArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,13 @@ fn main() -> ExitCode {
             BackendChoice::Wgpu => Err(bench::wgpu_not_built()),
         }),
         Task::CheckFeatures => report(check_features::check_features()),
+        Task::Robustness(args) => report(robustness::run(&args).and_then(|rows| {
+            let table = robustness::table(&rows);
+            print!("{table}");
+            let path = args.out.join("table.md");
+            model::atomic_write(&path, table.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))
+        })),
         Task::Ci => report(run_all(&[
             &["fmt", "--all", "--", "--check"],
             &[

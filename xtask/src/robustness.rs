@@ -1,0 +1,208 @@
+//! `cargo xtask robustness`: trains each network with each augmentation recipe and scores it on
+//! the clean test set, the test set shifted by up to ±6 pixels, and with pixel noise of sigma
+//! 0.2 and 0.4. Prints the README's robustness table (markdown).
+//!
+//! Every run is an ordinary training run (the training tool's own options, in its own folder
+//! under `--out`); a run whose `report.json` exists is not trained again and an interrupted
+//! one resumes, so an interrupted table continues where it stopped.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use model::ModelKind;
+use training::backend::BackendChoice;
+use training::{SessionOptions, TrainArgs, TrainingReport, run_on_backend};
+
+/// The shift of the translated test set, pixels per axis.
+pub const TEST_SHIFT: usize = 6;
+/// The sigmas of the noisy test sets (pixels on a 0-1 scale).
+pub const TEST_NOISE: [f32; 2] = [0.2, 0.4];
+
+/// A training recipe: which augmentations are on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Recipe {
+    /// No augmentation.
+    Plain,
+    /// Random shifts of up to ±3 pixels (the training tool's default).
+    Shift,
+    /// Gaussian noise of sigma 1 on the normalised input (0.31 of the pixels' full scale).
+    Jitter,
+    /// Rotation ±10°, scaling ±10% and elastic distortion (alpha 34, sigma 4; Simard's).
+    Distort,
+    /// Shifts of up to ±6 pixels and the jitter: the shifted and noisy test sets' enemies.
+    Robust,
+}
+
+impl Recipe {
+    /// The training options of the recipe.
+    pub fn options(self) -> Vec<&'static str> {
+        let (shift, distort, jitter) = match self {
+            Recipe::Plain => ("0", false, false),
+            Recipe::Shift => ("3", false, false),
+            Recipe::Jitter => ("0", false, true),
+            Recipe::Distort => ("0", true, false),
+            Recipe::Robust => ("6", false, true),
+        };
+        let mut options = vec!["--augment-shift", shift];
+        if distort {
+            options.extend([
+                "--augment-rotate",
+                "10",
+                "--augment-scale",
+                "0.1",
+                "--augment-elastic",
+                "34",
+            ]);
+        }
+        if jitter {
+            options.extend(["--jitter", "1"]);
+        }
+        options
+    }
+
+    fn name(self) -> String {
+        format!("{self:?}").to_lowercase()
+    }
+}
+
+/// Options of `cargo xtask robustness`.
+#[derive(Debug, Args)]
+pub struct RobustnessArgs {
+    /// Networks, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "lenet5,mlp,convnet")]
+    pub models: Vec<ModelKind>,
+    /// Recipes, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "plain,shift,jitter,distort,robust"
+    )]
+    pub recipes: Vec<Recipe>,
+    /// Epochs of every run [default: the training tool's, per network].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Train on only the first N training images (a quick look, or a smoke test).
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Score on only the first N test images.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// Folder of the runs, one per network and recipe.
+    #[arg(long, default_value = "runs/robustness")]
+    pub out: PathBuf,
+}
+
+/// One row of the table.
+pub struct Row {
+    /// The network.
+    pub model: ModelKind,
+    /// The recipe.
+    pub recipe: Recipe,
+    /// The run's report.
+    pub report: TrainingReport,
+}
+
+/// Trains (or reads back) every run and returns the rows, in order.
+pub fn run(args: &RobustnessArgs) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &model in &args.models {
+        for &recipe in &args.recipes {
+            let dir = args.out.join(format!("{model}-{}", recipe.name()));
+            let report = match read_report(&dir)? {
+                Some(report) => report,
+                None => train(args, model, recipe, &dir)?,
+            };
+            rows.push(Row {
+                model,
+                recipe,
+                report,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn read_report(dir: &Path) -> Result<Option<TrainingReport>> {
+    let path = dir.join(training::run_folder::REPORT_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a training report", path.display()))?;
+    Ok(Some(report))
+}
+
+fn train(
+    args: &RobustnessArgs,
+    model: ModelKind,
+    recipe: Recipe,
+    dir: &Path,
+) -> Result<TrainingReport> {
+    let noise: Vec<String> = TEST_NOISE.iter().map(f32::to_string).collect();
+    let mut words: Vec<String> = vec!["training".into(), "--model".into(), model.to_string()];
+    words.extend(recipe.options().iter().map(|s| s.to_string()));
+    words.extend([
+        "--test-shift".into(),
+        TEST_SHIFT.to_string(),
+        "--test-noise".into(),
+        noise.join(","),
+    ]);
+    for (option, value) in [
+        ("--epochs", args.epochs),
+        ("--train-limit", args.train_limit),
+        ("--test-limit", args.test_limit),
+    ] {
+        if let Some(value) = value {
+            words.extend([option.to_string(), value.to_string()]);
+        }
+    }
+    println!(
+        "$ cargo run --release -p training -- {}",
+        words[1..].join(" ")
+    );
+    let config = TrainArgs::try_parse_words(&words)?.to_config()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let options = SessionOptions {
+        artifacts: dir.to_path_buf(),
+        data_dir: mnist_data::resolve_data_dir(None),
+        // A run interrupted before its report continues from its last checkpoint.
+        resume: dir.join(training::run_folder::CONFIG_FILE).exists(),
+        plain_output: true,
+    };
+    run_on_backend(BackendChoice::Ndarray, config, &options)
+}
+
+/// The markdown table of `rows`: test accuracy on each variant, and the epochs trained.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = format!(
+        "| network | recipe | clean | shifted ±{TEST_SHIFT} px | noise σ {} | noise σ {} | epochs |\n|---|---|---|---|---|---|---|\n",
+        TEST_NOISE[0], TEST_NOISE[1]
+    );
+    for row in rows {
+        let report = &row.report;
+        let noisy = |sigma: f32| {
+            report
+                .noisy_tests
+                .iter()
+                .find(|n| n.sigma == sigma)
+                .map_or("-".to_string(), |n| {
+                    format!("{:.2}%", n.evaluation.accuracy)
+                })
+        };
+        out.push_str(&format!(
+            "| {} | {} | {:.2}% | {:.2}% | {} | {} | {} |\n",
+            row.model,
+            row.recipe.name(),
+            report.test.accuracy,
+            report.translated_test.accuracy,
+            noisy(TEST_NOISE[0]),
+            noisy(TEST_NOISE[1]),
+            report.runs[report.chosen_run - 1].epochs_run,
+        ));
+    }
+    out
+}
