@@ -84,7 +84,20 @@ fn robustness_trains_each_recipe_and_reads_finished_runs_back() {
     let printed = table(&rows);
     assert_eq!(printed.lines().count(), 5, "{printed}");
     assert!(printed.contains("| lenet5 | robust |"), "{printed}");
-    // Finished runs are read back, not trained again: the same reports.
+    // Finished runs are read back, not trained again: the same reports, to the wall time.
     let again = run(&args).unwrap();
     assert_eq!(table(&again), printed);
+    for (first, second) in rows.iter().zip(&again) {
+        assert_eq!(first.report.total_seconds, second.report.total_seconds);
+    }
+    // A folder holding a run with other options is refused, not shown as a row.
+    let other = RobustnessArgs {
+        epochs: Some(2),
+        ..args
+    };
+    let error = run(&other)
+        .err()
+        .expect("other options are refused")
+        .to_string();
+    assert!(error.contains("holds a run with other options"), "{error}");
 }

@@ -7,10 +7,11 @@ use burn_ndarray::NdArray;
 use mnist_data::distort::elastic_field;
 use mnist_data::{
     Augmentation, Distortion, Elastic, IMAGE_PIXELS, IMAGE_SIDE, Mnist, MnistBatch, MnistBatcher,
-    MnistDataset, MnistItem, bundled_data_dir, noisy_set, translate,
+    MnistDataset, MnistItem, bundled_data_dir, noisy_set, normalize_pixel, translate,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal};
 
 fn test_items(count: usize) -> Vec<MnistItem> {
     let test = Mnist::load_test(&bundled_data_dir()).unwrap();
@@ -217,23 +218,54 @@ fn each_switch_changes_the_images_reproducibly_and_leaves_labels_alone() {
     }
 }
 
+/// The batcher's loop before rotation, scaling and elastic distortion existed (commit
+/// e97bace), kept here to compare with: batch `batch` of a batcher seeded with `seed`.
+fn batcher_before_distortions(
+    items: &[MnistItem],
+    shift: usize,
+    jitter: f32,
+    seed: u64,
+    batch: u64,
+) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed ^ batch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let noise = Normal::new(0.0f32, jitter).unwrap();
+    let mut out = Vec::new();
+    for item in items {
+        let pixels = if shift > 0 {
+            let (dx, dy) = mnist_data::augment::random_offset(&mut rng, shift);
+            translate(&item.pixels, dx, dy)
+        } else {
+            item.pixels
+        };
+        for &p in &pixels {
+            let value = normalize_pixel(p);
+            out.push(if jitter > 0.0 {
+                value + noise.sample(&mut rng)
+            } else {
+                value
+            });
+        }
+    }
+    out
+}
+
 #[test]
 fn runs_without_the_new_switches_draw_as_before_them() {
-    // Before rotation, scaling and elastic distortion existed, a shifted image was the
-    // translation by the batch generator's first two draws; it still is.
-    let image = test_items(1)[0].pixels;
-    let shift = Augmentation {
-        shift: 3,
-        ..Default::default()
-    };
-    for seed in 0..20 {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let (dx, dy) = mnist_data::augment::random_offset(&mut rng, 3);
-        let expected = translate(&image, dx, dy);
-        assert_eq!(
-            shift.transform(&image, &mut StdRng::seed_from_u64(seed)),
-            expected
-        );
+    let items = test_items(64);
+    for (shift, jitter) in [(3, 0.0), (0, 0.2), (2, 0.1)] {
+        let augmentation = Augmentation {
+            shift,
+            jitter,
+            ..Default::default()
+        };
+        let batcher = MnistBatcher::new(augmentation, 9);
+        for batch in 0..3 {
+            assert_eq!(
+                batcher.normalized_pixels(&items),
+                batcher_before_distortions(&items, shift, jitter, 9, batch),
+                "shift {shift}, jitter {jitter}, batch {batch}"
+            );
+        }
     }
     // And a config.json saved before them reads with them off.
     let old: Augmentation = serde_json::from_str(r#"{"shift": 3, "jitter": 0.1}"#).unwrap();

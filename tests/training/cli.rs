@@ -225,3 +225,43 @@ fn resume_after_sigkill_mid_epoch_loses_and_repeats_no_epoch() {
     );
     assert!(artifacts.join("report.json").is_file());
 }
+
+/// What `cargo run --release -p training` does with no options: the README's default run.
+#[test]
+fn the_default_run_is_the_documented_recipe() {
+    use training::TrainArgs;
+    use training::config::{MonitorMetric, ScheduleConfig};
+    let config = |words: &[&str]| {
+        let mut argv = vec!["training"];
+        argv.extend_from_slice(words);
+        TrainArgs::try_parse_words(argv)
+            .unwrap()
+            .to_config()
+            .unwrap()
+    };
+    let default = config(&[]);
+    assert_eq!(default.model.kind, model::ModelKind::Lenet5);
+    assert_eq!(default.schedule, ScheduleConfig::Cosine { min_lr: 0.0 });
+    assert_eq!(default.monitor, MonitorMetric::Accuracy);
+    assert_eq!(default.epochs, 15);
+    assert_eq!(default.learning_rate, 1e-3);
+    assert_eq!(default.augmentation.to_string(), "shift ±3 px");
+    assert_eq!(config(&["--model", "mlp"]).epochs, 15);
+    assert_eq!(config(&["--model", "convnet"]).epochs, 5);
+    assert_eq!(config(&["--model", "convnet", "--epochs", "2"]).epochs, 2);
+    let all = config(&[
+        "--augment-rotate",
+        "10",
+        "--augment-scale",
+        "0.15",
+        "--augment-elastic",
+        "34",
+        "--jitter",
+        "0.5",
+    ])
+    .augmentation;
+    assert_eq!(
+        all.to_string(),
+        "rotate ±10°, scale ±15%, elastic (alpha 34, sigma 4), shift ±3 px, jitter 0.5"
+    );
+}

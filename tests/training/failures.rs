@@ -347,11 +347,15 @@ fn invalid_values_are_refused_and_options_that_do_not_apply_are_named() {
         ),
         (
             &["--augment-elastic", "nan"],
-            "--augment-elastic must be a finite strength >= 0, got NaN",
+            "--augment-elastic must be a strength in [0, 1000] pixels, got NaN",
         ),
         (
             &["--augment-elastic", "34", "--elastic-sigma", "0"],
-            "--elastic-sigma must be positive and finite, got 0",
+            "--elastic-sigma must be in [0.5, 28] pixels, got 0",
+        ),
+        (
+            &["--augment-elastic", "34", "--elastic-sigma", "1e9"],
+            "--elastic-sigma must be in [0.5, 28] pixels, got 1000000000",
         ),
         (
             &["--test-noise", "0.2,-0.1"],

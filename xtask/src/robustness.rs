@@ -3,15 +3,18 @@
 //! 0.2 and 0.4. Prints the README's robustness table (markdown).
 //!
 //! Every run is an ordinary training run (the training tool's own options, in its own folder
-//! under `--out`); a run whose `report.json` exists is not trained again and an interrupted
-//! one resumes, so an interrupted table continues where it stopped.
+//! under `--out`); a finished run is read back, not trained again, and an interrupted one
+//! resumes, so an interrupted table continues where it stopped. A folder holding a run with
+//! other options (say, a quick `--train-limit` look) is refused, not shown as a result.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use model::ModelKind;
 use training::backend::BackendChoice;
+use training::run_folder::{CONFIG_FILE, REPORT_FILE};
+use training::session::read_config;
 use training::{SessionOptions, TrainArgs, TrainingReport, run_on_backend};
 
 /// The shift of the translated test set, pixels per axis.
@@ -110,40 +113,20 @@ pub fn run(args: &RobustnessArgs) -> Result<Vec<Row>> {
     for &model in &args.models {
         for &recipe in &args.recipes {
             let dir = args.out.join(format!("{model}-{}", recipe.name()));
-            let report = match read_report(&dir)? {
-                Some(report) => report,
-                None => train(args, model, recipe, &dir)?,
-            };
             rows.push(Row {
                 model,
                 recipe,
-                report,
+                report: train_or_read(args, model, recipe, &dir)?,
             });
         }
     }
     Ok(rows)
 }
 
-fn read_report(dir: &Path) -> Result<Option<TrainingReport>> {
-    let path = dir.join(training::run_folder::REPORT_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let report = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a training report", path.display()))?;
-    Ok(Some(report))
-}
-
-fn train(
-    args: &RobustnessArgs,
-    model: ModelKind,
-    recipe: Recipe,
-    dir: &Path,
-) -> Result<TrainingReport> {
+/// The training tool's command line for one run (without the program name).
+fn training_words(args: &RobustnessArgs, model: ModelKind, recipe: Recipe) -> Vec<String> {
     let noise: Vec<String> = TEST_NOISE.iter().map(f32::to_string).collect();
-    let mut words: Vec<String> = vec!["training".into(), "--model".into(), model.to_string()];
+    let mut words: Vec<String> = vec!["--model".into(), model.to_string()];
     words.extend(recipe.options().iter().map(|s| s.to_string()));
     words.extend([
         "--test-shift".into(),
@@ -160,17 +143,44 @@ fn train(
             words.extend([option.to_string(), value.to_string()]);
         }
     }
-    println!(
-        "$ cargo run --release -p training -- {}",
-        words[1..].join(" ")
-    );
-    let config = TrainArgs::try_parse_words(&words)?.to_config()?;
+    words
+}
+
+/// The run's report: read back if `dir` holds the finished run, else trained (resumed if it
+/// was interrupted). A run in `dir` with other options is an error, not a row of this table.
+fn train_or_read(
+    args: &RobustnessArgs,
+    model: ModelKind,
+    recipe: Recipe,
+    dir: &Path,
+) -> Result<TrainingReport> {
+    let words = training_words(args, model, recipe);
+    let program = std::iter::once("training".to_string()).chain(words.iter().cloned());
+    let config = TrainArgs::try_parse_words(program)?.to_config()?;
+    let started = dir.join(CONFIG_FILE).exists();
+    if started {
+        if read_config(dir)? != config {
+            bail!(
+                "{} holds a run with other options than `{}`: remove it, or choose another --out",
+                dir.display(),
+                words.join(" ")
+            );
+        }
+        let report = dir.join(REPORT_FILE);
+        if report.exists() {
+            let text = std::fs::read_to_string(&report)
+                .with_context(|| format!("cannot read {}", report.display()))?;
+            return serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a training report", report.display()));
+        }
+    }
+    println!("$ cargo run --release -p training -- {}", words.join(" "));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let options = SessionOptions {
         artifacts: dir.to_path_buf(),
         data_dir: mnist_data::resolve_data_dir(None),
         // A run interrupted before its report continues from its last checkpoint.
-        resume: dir.join(training::run_folder::CONFIG_FILE).exists(),
+        resume: started,
         plain_output: true,
     };
     run_on_backend(BackendChoice::Ndarray, config, &options)

@@ -41,7 +41,8 @@ impl std::fmt::Display for Augmentation {
             parts.push(format!("rotate ±{}°", self.rotate));
         }
         if self.scale != 0.0 {
-            parts.push(format!("scale ±{}%", self.scale * 100.0));
+            // In tenths of a percent: 0.15 as an f32 times 100 prints 15.000001.
+            parts.push(format!("scale ±{}%", (self.scale * 1000.0).round() / 10.0));
         }
         if let Some(elastic) = self.elastic {
             parts.push(format!(

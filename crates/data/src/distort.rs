@@ -12,9 +12,10 @@ use rand::{Rng, RngExt};
 use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Simard et al.'s elastic distortion: a random displacement field, each component drawn
-/// uniformly in [-1, 1] per pixel, smoothed by a Gaussian of standard deviation `sigma` pixels
-/// and scaled by `alpha` pixels. Small `sigma` gives a random jiggle, large `sigma` an almost
-/// rigid shift; Simard et al. used sigma 4 and alpha 34 on MNIST.
+/// uniformly in [-1, 1] per pixel, smoothed by a (normalised) Gaussian of standard deviation
+/// `sigma` pixels and scaled by `alpha` pixels. Small `sigma` gives a random jiggle; large
+/// `sigma` a smooth, weaker one (the smoothing averages more draws), tending to a small rigid
+/// shift. Simard et al. used sigma 4 and alpha 34 on MNIST.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Elastic {
     /// Strength: the smoothed field is multiplied by this, in pixels.
@@ -56,6 +57,10 @@ impl Distortion {
     /// `pixels` (28x28, row-major) distorted.
     pub fn apply(&self, pixels: &[u8]) -> [u8; IMAGE_PIXELS] {
         assert_eq!(pixels.len(), IMAGE_PIXELS, "a 28x28 image");
+        assert!(
+            self.displacement.is_empty() || self.displacement.len() == IMAGE_PIXELS,
+            "one displacement per pixel, or none"
+        );
         // Output pixel (x, y) reads the input at the inverse of "rotate by angle, then scale"
         // (rotate back, divide), plus the elastic displacement.
         let (sin, cos) = self.angle.sin_cos();
@@ -83,6 +88,11 @@ impl Distortion {
 /// zero outside the image.
 fn bilinear(pixels: &[u8], x: f32, y: f32) -> f32 {
     let side = IMAGE_SIDE as isize;
+    // Beyond a pixel outside (or not a number): background, before any integer conversion.
+    let reach = -1.0..IMAGE_SIDE as f32;
+    if !(reach.contains(&x) && reach.contains(&y)) {
+        return 0.0;
+    }
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = (x - x0, y - y0);
     let (x0, y0) = (x0 as isize, y0 as isize);

@@ -199,6 +199,13 @@ pub enum MonitorArg {
     Accuracy,
 }
 
+/// The largest elastic strength accepted, pixels (Simard's MNIST setting is 34; beyond a few
+/// hundred every image is torn apart).
+const MAX_ELASTIC_ALPHA: f32 = 1000.0;
+/// The elastic smoothness accepted, pixels: below half a pixel the field is noise, above the
+/// image's side it is a near-uniform shift (and its Gaussian kernel larger than the image).
+const ELASTIC_SIGMAS: std::ops::RangeInclusive<f32> = 0.5..=28.0;
+
 /// Options that say where and how a run is shown, not how it trains: `--resume` keeps them.
 const RESUME_KEEPS: [&str; 4] = ["artifacts", "resume", "data_dir", "plain"];
 
@@ -347,13 +354,17 @@ impl TrainArgs {
             );
         }
         if let Some(alpha) = self.augment_elastic
-            && !(alpha >= 0.0 && alpha.is_finite())
+            && !(0.0..=MAX_ELASTIC_ALPHA).contains(&alpha)
         {
-            bail!("--augment-elastic must be a finite strength >= 0, got {alpha}");
-        }
-        if !(self.elastic_sigma > 0.0 && self.elastic_sigma.is_finite()) {
             bail!(
-                "--elastic-sigma must be positive and finite, got {}",
+                "--augment-elastic must be a strength in [0, {MAX_ELASTIC_ALPHA}] pixels, got {alpha}"
+            );
+        }
+        if !ELASTIC_SIGMAS.contains(&self.elastic_sigma) {
+            bail!(
+                "--elastic-sigma must be in [{}, {}] pixels, got {}",
+                ELASTIC_SIGMAS.start(),
+                ELASTIC_SIGMAS.end(),
                 self.elastic_sigma
             );
         }

@@ -198,6 +198,10 @@ pub fn run_session<B: TrainingBackendBounds>(
     let mut restart_tests = Vec::new();
     if config.restarts > 1 {
         for index in 0..config.restarts {
+            if index == chosen_index {
+                restart_tests.push(test_eval);
+                continue;
+            }
             let dir = run_dir(artifacts, index, config.restarts);
             let (run_network, _) = load_model::<B::InnerBackend>(&dir, &device)?;
             restart_tests.push(evaluate(&run_network, &test, SCORING_BATCH, &device));

@@ -50,6 +50,14 @@ fn tool_args(network: ModelKind, artifacts: &Path) -> Vec<String> {
         "--epochs",
         "1",
         "--plain",
+        // What the PyTorch script does: a constant learning rate, no augmentation (the tool's
+        // defaults aim at a full run's accuracy: a cosine schedule and shifted images).
+        "--schedule",
+        "constant",
+        "--augment-shift",
+        "0",
+        "--monitor",
+        "loss",
         // The test evaluation after training is not part of the epoch: keep it short.
         "--test-limit",
         "256",
