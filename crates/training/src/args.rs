@@ -34,6 +34,18 @@ pub enum ScheduleArg {
     Exponential,
 }
 
+/// The options of a plain run, whatever the defaults (which aim at a full run's accuracy):
+/// constant learning rate, no augmentation, the kept epoch chosen by validation loss. What
+/// the PyTorch peer of `cargo xtask bench` does, and the recipe of the tests' short runs.
+pub const PLAIN_RECIPE: [&str; 6] = [
+    "--schedule",
+    "constant",
+    "--augment-shift",
+    "0",
+    "--monitor",
+    "loss",
+];
+
 /// Train a network on MNIST with Burn's Learner.
 #[derive(Debug, Parser)]
 #[command(name = "training", version, about, long_about = None)]

@@ -12,16 +12,8 @@ use training::backend::{BackendChoice, default_backend};
 use training::{SessionOptions, TrainArgs, TrainConfig, TrainingReport, run_on_backend};
 
 /// The recipe of the test runs, whatever the program's defaults (which aim at accuracy over a
-/// full run, not at a few hundred images): constant learning rate, no augmentation, the kept
-/// epoch chosen by validation loss.
-pub const PLAIN_RECIPE: [&str; 6] = [
-    "--schedule",
-    "constant",
-    "--augment-shift",
-    "0",
-    "--monitor",
-    "loss",
-];
+/// full run, not at a few hundred images).
+pub use training::args::PLAIN_RECIPE;
 
 /// A config from command-line words, as the binary would parse them, on [`PLAIN_RECIPE`] for
 /// what the words do not set.

@@ -1,5 +1,5 @@
 //! Whole epochs side by side (`--peer pytorch --epochs convnet,...`): the project's training
-//! tool, run as a user runs it (its own binary, one epoch, default options), then the PyTorch
+//! tool, run as a user runs it (its own binary, one epoch, the plain recipe), then the PyTorch
 //! script training one epoch of the same number of images with the same batch size, optimizer
 //! and validation split size, alternating round by round.
 
@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use model::ModelKind;
 use serde::Serialize;
-use training::args::TrainArgs;
+use training::args::{PLAIN_RECIPE, TrainArgs};
 use training::config::{OptimizerConfig, TrainConfig};
 use training::epoch_log::read_metrics_csv;
 use training::run::valid_batch_size;
@@ -44,29 +44,18 @@ pub struct EpochComparison {
 
 /// The training tool's options for a one-epoch run of `network` into `artifacts`.
 fn tool_args(network: ModelKind, artifacts: &Path) -> Vec<String> {
-    [
-        "--model",
-        network.name(),
-        "--epochs",
-        "1",
-        "--plain",
-        // What the PyTorch script does: a constant learning rate, no augmentation (the tool's
-        // defaults aim at a full run's accuracy: a cosine schedule and shifted images).
-        "--schedule",
-        "constant",
-        "--augment-shift",
-        "0",
-        "--monitor",
-        "loss",
-        // The test evaluation after training is not part of the epoch: keep it short.
-        "--test-limit",
-        "256",
-        "--artifacts",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([artifacts.display().to_string()])
-    .collect()
+    let epoch = ["--model", network.name(), "--epochs", "1", "--plain"];
+    // The test evaluation after training is not part of the epoch: keep it short.
+    let short_test = ["--test-limit", "256", "--artifacts"];
+    // What the PyTorch script does: the plain recipe (the tool's defaults aim at a full run's
+    // accuracy: a cosine schedule and shifted images).
+    epoch
+        .iter()
+        .chain(&PLAIN_RECIPE)
+        .chain(&short_test)
+        .map(|s| s.to_string())
+        .chain([artifacts.display().to_string()])
+        .collect()
 }
 
 /// The `training` binary beside this one in the target directory, built if needed.
