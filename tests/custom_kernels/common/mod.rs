@@ -60,7 +60,7 @@ const fn case(
 }
 
 /// The conv shapes every backend is checked on.
-pub const CONV_CASES: [ConvCase; 12] = [
+pub const CONV_CASES: [ConvCase; 14] = [
     // The two LeNet-5 layers and the ConvNet's second layer (small batch).
     case([2, 1, 28, 28], 6, [5, 5], [1, 1], [2, 2], true),
     case([3, 6, 14, 14], 16, [5, 5], [1, 1], [0, 0], true),
@@ -79,6 +79,10 @@ pub const CONV_CASES: [ConvCase; 12] = [
     case([2, 4, 6, 6], 3, [1, 1], [2, 2], [0, 0], false),
     // Kernel as large as the input.
     case([2, 3, 4, 4], 2, [4, 4], [1, 1], [0, 0], false),
+    // More filters and channels than one GPU tile has columns (64), and a batch whose weight
+    // gradient the GPU splits into 13 chunks, the last one shorter.
+    case([1, 66, 5, 5], 70, [3, 3], [1, 1], [1, 1], true),
+    case([4, 1, 28, 28], 6, [5, 5], [1, 1], [2, 2], true),
 ];
 
 /// The fused conv + pool blocks every backend is checked on: the networks' four blocks (small

@@ -7,21 +7,61 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
 use cubecl::{CubeCount, CubeDim};
 
-use super::kernels::{
-    avg_pool2d_backward_kernel, avg_pool2d_forward_kernel, conv2d_bias_grad_kernel,
-    conv2d_forward_kernel, conv2d_input_grad_kernel, conv2d_weight_grad_kernel,
-    max_pool2d_backward_kernel, max_pool2d_forward_kernel,
+use super::conv::{
+    self, ConvGeometry, GemmTile, conv2d_forward_kernel, conv2d_input_grad_kernel,
+    conv2d_weight_grad_kernel, conv2d_weight_grad_reduce_kernel,
+};
+use super::pool::{
+    avg_pool2d_backward_kernel, avg_pool2d_forward_kernel, max_pool2d_backward_kernel,
+    max_pool2d_forward_kernel,
 };
 use crate::backend::{LayerGrads, RawKernels};
 use crate::spec::{ConvSpec, PoolSpec};
 
-/// Threads per cube (workgroup) of every kernel here.
-const THREADS: u32 = 256;
+/// Threads per cube (workgroup) of the one-thread-per-element kernels.
+const THREADS: usize = 256;
+
+/// The weight gradient's reduction over the batch is cut into chunks, computed by separate
+/// cubes, until about this many cubes run (a few per multiprocessor of a large GPU)...
+const WEIGHT_GRAD_CUBES: usize = 512;
+
+/// ...but no chunk is shorter than this many output positions.
+const MIN_WEIGHT_GRAD_CHUNK: usize = 256;
+
+/// Cubes along one axis of a launch (WebGPU's limit per dimension).
+const MAX_CUBES_PER_AXIS: usize = 65_535;
+
+/// `cubes` cubes of `threads` threads, laid out over x and y (the kernels use the linear
+/// `CUBE_POS` and return from the cubes past the end).
+fn cubes_grid(cubes: usize, threads: usize) -> (CubeCount, CubeDim) {
+    let x = cubes.clamp(1, MAX_CUBES_PER_AXIS);
+    let y = cubes.div_ceil(x).max(1);
+    assert!(
+        y <= MAX_CUBES_PER_AXIS,
+        "launch of {cubes} cubes is too large"
+    );
+    (
+        CubeCount::Static(x as u32, y as u32, 1),
+        CubeDim::new_1d(threads as u32),
+    )
+}
 
 /// One thread per element of a tensor of `elements` elements.
 fn launch_grid(elements: usize) -> (CubeCount, CubeDim) {
-    let cubes = elements.div_ceil(THREADS as usize).max(1) as u32;
-    (CubeCount::Static(cubes, 1, 1), CubeDim::new_1d(THREADS))
+    cubes_grid(elements.div_ceil(THREADS), THREADS)
+}
+
+/// The comptime geometry of a conv with `spec` and a `kernel` `[height, width]`.
+fn geometry(spec: ConvSpec, [kernel_h, kernel_w]: [usize; 2]) -> ConvGeometry {
+    ConvGeometry {
+        kernel_h,
+        kernel_w,
+        stride_h: spec.stride[0],
+        stride_w: spec.stride[1],
+        pad_h: spec.padding[0],
+        pad_w: spec.padding[1],
+        relu: spec.relu,
+    }
 }
 
 /// A new contiguous tensor on the same device as `like`.
@@ -40,7 +80,7 @@ fn dims4<R: CubeRuntime>(tensor: &CubeTensor<R>) -> [usize; 4] {
     tensor.shape().dims::<4>()
 }
 
-/// The conv and pool ops launch this crate's kernels. The fully connected layer and the Adam
+/// The conv and pool ops launch this crate's kernels (`cube::conv`, `cube::pool`). The fully connected layer and the Adam
 /// update keep the trait's defaults (Burn's tensor ops): Burn's matmul is already a tuned GPU
 /// GEMM.
 impl<R, F, I, BT> RawKernels for CubeBackend<R, F, I, BT>
@@ -69,7 +109,8 @@ where
             None => Self::float_zeros(Shape::new([k]), &weight.device, weight.dtype.into()),
         };
         let output = empty_like(&input, Shape::new([n, k, oh, ow]), input.dtype);
-        let (count, dim) = launch_grid(n * k * oh * ow);
+        let tile = GemmTile::for_columns(k);
+        let (count, dim) = cubes_grid(tile.count(n * oh * ow, k), conv::THREADS);
         let dtype = input.dtype;
         let client = input.client.clone();
         conv2d_forward_kernel::launch::<R>(
@@ -80,11 +121,8 @@ where
             weight.into_tensor_arg(),
             bias.into_tensor_arg(),
             output.clone().into_tensor_arg(),
-            spec.stride[0] as u32,
-            spec.stride[1] as u32,
-            spec.padding[0] as u32,
-            spec.padding[1] as u32,
-            spec.relu,
+            geometry(spec, [kh, kw]),
+            tile,
             dtype.into(),
         );
         output
@@ -102,16 +140,17 @@ where
         let weight = into_contiguous(weight);
         let output = into_contiguous(output);
         let grad = into_contiguous(output_grad);
-        let (input_shape, weight_shape) = (input.shape(), weight.shape());
-        let filters = weight_shape.dims::<4>()[0];
+        let [n, c, h, w] = dims4(&input);
+        let [filters, _, kh, kw] = dims4(&weight);
+        let [_, _, oh, ow] = dims4(&grad);
         let dtype = input.dtype;
         let client = input.client.clone();
-        let [sh, sw] = spec.stride.map(|s| s as u32);
-        let [ph, pw] = spec.padding.map(|p| p as u32);
+        let geometry = geometry(spec, [kh, kw]);
 
         let input_grad = want_input_grad.then(|| {
-            let input_grad = empty_like(&input, input_shape.clone(), dtype);
-            let (count, dim) = launch_grid(input_shape.num_elements());
+            let input_grad = empty_like(&input, input.shape(), dtype);
+            let tile = GemmTile::for_columns(c);
+            let (count, dim) = cubes_grid(tile.count(n * h * w, c), conv::THREADS);
             conv2d_input_grad_kernel::launch::<R>(
                 &client,
                 count,
@@ -120,44 +159,46 @@ where
                 output.clone().into_tensor_arg(),
                 grad.clone().into_tensor_arg(),
                 input_grad.clone().into_tensor_arg(),
-                sh,
-                sw,
-                ph,
-                pw,
-                spec.relu,
+                geometry,
+                tile,
                 dtype.into(),
             );
             input_grad
         });
 
-        let weight_grad = empty_like(&weight, weight_shape.clone(), dtype);
-        let (count, dim) = launch_grid(weight_shape.num_elements());
+        // The weight and bias gradients: a `(C * KH * KW + 1) x filters` product reduced over
+        // the batch's output positions, in chunks whose partial sums are added afterwards.
+        let rows = c * kh * kw + 1;
+        let positions = n * oh * ow;
+        let tile = GemmTile::for_columns(filters);
+        let tiles = tile.count(rows, filters);
+        let chunks = WEIGHT_GRAD_CUBES
+            .div_ceil(tiles)
+            .clamp(1, positions.div_ceil(MIN_WEIGHT_GRAD_CHUNK).max(1));
+        let partial = empty_like(&weight, Shape::new([chunks, rows, filters]), dtype);
+        let (count, dim) = cubes_grid(tiles * chunks, conv::THREADS);
         conv2d_weight_grad_kernel::launch::<R>(
             &client,
             count,
             dim,
             input.into_tensor_arg(),
-            output.clone().into_tensor_arg(),
-            grad.clone().into_tensor_arg(),
-            weight_grad.clone().into_tensor_arg(),
-            sh,
-            sw,
-            ph,
-            pw,
-            spec.relu,
+            output.into_tensor_arg(),
+            grad.into_tensor_arg(),
+            partial.clone().into_tensor_arg(),
+            geometry,
+            tile,
             dtype.into(),
         );
-
+        let weight_grad = empty_like(&weight, weight.shape(), dtype);
         let bias_grad = empty_like(&weight, Shape::new([filters]), dtype);
-        let (count, dim) = launch_grid(filters);
-        conv2d_bias_grad_kernel::launch::<R>(
+        let (count, dim) = launch_grid(rows * filters);
+        conv2d_weight_grad_reduce_kernel::launch::<R>(
             &client,
             count,
             dim,
-            output.into_tensor_arg(),
-            grad.into_tensor_arg(),
+            partial.into_tensor_arg(),
+            weight_grad.clone().into_tensor_arg(),
             bias_grad.clone().into_tensor_arg(),
-            spec.relu,
             dtype.into(),
         );
 
