@@ -9,7 +9,7 @@ use cubecl::{CubeCount, CubeDim};
 
 use super::conv::{
     self, ConvGeometry, GemmTile, conv2d_forward_kernel, conv2d_input_grad_kernel,
-    conv2d_weight_grad_kernel, conv2d_weight_grad_reduce_kernel,
+    conv2d_max_pool_forward_kernel, conv2d_weight_grad_kernel, conv2d_weight_grad_reduce_kernel,
 };
 use super::pool::{
     avg_pool2d_backward_kernel, avg_pool2d_forward_kernel, max_pool2d_backward_kernel,
@@ -126,6 +126,53 @@ where
             dtype.into(),
         );
         output
+    }
+
+    /// 2x2/2 pooling of an even-sized conv output runs fused into the conv's kernel (the conv
+    /// output never goes to memory); other windows run the conv kernel then the pool kernel.
+    fn conv2d_pool_forward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+    ) -> (FloatTensor<Self>, CubeTensor<R>) {
+        let [n, c, h, w] = dims4(&input);
+        let [k, wc, kh, kw] = dims4(&weight);
+        let out = conv.output_size([h, w], [kh, kw]);
+        let fusable = matches!(out, Some([oh, ow]) if oh % 2 == 0 && ow % 2 == 0);
+        if pool != PoolSpec::TWO_BY_TWO || !fusable || c != wc {
+            let output = Self::conv2d_forward(input, weight, bias, conv);
+            return Self::max_pool2d_forward(output, pool);
+        }
+        let [oh, ow] = out.expect("checked above");
+        let input = into_contiguous(input);
+        let weight = into_contiguous(weight);
+        let bias = match bias {
+            Some(bias) => into_contiguous(bias),
+            None => Self::float_zeros(Shape::new([k]), &weight.device, weight.dtype.into()),
+        };
+        let shape = Shape::new([n, k, oh / 2, ow / 2]);
+        let pooled = empty_like(&input, shape.clone(), input.dtype);
+        let argmax = empty_like(&input, shape, I::dtype());
+        let tile = GemmTile::for_columns(k);
+        let (count, dim) = cubes_grid(tile.count(n * oh * ow, k), conv::THREADS);
+        let dtypes = [input.dtype.into(), I::dtype().into()];
+        let client = input.client.clone();
+        conv2d_max_pool_forward_kernel::launch::<R>(
+            &client,
+            count,
+            dim,
+            input.into_tensor_arg(),
+            weight.into_tensor_arg(),
+            bias.into_tensor_arg(),
+            pooled.clone().into_tensor_arg(),
+            argmax.clone().into_tensor_arg(),
+            geometry(conv, [kh, kw]),
+            tile,
+            dtypes,
+        );
+        (pooled, argmax)
     }
 
     fn conv2d_backward(

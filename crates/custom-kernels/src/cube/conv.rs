@@ -71,22 +71,23 @@ pub struct ConvGeometry {
 }
 
 /// `acc[i][j] += sum_d left[d][row(i)] * right[d][col(j)]` over one slab, where the thread's
-/// rows are `row0 + i * (tile.rows / MICRO)` and its columns `col0 + j * (tile.cols / MICRO)`
-/// (strided, so that neighbouring threads touch neighbouring shared-memory words).
+/// rows are `row_first + i * row_step` and its columns `col0 + j * (tile.cols / MICRO)`
+/// (strided, so that neighbouring threads touch neighbouring shared-memory words; the fused
+/// pool takes each thread's rows contiguous, one pooling window).
 #[cube]
 fn multiply_slabs<F: Float>(
     left: &SharedMemory<F>,
     right: &SharedMemory<F>,
     acc: &mut Array<F>,
-    row0: usize,
+    row_first: usize,
     col0: usize,
+    #[comptime] row_step: usize,
     #[comptime] tile: GemmTile,
 ) {
     let micro = comptime!(MICRO);
     let depth = comptime!(tile.depth);
     let rows = comptime!(tile.rows);
     let cols = comptime!(tile.cols);
-    let row_step = comptime!(tile.rows / MICRO);
     let col_step = comptime!(tile.cols / MICRO);
     let mut a = Array::<F>::new(micro);
     let mut b = Array::<F>::new(micro);
@@ -94,7 +95,7 @@ fn multiply_slabs<F: Float>(
     for d in 0..depth {
         #[unroll]
         for i in 0..micro {
-            a[i] = left[d * rows + row0 + i * row_step];
+            a[i] = left[d * rows + row_first + i * row_step];
         }
         #[unroll]
         for j in 0..micro {
@@ -123,8 +124,10 @@ fn zero_block<F: Float>() -> Array<F> {
 }
 
 /// The im2col value `input[n, c, oy * s + ky - p, ox * s + kx - p]` (zero in the padding, and
-/// for rows or window elements past the end) for output position `row = (n, oy, ox)` of an
-/// `out_h x out_w` output and window element `r = (c, ky, kx)`.
+/// for rows or window elements past the end) for output position `row` of an `out_h x out_w`
+/// output and window element `r = (c, ky, kx)`. Rows run over `(n, oy, ox)`, or with
+/// `pooled_order` over `(n, py, px, dy, dx)`, `oy = 2 py + dy`, `ox = 2 px + dx` (2x2 pooling
+/// windows, four rows each).
 #[cube]
 fn input_patch<F: Float>(
     input: &Tensor<F>,
@@ -133,6 +136,7 @@ fn input_patch<F: Float>(
     out_h: usize,
     out_w: usize,
     #[comptime] geometry: ConvGeometry,
+    #[comptime] pooled_order: bool,
 ) -> F {
     let kernel_w = comptime!(geometry.kernel_w);
     let window = comptime!(geometry.kernel_h * geometry.kernel_w);
@@ -145,10 +149,18 @@ fn input_patch<F: Float>(
     if row < batch * positions && r < channels * window {
         let n = row / positions;
         let p = row % positions;
+        let mut oy = p / out_w;
+        let mut ox = p % out_w;
+        if pooled_order {
+            let pooled_w = out_w / 2;
+            let (pair, corner) = (p / 4, p % 4);
+            oy = (pair / pooled_w) * 2 + corner / 2;
+            ox = (pair % pooled_w) * 2 + corner % 2;
+        }
         let c = r / window;
         let k = r % window;
-        let y = ((p / out_w) * geometry.stride_h + k / kernel_w) as i32 - geometry.pad_h as i32;
-        let x = ((p % out_w) * geometry.stride_w + k % kernel_w) as i32 - geometry.pad_w as i32;
+        let y = (oy * geometry.stride_h + k / kernel_w) as i32 - geometry.pad_h as i32;
+        let x = (ox * geometry.stride_w + k % kernel_w) as i32 - geometry.pad_w as i32;
         if y >= 0 && y < in_h as i32 && x >= 0 && x < in_w as i32 {
             value = input[((n * channels + c) * in_h + y as usize) * in_w + x as usize];
         }
@@ -175,6 +187,71 @@ fn masked_grad<F: Float>(
     value
 }
 
+/// The forward's products for one cube: `acc[i][j] = sum_{c, ky, kx} patch(row_i)[c, ky, kx] *
+/// weight[col_j, c, ky, kx]` for the thread's rows `row_base + row_first + i * row_step` and
+/// columns `col_base + col0 + j * (tile.cols / MICRO)` (see [`input_patch`] for the rows'
+/// order).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn forward_products<F: Float>(
+    input: &Tensor<F>,
+    weight: &Tensor<F>,
+    row_base: usize,
+    col_base: usize,
+    row_first: usize,
+    col0: usize,
+    out_h: usize,
+    out_w: usize,
+    #[comptime] row_step: usize,
+    #[comptime] geometry: ConvGeometry,
+    #[comptime] tile: GemmTile,
+    #[comptime] pooled_order: bool,
+) -> Array<F> {
+    let filters = weight.shape(0);
+    let reduction = input.shape(1) * comptime!(geometry.kernel_h * geometry.kernel_w);
+    let unit = UNIT_POS as usize;
+    let mut left = SharedMemory::<F>::new(comptime!(tile.rows * tile.depth));
+    let mut right = SharedMemory::<F>::new(comptime!(tile.depth * tile.cols));
+    let mut acc = zero_block::<F>();
+    let mut d0 = 0;
+    while d0 < reduction {
+        // Left slab, rows fastest: neighbouring threads read neighbouring output positions.
+        #[unroll]
+        for step in 0..comptime!(tile.rows * tile.depth / THREADS) {
+            let e = step * THREADS + unit;
+            let (row, d) = (e % tile.rows, e / tile.rows);
+            left[d * tile.rows + row] = input_patch::<F>(
+                input,
+                row_base + row,
+                d0 + d,
+                out_h,
+                out_w,
+                geometry,
+                pooled_order,
+            );
+        }
+        // Right slab, depth fastest: a filter's weights are contiguous.
+        #[unroll]
+        for step in 0..comptime!((tile.depth * tile.cols).div_ceil(THREADS)) {
+            let e = step * THREADS + unit;
+            if e < comptime!(tile.depth * tile.cols) {
+                let (d, col) = (e % tile.depth, e / tile.depth);
+                let (r, k) = (d0 + d, col_base + col);
+                let mut value = F::new(0.0);
+                if r < reduction && k < filters {
+                    value = weight[k * reduction + r];
+                }
+                right[d * tile.cols + col] = value;
+            }
+        }
+        sync_cube();
+        multiply_slabs::<F>(&left, &right, &mut acc, row_first, col0, row_step, tile);
+        sync_cube();
+        d0 += tile.depth;
+    }
+    acc
+}
+
 /// `output[n, k, oy, ox] = relu?(bias[k] + sum_{c, ky, kx} input[n, c, y, x] * weight[k, c, ky, kx])`
 /// with `y = oy * stride_h + ky - pad_h`, `x = ox * stride_w + kx - pad_w` (zero outside).
 #[cube(launch)]
@@ -192,7 +269,6 @@ pub fn conv2d_forward_kernel<F: Float>(
     let out_w = output.shape(3);
     let positions = out_h * out_w;
     let rows = output.shape(0) * positions;
-    let reduction = input.shape(1) * comptime!(geometry.kernel_h * geometry.kernel_w);
     let col_tiles = filters.div_ceil(tile.cols);
     if CUBE_POS >= rows.div_ceil(tile.rows) * col_tiles {
         terminate!();
@@ -204,39 +280,10 @@ pub fn conv2d_forward_kernel<F: Float>(
     let col_step = comptime!(tile.cols / MICRO);
     let micro = comptime!(MICRO);
     let (row0, col0) = (unit % row_step, unit / row_step);
-
-    let mut left = SharedMemory::<F>::new(comptime!(tile.rows * tile.depth));
-    let mut right = SharedMemory::<F>::new(comptime!(tile.depth * tile.cols));
-    let mut acc = zero_block::<F>();
-    let mut d0 = 0;
-    while d0 < reduction {
-        // Left slab, rows fastest: neighbouring threads read neighbouring output positions.
-        #[unroll]
-        for step in 0..comptime!(tile.rows * tile.depth / THREADS) {
-            let e = step * THREADS + unit;
-            let (row, d) = (e % tile.rows, e / tile.rows);
-            left[d * tile.rows + row] =
-                input_patch::<F>(input, row_base + row, d0 + d, out_h, out_w, geometry);
-        }
-        // Right slab, depth fastest: a filter's weights are contiguous.
-        #[unroll]
-        for step in 0..comptime!((tile.depth * tile.cols).div_ceil(THREADS)) {
-            let e = step * THREADS + unit;
-            if e < comptime!(tile.depth * tile.cols) {
-                let (d, col) = (e % tile.depth, e / tile.depth);
-                let (r, k) = (d0 + d, col_base + col);
-                let mut value = F::new(0.0);
-                if r < reduction && k < filters {
-                    value = weight[k * reduction + r];
-                }
-                right[d * tile.cols + col] = value;
-            }
-        }
-        sync_cube();
-        multiply_slabs::<F>(&left, &right, &mut acc, row0, col0, tile);
-        sync_cube();
-        d0 += tile.depth;
-    }
+    let acc = forward_products::<F>(
+        input, weight, row_base, col_base, row0, col0, out_h, out_w, row_step, geometry, tile,
+        false,
+    );
 
     #[unroll]
     for i in 0..micro {
@@ -253,6 +300,89 @@ pub fn conv2d_forward_kernel<F: Float>(
                     }
                     output[(n * filters + k) * positions + p] = value;
                 }
+            }
+        }
+    }
+}
+
+/// The conv forward with a 2x2, stride-2 max-pool fused into its store (even `out_h` and
+/// `out_w`): each thread's four rows are one pooling window, so the conv output never goes to
+/// memory. `pooled[n, k, py, px]` is the maximum of the window's four `relu?(conv + bias)`
+/// values and `argmax` its flat in-plane index `oy * out_w + ox`, compared in the CPU pool's
+/// order (row-major, the first maximum wins, a NaN wins).
+#[cube(launch)]
+pub fn conv2d_max_pool_forward_kernel<F: Float, I: Int>(
+    input: &Tensor<F>,
+    weight: &Tensor<F>,
+    bias: &Tensor<F>,
+    pooled: &mut Tensor<F>,
+    argmax: &mut Tensor<I>,
+    #[comptime] geometry: ConvGeometry,
+    #[comptime] tile: GemmTile,
+    #[define(F, I)] _dtypes: [StorageType; 2],
+) {
+    let filters = pooled.shape(1);
+    let pooled_w = pooled.shape(3);
+    let pooled_positions = pooled.shape(2) * pooled_w;
+    let out_w = pooled_w * 2;
+    let out_h = pooled.shape(2) * 2;
+    let positions = pooled_positions * 4;
+    let rows = pooled.shape(0) * positions;
+    let col_tiles = filters.div_ceil(tile.cols);
+    if CUBE_POS >= rows.div_ceil(tile.rows) * col_tiles {
+        terminate!();
+    }
+    let row_base = (CUBE_POS / col_tiles) * tile.rows;
+    let col_base = (CUBE_POS % col_tiles) * tile.cols;
+    let unit = UNIT_POS as usize;
+    let row_step = comptime!(tile.rows / MICRO);
+    let col_step = comptime!(tile.cols / MICRO);
+    let micro = comptime!(MICRO);
+    let (row0, col0) = (unit % row_step, unit / row_step);
+    let acc = forward_products::<F>(
+        input,
+        weight,
+        row_base,
+        col_base,
+        row0 * micro,
+        col0,
+        out_h,
+        out_w,
+        1usize,
+        geometry,
+        tile,
+        true,
+    );
+
+    // The window's first row; rows come in whole windows, so all four are in range together.
+    let row = row_base + row0 * micro;
+    if row < rows {
+        let n = row / positions;
+        let pair = (row % positions) / 4;
+        let top_left = (pair / pooled_w) * 2 * out_w + (pair % pooled_w) * 2;
+        #[unroll]
+        for j in 0..micro {
+            let k = col_base + col0 + j * col_step;
+            if k < filters {
+                let mut best = acc[j] + bias[k];
+                if geometry.relu {
+                    best = F::max(best, F::new(0.0));
+                }
+                let mut best_index = top_left;
+                #[unroll]
+                for i in 1..micro {
+                    let mut value = acc[i * micro + j] + bias[k];
+                    if geometry.relu {
+                        value = F::max(value, F::new(0.0));
+                    }
+                    if value > best || bool::cast_from(F::is_nan(value)) {
+                        best = value;
+                        best_index = top_left + (i / 2) * out_w + i % 2;
+                    }
+                }
+                let out = (n * filters + k) * pooled_positions + pair;
+                pooled[out] = best;
+                argmax[out] = I::cast_from(best_index as u32);
             }
         }
     }
@@ -337,7 +467,7 @@ pub fn conv2d_input_grad_kernel<F: Float>(
             }
         }
         sync_cube();
-        multiply_slabs::<F>(&left, &right, &mut acc, row0, col0, tile);
+        multiply_slabs::<F>(&left, &right, &mut acc, row0, col0, row_step, tile);
         sync_cube();
         d0 += tile.depth;
     }
@@ -420,7 +550,7 @@ pub fn conv2d_weight_grad_kernel<F: Float>(
                 if r == reduction {
                     value = F::new(1.0);
                 } else {
-                    value = input_patch::<F>(input, m, r, out_h, out_w, geometry);
+                    value = input_patch::<F>(input, m, r, out_h, out_w, geometry, false);
                 }
             }
             left[d * tile.rows + row] = value;
@@ -441,7 +571,7 @@ pub fn conv2d_weight_grad_kernel<F: Float>(
             }
         }
         sync_cube();
-        multiply_slabs::<F>(&left, &right, &mut acc, row0, col0, tile);
+        multiply_slabs::<F>(&left, &right, &mut acc, row0, col0, row_step, tile);
         sync_cube();
         m0 += tile.depth;
     }
