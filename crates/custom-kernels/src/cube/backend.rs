@@ -76,13 +76,35 @@ fn empty_like<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape, dtype: DType) 
     )
 }
 
+/// The conv's bias, contiguous, or `filters` zeros on the weights' device.
+fn bias_or_zeros<R, F, I, BT>(
+    bias: Option<CubeTensor<R>>,
+    weight: &CubeTensor<R>,
+    filters: usize,
+) -> CubeTensor<R>
+where
+    R: CubeRuntime,
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
+    match bias {
+        Some(bias) => into_contiguous(bias),
+        None => CubeBackend::<R, F, I, BT>::float_zeros(
+            Shape::new([filters]),
+            &weight.device,
+            weight.dtype.into(),
+        ),
+    }
+}
+
 fn dims4<R: CubeRuntime>(tensor: &CubeTensor<R>) -> [usize; 4] {
     tensor.shape().dims::<4>()
 }
 
-/// The conv and pool ops launch this crate's kernels (`cube::conv`, `cube::pool`). The fully connected layer and the Adam
-/// update keep the trait's defaults (Burn's tensor ops): Burn's matmul is already a tuned GPU
-/// GEMM.
+/// The conv and pool ops launch this crate's kernels (`cube::conv`, `cube::pool`). The fully
+/// connected layer and the Adam update keep the trait's defaults (Burn's tensor ops): Burn's
+/// matmul is already a tuned GPU GEMM.
 impl<R, F, I, BT> RawKernels for CubeBackend<R, F, I, BT>
 where
     R: CubeRuntime,
@@ -104,10 +126,7 @@ where
         let [oh, ow] = spec.output_size([h, w], [kh, kw]).unwrap_or_else(|| {
             panic!("conv2d: kernel {kh}x{kw} does not fit input {h}x{w} with {spec:?}")
         });
-        let bias = match bias {
-            Some(bias) => into_contiguous(bias),
-            None => Self::float_zeros(Shape::new([k]), &weight.device, weight.dtype.into()),
-        };
+        let bias = bias_or_zeros::<R, F, I, BT>(bias, &weight, k);
         let output = empty_like(&input, Shape::new([n, k, oh, ow]), input.dtype);
         let tile = GemmTile::for_columns(k);
         let (count, dim) = cubes_grid(tile.count(n * oh * ow, k), conv::THREADS);
@@ -148,10 +167,7 @@ where
         let [oh, ow] = out.expect("checked above");
         let input = into_contiguous(input);
         let weight = into_contiguous(weight);
-        let bias = match bias {
-            Some(bias) => into_contiguous(bias),
-            None => Self::float_zeros(Shape::new([k]), &weight.device, weight.dtype.into()),
-        };
+        let bias = bias_or_zeros::<R, F, I, BT>(bias, &weight, k);
         let shape = Shape::new([n, k, oh / 2, ow / 2]);
         let pooled = empty_like(&input, shape.clone(), input.dtype);
         let argmax = empty_like(&input, shape, I::dtype());

@@ -12,8 +12,9 @@
 //! step it loads a `rows x depth` slab of the left operand and a `depth x cols` slab of the
 //! right one into shared memory cooperatively (consecutive threads read consecutive
 //! addresses), synchronises, and every thread multiplies a [`MICRO`] x [`MICRO`] block of the
-//! tile in registers. The forward fuses the bias and ReLU into the store; the backward
-//! kernels fold ReLU's mask into the gather of the output gradient. The weight gradient's
+//! tile in registers. The forward fuses the bias and ReLU into the store, and a 2x2 max-pool
+//! too when asked ([`conv2d_max_pool_forward_kernel`]); the backward kernels fold ReLU's mask
+//! into the gather of the output gradient. The weight gradient's
 //! reduction runs over the whole batch, so it is split into chunks computed by separate cubes
 //! (partial sums), which [`conv2d_weight_grad_reduce_kernel`] adds up; its extra row of ones
 //! makes the bias gradient a by-product of the same product.
