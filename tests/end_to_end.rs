@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::programs::program;
+use model::files::{CONFUSION_FILE, REPORT_FILE};
 
 /// MNIST's test images and labels, as shipped with the repository.
 const TEST_IMAGES: &str = "data/mnist/t10k-images-idx3-ubyte.gz";
@@ -65,8 +66,7 @@ fn train_then_predict_and_evaluate_with_infer_and_the_model_crate_alone() {
         ],
     );
     let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join(REPORT_FILE)).unwrap()).unwrap();
     let trained = &report["test"];
     assert_eq!(trained["images"], 10_000);
 
@@ -94,7 +94,7 @@ fn train_then_predict_and_evaluate_with_infer_and_the_model_crate_alone() {
     );
     let accuracy = eval["accuracy"].as_f64().unwrap();
     assert!(accuracy > 80.0, "a trained LeNet-5 scores {accuracy}%");
-    assert!(eval_dir.join("confusion.png").is_file());
+    assert!(eval_dir.join(CONFUSION_FILE).is_file());
 
     // infer predict and the model-only program classify the same images alike.
     let indices: Vec<String> = INDICES.iter().map(usize::to_string).collect();

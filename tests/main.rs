@@ -15,3 +15,6 @@ mod model;
 mod programs;
 mod training;
 mod xtask;
+
+/// Seed of the tests' random draws (tensors, weights), so that a failure reproduces.
+const TEST_SEED: u64 = 0x5eed;

@@ -9,6 +9,7 @@
 //! alone, so that the programs are built and current.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 /// The folder of the build this test binary belongs to (`target/<profile>`).
 fn build_folder() -> PathBuf {
@@ -31,4 +32,17 @@ pub fn program(relative: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// A program's output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A failure with a message and exit code 1: no panic (101), no signal. Returns the message.
+pub fn assert_clean_failure(output: &Output) -> String {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
 }

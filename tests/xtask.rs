@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use custom_kernels::KernelChoice;
+use model::files::TRAIN_CONFIG_FILE;
 use xtask::bench::cases::{CaseResult, Selection, run_cases};
 use xtask::bench::timing::Repeats;
 
@@ -65,7 +66,7 @@ fn robustness_trains_each_recipe_and_reads_finished_runs_back() {
     let rows = run(&args).unwrap();
     assert_eq!(rows.len(), 3);
     let config = |name: &str| -> serde_json::Value {
-        let path = dir.path().join(name).join("config.json");
+        let path = dir.path().join(name).join(TRAIN_CONFIG_FILE);
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     };
     assert_eq!(config("lenet5-plain")["augmentation"]["shift"], 0);

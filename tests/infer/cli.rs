@@ -5,6 +5,7 @@ use super::common::{infer, model_dir, test_idx};
 use image::{GrayImage, Luma};
 use infer::{Classifier, DefaultBackend};
 use mnist_data::{Mnist, bundled_data_dir};
+use model::files::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
 
 #[test]
 fn predict_on_idx_images_prints_json() {
@@ -124,8 +125,12 @@ fn clear_errors_for_bad_models_and_images() {
     // A corrupt weights file.
     let corrupt = dir.path().join("corrupt");
     std::fs::create_dir_all(&corrupt).unwrap();
-    std::fs::copy(model_dir().join("model.json"), corrupt.join("model.json")).unwrap();
-    std::fs::write(corrupt.join("model.mpk"), b"not a model").unwrap();
+    std::fs::copy(
+        model_dir().join(MODEL_CONFIG_FILE),
+        corrupt.join(MODEL_CONFIG_FILE),
+    )
+    .unwrap();
+    std::fs::write(corrupt.join(WEIGHTS_FILE), b"not a model").unwrap();
     let message = err(&[
         "predict",
         "--model",
@@ -134,18 +139,18 @@ fn clear_errors_for_bad_models_and_images() {
         &test_idx(),
     ]);
     assert!(
-        message.contains("cannot load the weights") && message.contains("model.mpk"),
+        message.contains("cannot load the weights") && message.contains(WEIGHTS_FILE),
         "{message}"
     );
 
     // LeNet-5 weights described as a ConvNet.
     let wrong = dir.path().join("wrong");
     std::fs::create_dir_all(&wrong).unwrap();
-    std::fs::copy(model_dir().join("model.mpk"), wrong.join("model.mpk")).unwrap();
-    let json = std::fs::read_to_string(model_dir().join("model.json"))
+    std::fs::copy(model_dir().join(WEIGHTS_FILE), wrong.join(WEIGHTS_FILE)).unwrap();
+    let json = std::fs::read_to_string(model_dir().join(MODEL_CONFIG_FILE))
         .unwrap()
         .replace("lenet5", "convnet");
-    std::fs::write(wrong.join("model.json"), json).unwrap();
+    std::fs::write(wrong.join(MODEL_CONFIG_FILE), json).unwrap();
     let message = err(&[
         "predict",
         "--model",

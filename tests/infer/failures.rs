@@ -1,24 +1,12 @@
 //! What `infer` does with damaged models, odd pictures, several inputs of which some are bad,
 //! empty data and a standard output that cannot be written: a clear message each, no panic.
 
-use std::process::Output;
-
 use image::{GrayImage, ImageFormat, Luma, LumaA, RgbaImage};
 use mnist_data::{Mnist, bundled_data_dir};
 
 use super::common::{infer, model_dir, test_idx};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A failure with a message and exit code 1 (no panic).
-fn assert_clean_failure(output: &Output) -> String {
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
+use crate::programs::{assert_clean_failure, text};
+use model::files::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
 
 /// MNIST test image 0 (a 7) as a white-on-black picture.
 fn seven() -> GrayImage {
@@ -30,10 +18,10 @@ fn seven() -> GrayImage {
 #[test]
 fn a_truncated_model_is_reported_once_as_truncated() {
     let dir = tempfile::tempdir().unwrap();
-    for file in ["model.json", "model.mpk"] {
+    for file in [MODEL_CONFIG_FILE, WEIGHTS_FILE] {
         std::fs::copy(model_dir().join(file), dir.path().join(file)).unwrap();
     }
-    let weights = dir.path().join("model.mpk");
+    let weights = dir.path().join(WEIGHTS_FILE);
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() - 2000]).unwrap();
     let stderr = assert_clean_failure(&infer(&[
@@ -52,7 +40,7 @@ fn a_truncated_model_is_reported_once_as_truncated() {
         "Burn's hint misleads here:\n{stderr}"
     );
     assert_eq!(
-        stderr.matches("model.mpk").count(),
+        stderr.matches(WEIGHTS_FILE).count(),
         1,
         "said once:\n{stderr}"
     );

@@ -3,6 +3,7 @@
 use super::common::{infer, model_dir, test_idx, test_labels};
 use burn::prelude::*;
 use infer::{Classifier, DefaultBackend};
+use model::files::{CONFUSION_FILE, MISTAKES_FILE};
 
 fn assert_success(out: &std::process::Output) {
     assert!(
@@ -61,9 +62,9 @@ fn eval_reports_accuracy_confusion_and_worst_mistakes_with_pictures() {
         assert_ne!(m["truth"], m["predicted"]);
     }
 
-    let confusion_png = image::open(out_dir.join("confusion.png")).unwrap();
+    let confusion_png = image::open(out_dir.join(CONFUSION_FILE)).unwrap();
     assert!(confusion_png.width() > 500 && confusion_png.height() > 500);
-    let mistakes_png = image::open(out_dir.join("mistakes.png")).unwrap();
+    let mistakes_png = image::open(out_dir.join(MISTAKES_FILE)).unwrap();
     assert_eq!(mistakes_png.width(), 8 + 8 * (84 + 8), "8 tiles per row");
 
     let text = eval(&["--kernels", "builtin"]);

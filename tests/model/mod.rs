@@ -2,6 +2,7 @@
 
 use std::sync::Mutex;
 
+use crate::TEST_SEED;
 use burn::prelude::*;
 use burn_ndarray::NdArray;
 use custom_kernels::KernelBackend;
@@ -12,9 +13,6 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
 type B = NdArray;
-
-/// Seed of every random draw of these tests.
-const TEST_SEED: u64 = 0x5eed;
 
 /// Serialises the tests' use of ndarray's one process-wide random generator, so each network a
 /// test builds gets the same weights on every run, whatever other tests run beside it.

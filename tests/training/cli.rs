@@ -1,9 +1,12 @@
 //! The binary: artifacts of a run, resume after SIGKILL mid-epoch, clear errors for bad input.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use model::files::{
+    CURVES_FILE, LOCK_FILE, METRICS_FILE, MODEL_CONFIG_FILE, REPORT_FILE, TRAIN_CONFIG_FILE,
+    WEIGHTS_FILE,
+};
 use training::epoch_log::read_metrics_csv;
 
 fn training() -> Command {
@@ -52,10 +55,10 @@ fn average_pooling_is_trained_and_recorded() {
     let stdout = run_ok(&args);
     assert!(stdout.contains("pool1  avg-pool 2x2/2"), "{stdout}");
     let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(artifacts.join("model.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(artifacts.join(MODEL_CONFIG_FILE)).unwrap())
             .unwrap();
     assert_eq!(model["pool"], "avg", "{model}");
-    let config = std::fs::read_to_string(artifacts.join("config.json")).unwrap();
+    let config = std::fs::read_to_string(artifacts.join(TRAIN_CONFIG_FILE)).unwrap();
     assert!(config.contains("\"pool\": \"avg\""), "{config}");
 }
 
@@ -88,12 +91,12 @@ fn distortions_are_recorded_and_noisy_test_sets_reported() {
     let read = |file: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(artifacts.join(file)).unwrap()).unwrap()
     };
-    let augmentation = &read("config.json")["augmentation"];
+    let augmentation = &read(TRAIN_CONFIG_FILE)["augmentation"];
     assert_eq!(augmentation["rotate"], 12.0, "{augmentation}");
     assert_eq!(augmentation["scale"].as_f64().unwrap() as f32, 0.1);
     assert_eq!(augmentation["elastic"]["alpha"], 30.0);
     assert_eq!(augmentation["elastic"]["sigma"], 5.0);
-    let report = read("report.json");
+    let report = read(REPORT_FILE);
     let noisy = report["noisy_tests"].as_array().unwrap();
     let sigmas: Vec<f32> = noisy
         .iter()
@@ -132,19 +135,19 @@ fn a_run_writes_every_artifact() {
     );
     assert!(stdout.contains("test accuracy"), "{stdout}");
     for file in [
-        "config.json",
-        "metrics.csv",
-        "curves.png",
-        "model.json",
-        "model.mpk",
-        "report.json",
+        TRAIN_CONFIG_FILE,
+        METRICS_FILE,
+        CURVES_FILE,
+        MODEL_CONFIG_FILE,
+        WEIGHTS_FILE,
+        REPORT_FILE,
     ] {
         assert!(artifacts.join(file).is_file(), "{file} missing");
     }
-    let png = std::fs::read(artifacts.join("curves.png")).unwrap();
+    let png = std::fs::read(artifacts.join(CURVES_FILE)).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(artifacts.join("report.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(artifacts.join(REPORT_FILE)).unwrap())
             .unwrap();
     assert!(
         report["test"]["accuracy"].as_f64().unwrap() > 50.0,
@@ -157,7 +160,7 @@ fn a_run_writes_every_artifact() {
         .filter_map(|e| e.ok())
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with('.') && name != training::run_folder::LOCK_FILE
+            name.starts_with('.') && name != LOCK_FILE
         })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
@@ -165,17 +168,6 @@ fn a_run_writes_every_artifact() {
     let output = training().args(&args).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--resume"));
-}
-
-fn wait_for_epochs(metrics: &Path, epochs: usize, timeout: Duration) {
-    let start = Instant::now();
-    while read_metrics_csv(metrics).map_or(0, |h| h.len()) < epochs {
-        assert!(
-            start.elapsed() < timeout,
-            "training did not reach epoch {epochs} in time"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -189,7 +181,7 @@ fn resume_after_sigkill_mid_epoch_loses_and_repeats_no_epoch() {
         "--artifacts",
         artifacts.to_str().unwrap(),
         "--train-limit",
-        "30000",
+        "20000",
     ];
     args.extend_from_slice(&SMALL[2..]);
     let mut child = training()
@@ -197,25 +189,26 @@ fn resume_after_sigkill_mid_epoch_loses_and_repeats_no_epoch() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for_epochs(&artifacts.join("metrics.csv"), 2, Duration::from_secs(120));
-    // Kill in the middle of epoch 3.
-    std::thread::sleep(Duration::from_millis(500));
+    super::common::wait_for_epochs(&artifacts, 2);
+    // Kill in the middle of epoch 3 (an epoch takes 0.7 s on the AVX-512 machine, 1.5 s on
+    // the AVX2 one).
+    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let before = read_metrics_csv(&artifacts.join("metrics.csv")).unwrap();
+    let before = read_metrics_csv(&artifacts.join(METRICS_FILE)).unwrap();
     assert!(
         before.len() >= 2 && before.len() < 4,
         "killed after {} epochs",
         before.len()
     );
-    assert!(!artifacts.join("report.json").exists());
+    assert!(!artifacts.join(REPORT_FILE).exists());
 
     let stdout = run_ok(&["--resume", "--artifacts", artifacts.to_str().unwrap()]);
     assert!(
         stdout.contains(&format!("resuming after epoch {}", before.len())),
         "{stdout}"
     );
-    let after = read_metrics_csv(&artifacts.join("metrics.csv")).unwrap();
+    let after = read_metrics_csv(&artifacts.join(METRICS_FILE)).unwrap();
     let epochs: Vec<usize> = after.iter().map(|r| r.epoch).collect();
     assert_eq!(epochs, vec![1, 2, 3, 4], "every epoch exactly once");
     assert_eq!(
@@ -223,7 +216,7 @@ fn resume_after_sigkill_mid_epoch_loses_and_repeats_no_epoch() {
         &before[..],
         "finished epochs are kept as they were"
     );
-    assert!(artifacts.join("report.json").is_file());
+    assert!(artifacts.join(REPORT_FILE).is_file());
 }
 
 /// What `cargo run --release -p training` does with no options: the README's default run.

@@ -4,6 +4,7 @@
 use super::common;
 
 use mnist_data::{Mnist, bundled_data_dir, train_valid_split};
+use model::files::{METRICS_FILE, WEIGHTS_FILE};
 use training::backend::NdarrayTraining;
 use training::evaluate::evaluate;
 
@@ -38,7 +39,7 @@ fn early_stopping_stops_and_the_best_epoch_is_kept() {
         "stops `patience` epochs after the best"
     );
 
-    let history = training::epoch_log::read_metrics_csv(&dir.path().join("metrics.csv")).unwrap();
+    let history = training::epoch_log::read_metrics_csv(&dir.path().join(METRICS_FILE)).unwrap();
     let best = history
         .iter()
         .min_by(|a, b| a.valid_loss.total_cmp(&b.valid_loss))
@@ -94,11 +95,11 @@ fn restarts_report_every_run_and_keep_the_best() {
         .min_by(|&a, &b| losses[a].total_cmp(&losses[b]))
         .unwrap();
     assert_eq!(report.chosen_run, best + 1, "{losses:?}");
-    let kept = std::fs::read(dir.path().join("model.mpk")).unwrap();
+    let kept = std::fs::read(dir.path().join(WEIGHTS_FILE)).unwrap();
     let chosen = std::fs::read(
         dir.path()
             .join(format!("restart-{}", best + 1))
-            .join("model.mpk"),
+            .join(WEIGHTS_FILE),
     )
     .unwrap();
     assert_eq!(kept, chosen, "the session's model is the best run's");

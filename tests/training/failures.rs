@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use burn::record::Recorder;
 use training::epoch_log::read_metrics_csv;
 
-use super::common;
+use super::common::{self, wait_for_epochs};
+use crate::programs::{assert_clean_failure, text};
+use model::files::{CHECKPOINT_DIR, METRICS_FILE, REPORT_FILE, RUN_SUMMARY_FILE};
 
 type B = burn_ndarray::NdArray;
 
@@ -40,10 +42,6 @@ fn tiny(artifacts: &Path, epochs: &str, train_limit: &str) -> Vec<String> {
     .to_vec()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn assert_ok(output: &Output) -> String {
     assert!(
         output.status.success(),
@@ -52,14 +50,6 @@ fn assert_ok(output: &Output) -> String {
         text(&output.stderr)
     );
     text(&output.stdout)
-}
-
-/// A failure with a message and exit code 1: no panic (101), no signal.
-fn assert_clean_failure(output: &Output) -> String {
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
 }
 
 /// Every file below `dir`.
@@ -98,11 +88,7 @@ fn a_live_run_folder_is_refused_to_a_second_run_and_to_resume() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while read_metrics_csv(&artifacts.join("metrics.csv")).map_or(0, |h| h.len()) < 1 {
-        assert!(start.elapsed() < Duration::from_secs(120), "no epoch");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_epochs(&artifacts, 1);
     let second = training()
         .args(tiny(&artifacts, "1", "500"))
         .output()
@@ -129,7 +115,7 @@ fn temporaries_left_by_a_killed_run_are_removed() {
     let stale = [
         artifacts.join(".model.mpk.999999.partial"),
         artifacts
-            .join("checkpoint")
+            .join(CHECKPOINT_DIR)
             .join(".model-1.mpk.999999.partial"),
     ];
     for path in &stale {
@@ -199,7 +185,7 @@ fn interrupted_run(dir: &Path) -> PathBuf {
             .output()
             .unwrap(),
     );
-    for file in ["run.json", "report.json"] {
+    for file in [RUN_SUMMARY_FILE, REPORT_FILE] {
         std::fs::remove_file(artifacts.join(file)).unwrap();
     }
     artifacts
@@ -221,7 +207,7 @@ fn resume(artifacts: &Path) -> Output {
 fn resume_says_which_checkpoint_it_uses_and_why_a_newer_one_is_unusable() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = interrupted_run(dir.path());
-    let checkpoints = artifacts.join("checkpoint");
+    let checkpoints = artifacts.join(CHECKPOINT_DIR);
 
     // A truncated model checkpoint: skipped with the reason, the one before is used.
     let model_3 = checkpoints.join("model-3.mpk");
@@ -235,7 +221,7 @@ fn resume_says_which_checkpoint_it_uses_and_why_a_newer_one_is_unusable() {
             && stdout.contains("resuming after epoch 2 of 3"),
         "{stdout}"
     );
-    let epochs: Vec<usize> = read_metrics_csv(&artifacts.join("metrics.csv"))
+    let epochs: Vec<usize> = read_metrics_csv(&artifacts.join(METRICS_FILE))
         .unwrap()
         .iter()
         .map(|r| r.epoch)
@@ -243,7 +229,7 @@ fn resume_says_which_checkpoint_it_uses_and_why_a_newer_one_is_unusable() {
     assert_eq!(epochs, [1, 2, 3]);
 
     // A missing optimizer checkpoint: the same, named.
-    for file in ["run.json", "report.json"] {
+    for file in [RUN_SUMMARY_FILE, REPORT_FILE] {
         std::fs::remove_file(artifacts.join(file)).unwrap();
     }
     std::fs::remove_file(checkpoints.join("optim-3.mpk")).unwrap();
@@ -254,7 +240,7 @@ fn resume_says_which_checkpoint_it_uses_and_why_a_newer_one_is_unusable() {
     );
 
     // Garbage everywhere (MessagePack, but not Burn records): said, and trained from the start.
-    for file in ["run.json", "report.json"] {
+    for file in [RUN_SUMMARY_FILE, REPORT_FILE] {
         std::fs::remove_file(artifacts.join(file)).unwrap();
     }
     for file in files_below(&checkpoints) {
@@ -265,7 +251,7 @@ fn resume_says_which_checkpoint_it_uses_and_why_a_newer_one_is_unusable() {
         stdout.contains("no usable checkpoint") && stdout.contains("training again from epoch 1"),
         "{stdout}"
     );
-    let epochs = read_metrics_csv(&artifacts.join("metrics.csv"))
+    let epochs = read_metrics_csv(&artifacts.join(METRICS_FILE))
         .unwrap()
         .len();
     assert_eq!(epochs, 3);
@@ -310,7 +296,7 @@ fn a_reader_that_goes_away_mid_run_ends_it_promptly() {
         stderr.contains("cannot write to standard output"),
         "{stderr}"
     );
-    let epochs = read_metrics_csv(&artifacts.join("metrics.csv"))
+    let epochs = read_metrics_csv(&artifacts.join(METRICS_FILE))
         .unwrap()
         .len();
     assert!(epochs <= 2, "went on for {epochs} epochs");
@@ -415,24 +401,12 @@ fn invalid_values_are_refused_and_options_that_do_not_apply_are_named() {
     assert!(stderr.contains("is a file, not a folder"), "{stderr}");
 }
 
-/// Waits until `metrics.csv` records `epochs` epochs.
-fn wait_for_epochs(artifacts: &Path, epochs: usize) {
-    let start = Instant::now();
-    while read_metrics_csv(&artifacts.join("metrics.csv")).map_or(0, |h| h.len()) < epochs {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no epoch {epochs}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn killed_twice_and_resumed_gives_the_weights_of_an_uninterrupted_run_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     // The ConvNet (dropout) with shift and jitter augmentation: every random stream is in use.
     let args = |artifacts: &Path| {
-        let mut args = tiny(artifacts, "3", "1000");
+        let mut args = tiny(artifacts, "3", "600");
         args.extend(
             [
                 "--model",
@@ -482,7 +456,7 @@ fn killed_twice_and_resumed_gives_the_weights_of_an_uninterrupted_run_bit_for_bi
         "the resumed run's weights differ from the uninterrupted run's"
     );
     let metrics = |artifacts: &Path| {
-        read_metrics_csv(&artifacts.join("metrics.csv"))
+        read_metrics_csv(&artifacts.join(METRICS_FILE))
             .unwrap()
             .into_iter()
             .map(|r| {

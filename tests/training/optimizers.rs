@@ -1,6 +1,7 @@
 //! Each optimizer lowers the loss and clearly beats chance on a few thousand real MNIST images.
 
 use super::common;
+use model::files::METRICS_FILE;
 
 #[test]
 fn adam_rmsprop_and_sgd_all_learn() {
@@ -23,7 +24,7 @@ fn adam_rmsprop_and_sgd_all_learn() {
         let report = common::train(config, dir.path(), false);
         let run = &report.runs[0];
         let best = run.best.clone();
-        let metrics = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+        let metrics = std::fs::read_to_string(dir.path().join(METRICS_FILE)).unwrap();
         let history: Vec<_> = metrics
             .lines()
             .skip(1)

@@ -6,6 +6,7 @@
 use training::TrainingReport;
 
 use super::common;
+use model::files::METRICS_FILE;
 
 #[test]
 fn same_seed_same_weights_and_metrics() {
@@ -28,7 +29,7 @@ fn same_seed_same_weights_and_metrics() {
         let report = common::train(config, dir.path(), false);
         let weights = common::weight_bits(dir.path());
         let per_epoch =
-            training::epoch_log::read_metrics_csv(&dir.path().join("metrics.csv")).unwrap();
+            training::epoch_log::read_metrics_csv(&dir.path().join(METRICS_FILE)).unwrap();
         (report, weights, per_epoch.len())
     };
     let (first, first_weights, epochs) = run();

@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         Task::Robustness(args) => report(robustness::run(&args).and_then(|rows| {
             let table = robustness::table(&rows);
             print!("{table}");
-            let path = args.out.join("table.md");
+            let path = args.out.join(model::files::ROBUSTNESS_TABLE_FILE);
             model::atomic_write(&path, table.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))
         })),

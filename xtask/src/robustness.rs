@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use model::ModelKind;
+use model::files::{REPORT_FILE, ROBUSTNESS_DIR, TRAIN_CONFIG_FILE};
 use training::backend::BackendChoice;
-use training::run_folder::{CONFIG_FILE, REPORT_FILE};
 use training::session::read_config;
 use training::{SessionOptions, TrainArgs, TrainingReport, run_on_backend};
 
@@ -93,7 +93,7 @@ pub struct RobustnessArgs {
     #[arg(long)]
     pub test_limit: Option<usize>,
     /// Folder of the runs, one per network and recipe.
-    #[arg(long, default_value = "runs/robustness")]
+    #[arg(long, default_value = ROBUSTNESS_DIR)]
     pub out: PathBuf,
 }
 
@@ -157,7 +157,7 @@ fn train_or_read(
     let words = training_words(args, model, recipe);
     let program = std::iter::once("training".to_string()).chain(words.iter().cloned());
     let config = TrainArgs::try_parse_words(program)?.to_config()?;
-    let started = dir.join(CONFIG_FILE).exists();
+    let started = dir.join(TRAIN_CONFIG_FILE).exists();
     if started {
         if read_config(dir)? != config {
             bail!(

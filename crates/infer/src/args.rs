@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use model::files::EVAL_REPORT_DIR;
 use model::{KernelChoice, ModelKind};
 
 use crate::convolve::Padding;
@@ -103,7 +104,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub kernels: Option<KernelChoice>,
     /// Folder for confusion.png and mistakes.png.
-    #[arg(long, default_value = "eval-report")]
+    #[arg(long, default_value = EVAL_REPORT_DIR)]
     pub out: PathBuf,
     /// Machine-readable output.
     #[arg(long)]

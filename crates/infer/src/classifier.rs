@@ -47,9 +47,7 @@ pub struct Prediction {
 impl Prediction {
     /// The `k` most probable digits with their probabilities, most probable first.
     pub fn top(&self, k: usize) -> Vec<(u8, f32)> {
-        let mut ranked: Vec<(u8, f32)> = (0..10u8)
-            .map(|d| (d, self.probabilities[d as usize]))
-            .collect();
+        let mut ranked: Vec<(u8, f32)> = (0u8..).zip(self.probabilities).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         ranked.truncate(k);
         ranked

@@ -6,13 +6,13 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE, LabelledImages};
+use model::files::{CONFUSION_FILE, MISTAKES_FILE};
 use model::{KernelChoice, ModelConfig, say};
 
 use crate::args::{
     ConvolveArgs, EvalArgs, ExportArgs, FiltersArgs, ImportArgs, PoolArgs, PredictArgs, ServeArgs,
 };
 use crate::convolve::{convolve as convolve_matrix, named_kernel, to_grey_levels};
-use crate::evaluation::{CONFUSION_FILE, MISTAKES_FILE};
 use crate::features::{conv_feature_maps, first_layer_kernels};
 use crate::matrix::Matrix;
 use crate::pool::pool as pool_matrix;

@@ -11,11 +11,6 @@ use serde::Serialize;
 use crate::classifier::Classifier;
 use crate::render::Mistake;
 
-/// The picture of the confusion matrix `infer eval` writes into its `--out` folder.
-pub const CONFUSION_FILE: &str = "confusion.png";
-/// The picture of the most confident mistakes `infer eval` writes into its `--out` folder.
-pub const MISTAKES_FILE: &str = "mistakes.png";
-
 /// How many of the most confident mistakes a report keeps.
 pub const WORST_MISTAKES: usize = 32;
 

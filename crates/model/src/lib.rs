@@ -22,6 +22,7 @@
 pub mod atomic_file;
 pub mod console;
 pub mod convnet;
+pub mod files;
 pub mod init;
 pub mod layer_math;
 mod layers;

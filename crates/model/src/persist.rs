@@ -17,13 +17,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::atomic_file::atomic_write;
+use crate::files::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
 use crate::network::{ModelConfig, Network};
 use custom_kernels::KernelBackend;
-
-/// File name of the weights inside a model directory.
-pub const WEIGHTS_FILE: &str = "model.mpk";
-/// File name of the architecture description inside a model directory.
-pub const CONFIG_FILE: &str = "model.json";
 
 /// Why a model could not be saved or loaded.
 #[derive(Debug)]
@@ -150,14 +146,14 @@ pub fn save_model<B: KernelBackend>(
     )
     .map_err(|e| PersistError::Write(recorder_message(&e)))?;
     let json = serde_json::to_vec_pretty(config).expect("a model config serialises");
-    let config_path = dir.join(CONFIG_FILE);
+    let config_path = dir.join(MODEL_CONFIG_FILE);
     atomic_write(&config_path, &json)
         .map_err(|e| PersistError::Write(format!("cannot write {}: {e}", config_path.display())))
 }
 
 /// Reads `model.json` from `dir`.
 pub fn load_config(dir: &Path) -> Result<ModelConfig, PersistError> {
-    let path = dir.join(CONFIG_FILE);
+    let path = dir.join(MODEL_CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| PersistError::Io(path.clone(), e))?;
     serde_json::from_str(&text).map_err(|e| PersistError::Config(path, e.to_string()))
 }

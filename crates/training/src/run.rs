@@ -23,12 +23,12 @@ use crate::learner_model::LearnerModel;
 use crate::optimizer::{AnyOptimizer, AnyOptimizerRecord, scheduler};
 use crate::quiet_renderer::QuietRenderer;
 use crate::recorder::CheckpointRecorder;
-use crate::run_folder::{
-    CHECKPOINT_DIR, CHECKPOINT_PARTS, METRICS_FILE, MODEL_PART, OPTIMIZER_PART, SCHEDULER_PART,
-    checkpoint_file, checkpointed_epochs,
-};
+use crate::run_folder::{checkpoint_file, checkpointed_epochs};
 use crate::strategies::{KeepBestAndLatest, PatienceStopping, best_epoch};
 use custom_kernels::KernelBackend;
+use model::files::{
+    CHECKPOINT_DIR, CHECKPOINT_PARTS, METRICS_FILE, MODEL_PART, OPTIMIZER_PART, SCHEDULER_PART,
+};
 use model::say;
 
 /// Smallest validation batch: validation needs no gradients, so larger batches are cheaper.

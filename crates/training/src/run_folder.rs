@@ -1,4 +1,5 @@
-//! The run folder: the name of every file training writes there, and its lock.
+//! The run folder: where its checkpoints lie, and its lock (the names of its files are in
+//! `model::files`).
 //!
 //! A run folder belongs to one training process at a time. The process holds an exclusive lock
 //! on `<run folder>/.lock` (the operating system's advisory file lock, released when the process
@@ -15,32 +16,7 @@ use model::atomic_file::remove_stale_temporaries;
 
 use model::say;
 
-// The files of a run folder, named here only.
-
-/// The lock file.
-pub const LOCK_FILE: &str = ".lock";
-/// The session's `TrainConfig`.
-pub const CONFIG_FILE: &str = "config.json";
-/// The final `TrainingReport`.
-pub const REPORT_FILE: &str = "report.json";
-/// One run's `RunSummary` (in the run folder, or a restart's folder).
-pub const RUN_SUMMARY_FILE: &str = "run.json";
-/// Learning curves of a run.
-pub const CURVES_FILE: &str = "curves.png";
-/// Per-epoch metrics.
-pub const METRICS_FILE: &str = "metrics.csv";
-/// Folder of Burn's checkpoints.
-pub const CHECKPOINT_DIR: &str = "checkpoint";
-/// The model part of a checkpoint, as Burn's checkpointer names it.
-pub const MODEL_PART: &str = "model";
-/// The optimizer part of a checkpoint.
-pub const OPTIMIZER_PART: &str = "optim";
-/// The learning-rate scheduler part of a checkpoint.
-pub const SCHEDULER_PART: &str = "scheduler";
-/// Every part of a checkpoint.
-pub const CHECKPOINT_PARTS: [&str; 3] = [MODEL_PART, OPTIMIZER_PART, SCHEDULER_PART];
-/// Extension of Burn's checkpoint files (`NamedMpkFileRecorder`).
-const CHECKPOINT_EXTENSION: &str = "mpk";
+use model::files::{CHECKPOINT_DIR, CHECKPOINT_EXTENSION, CHECKPOINT_PARTS, LOCK_FILE, MODEL_PART};
 
 /// How deep below the run folder stale temporary files are looked for (restart folders and
 /// their checkpoint folders).

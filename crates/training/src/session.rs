@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use mnist_data::{Mnist, MnistDataset, noisy_set, train_valid_split, translated_set};
 use model::ModelSummary;
+use model::files::{CURVES_FILE, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE};
 use model::{SCORING_BATCH, atomic_write, load_model, save_model};
 
 use crate::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds, WgpuTraining};
@@ -17,7 +18,6 @@ use crate::plot::write_learning_curves;
 use crate::report::{NoisyEvaluation, RunSummary, TrainingReport};
 use crate::run::{RunData, RunSpec, train_once};
 use crate::run_folder::lock_run_folder;
-use crate::run_folder::{CONFIG_FILE, CURVES_FILE, REPORT_FILE, RUN_SUMMARY_FILE};
 use crate::strategies::best_epoch;
 use model::say;
 
@@ -45,7 +45,7 @@ pub fn run_dir(artifacts: &Path, index: usize, runs: usize) -> PathBuf {
 
 /// Reads the configuration of the session in `artifacts` (for `--resume`).
 pub fn read_config(artifacts: &Path) -> Result<TrainConfig> {
-    let path = artifacts.join(CONFIG_FILE);
+    let path = artifacts.join(TRAIN_CONFIG_FILE);
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
             "cannot resume: no run in {} ({} missing)",
@@ -90,13 +90,13 @@ pub fn run_session<B: TrainingBackendBounds>(
     let artifacts = &options.artifacts;
     // Held until the session ends: no other process reads or writes this folder meanwhile.
     let _lock = lock_run_folder(artifacts)?;
-    if !options.resume && artifacts.join(CONFIG_FILE).exists() {
+    if !options.resume && artifacts.join(TRAIN_CONFIG_FILE).exists() {
         bail!(
             "{} already holds a training run; pass --resume to continue it or choose another --artifacts",
             artifacts.display()
         );
     }
-    write_json(&artifacts.join(CONFIG_FILE), &config)?;
+    write_json(&artifacts.join(TRAIN_CONFIG_FILE), &config)?;
 
     let mnist = Mnist::load(&options.data_dir)?;
     let (train, valid) = train_valid_split(&mnist.train, config.valid_size, config.seed);

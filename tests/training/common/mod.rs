@@ -3,12 +3,15 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burn_ndarray::NdArray;
 use clap::Parser;
+use model::files::METRICS_FILE;
 use training::backend::{BackendChoice, default_backend};
+use training::epoch_log::read_metrics_csv;
 use training::{SessionOptions, TrainArgs, TrainConfig, TrainingReport, run_on_backend};
 
 /// The recipe of the test runs, whatever the program's defaults (which aim at accuracy over a
@@ -68,4 +71,17 @@ pub fn weight_bits(artifacts: &Path) -> Vec<u32> {
     let mut bits = Bits(Vec::new());
     network.visit(&mut bits);
     bits.0
+}
+
+/// Waits until the run in `artifacts` has recorded `epochs` epochs in its metrics (at most two
+/// minutes).
+pub fn wait_for_epochs(artifacts: &Path, epochs: usize) {
+    let start = Instant::now();
+    while read_metrics_csv(&artifacts.join(METRICS_FILE)).map_or(0, |h| h.len()) < epochs {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the run did not reach epoch {epochs} in two minutes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

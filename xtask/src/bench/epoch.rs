@@ -9,12 +9,12 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use model::ModelKind;
+use model::files::METRICS_FILE;
 use serde::Serialize;
 use training::args::{PLAIN_RECIPE, TrainArgs};
 use training::config::{OptimizerConfig, TrainConfig};
 use training::epoch_log::read_metrics_csv;
 use training::run::valid_batch_size;
-use training::run_folder::METRICS_FILE;
 
 use super::peer::{Peer, PeerEpoch};
 
