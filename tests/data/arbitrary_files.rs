@@ -6,6 +6,7 @@ use std::path::Path;
 use mnist_data::IdxImages;
 use mnist_data::idx::{encode_images, encode_labels, read_images, read_labels};
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 
 /// A small valid image file: `count` images of `rows` x `cols`.
 fn valid_images(count: usize, rows: usize, cols: usize, seed: u8) -> Vec<u8> {
@@ -42,7 +43,12 @@ fn check(result: Result<(), mnist_data::DataError>, path: &Path) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    // Seeded, so that a failure reproduces on every run.
+    #![proptest_config(ProptestConfig {
+        cases: 128,
+        rng_seed: RngSeed::Fixed(crate::TEST_SEED),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256), gzip in any::<bool>()) {

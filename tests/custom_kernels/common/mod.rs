@@ -9,6 +9,8 @@
 #![allow(dead_code)]
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use burn::backend::Autodiff;
 use burn::module::Param;
@@ -21,6 +23,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::TEST_SEED;
 use custom_kernels::ops::{builtin, custom};
 use custom_kernels::{ConvSpec, FusedAdamConfig, KernelBackend, PoolSpec, RawKernels};
 
@@ -167,9 +170,6 @@ pub fn max_abs_diff(a: &TensorData, b: &TensorData) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// Seed of every test's random numbers.
-const TEST_SEED: u64 = 0x5eed;
-
 thread_local! {
     /// The random numbers of the test running on this thread: libtest runs each test on a thread
     /// of its own, so a test draws the same numbers on every run, whatever runs beside it
@@ -180,12 +180,30 @@ thread_local! {
 
 /// Standard normal values of `shape`, drawn on the CPU so every backend sees the same numbers.
 fn random_data(shape: &[usize]) -> TensorData {
+    RNG.with(|rng| random_data_from(&mut rng.borrow_mut(), shape))
+}
+
+/// Standard normal values of `shape` from `rng`.
+fn random_data_from(rng: &mut StdRng, shape: &[usize]) -> TensorData {
     let count = shape.iter().product::<usize>();
-    let values: Vec<f32> = RNG.with(|rng| {
-        let rng = &mut *rng.borrow_mut();
-        (0..count).map(|_| StandardNormal.sample(rng)).collect()
-    });
+    let values: Vec<f32> = (0..count).map(|_| StandardNormal.sample(rng)).collect();
     TensorData::new(values, shape.to_vec())
+}
+
+/// Burn's results on the [`Reference`] backend, computed once per case and process, for the
+/// ndarray and the wgpu suites alike: Burn's ndarray conv, compiled unoptimised into this test
+/// binary (see the root `Cargo.toml`), is most of either suite's time. `label` names the case;
+/// its inputs are a function of the case ([`ConvInputs::random`]), so one result serves both.
+fn reference_once(label: &str, compute: impl FnOnce() -> ConvResult) -> Arc<ConvResult> {
+    static REFERENCES: Mutex<BTreeMap<String, Arc<OnceLock<Arc<ConvResult>>>>> =
+        Mutex::new(BTreeMap::new());
+    let slot = REFERENCES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(label.to_string())
+        .or_default()
+        .clone();
+    slot.get_or_init(|| Arc::new(compute())).clone()
 }
 
 /// Input, weights and bias of a conv case.
@@ -196,11 +214,20 @@ pub struct ConvInputs {
 }
 
 impl ConvInputs {
+    /// Standard normal inputs drawn from a generator seeded by the case's shape, so that every
+    /// test of the case sees the same numbers.
     pub fn random(case: &ConvCase) -> Self {
+        let seed = conv_label(case)
+            .bytes()
+            .fold(TEST_SEED, |h, b| h.rotate_left(5) ^ u64::from(b));
+        let mut rng = StdRng::seed_from_u64(seed);
         Self {
-            input: random_data(&case.input),
-            weight: random_data(&[case.filters, case.input[1], case.kernel[0], case.kernel[1]]),
-            bias: random_data(&[case.filters]),
+            input: random_data_from(&mut rng, &case.input),
+            weight: random_data_from(
+                &mut rng,
+                &[case.filters, case.input[1], case.kernel[0], case.kernel[1]],
+            ),
+            bias: random_data_from(&mut rng, &[case.filters]),
         }
     }
 }
@@ -267,8 +294,9 @@ where
 {
     let inputs = ConvInputs::random(case);
     let custom = run_custom_conv::<B>(case, &inputs, device);
-    let reference = run_reference_conv(case, &inputs);
-    assert_conv_close(&conv_label(case), &custom, &reference);
+    let label = conv_label(case);
+    let reference = reference_once(&label, || run_reference_conv(case, &inputs));
+    assert_conv_close(&label, &custom, &reference);
 }
 
 /// The custom fused conv + pool on `B` vs Burn's conv, ReLU and pool on the reference.
@@ -280,10 +308,12 @@ where
     let custom = run_layer::<B>(case, &inputs, device, |x, w, b, spec| {
         custom::conv2d_pool(x, w, Some(b), spec, pool)
     });
-    let reference = run_layer::<Reference>(case, &inputs, &Default::default(), |x, w, b, spec| {
-        builtin::conv2d_pool(x, w, Some(b), spec, pool)
-    });
     let label = format!("{} + pool {pool:?}", conv_label(case));
+    let reference = reference_once(&label, || {
+        run_layer::<Reference>(case, &inputs, &Default::default(), |x, w, b, spec| {
+            builtin::conv2d_pool(x, w, Some(b), spec, pool)
+        })
+    });
     assert_conv_close(&label, &custom, &reference);
 }
 
