@@ -12,6 +12,7 @@ mod data;
 mod end_to_end;
 mod infer;
 mod model;
+mod not_run;
 mod programs;
 mod training;
 mod xtask;
