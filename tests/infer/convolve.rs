@@ -3,7 +3,7 @@
 use super::common::infer;
 use image::{GrayImage, Luma};
 use infer::convolve::{Matrix, Padding, convolve, named_kernel};
-use model::layer_math::{Padding as LayerPadding, output_size, same_padding};
+use model::layer_math::{output_size, same_padding};
 
 /// Cross-correlation by the definition, for comparison: `rows` `[above, below]` and `cols`
 /// `[left, right]` zeros around the input.
@@ -81,9 +81,9 @@ fn stride_and_padding_follow_the_output_size_formula() {
         for (stride, padding, pad) in [
             (1, Padding::Same, 1),
             (1, Padding::Valid, 0),
-            (2, Padding::Pixels(1), 1),
+            (2, Padding::Explicit(1), 1),
             (2, Padding::Valid, 0),
-            (3, Padding::Pixels(2), 2),
+            (3, Padding::Explicit(2), 2),
         ] {
             let got = convolve(&input, &kernel, stride, padding).unwrap();
             let want = naive(&input, &kernel, stride, [pad, pad], [pad, pad]);
@@ -112,8 +112,8 @@ fn same_padding_is_the_layer_math_same() {
             assert_eq!(
                 (Some(got.rows), Some(got.cols)),
                 (
-                    output_size(input.rows, kernel.rows, stride, LayerPadding::Same),
-                    output_size(input.cols, kernel.cols, stride, LayerPadding::Same)
+                    output_size(input.rows, kernel.rows, stride, Padding::Same),
+                    output_size(input.cols, kernel.cols, stride, Padding::Same)
                 ),
                 "{what}"
             );

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use model::files::EVAL_REPORT_DIR;
 use model::{KernelChoice, ModelKind};
 
-use crate::convolve::Padding;
+use crate::convolve::{Padding, parse_padding};
 use crate::pool::PoolChoice;
 
 /// Inference with a model trained by `cargo run -p training`.
@@ -147,7 +147,7 @@ pub struct ConvolveArgs {
     pub stride: usize,
     /// same (TensorFlow's SAME: ceil(W / S) outputs, the smaller half of the zeros before),
     /// valid, or a number of zeros on each side.
-    #[arg(long, default_value = "same")]
+    #[arg(long, default_value = "same", value_parser = parse_padding)]
     pub padding: Padding,
 }
 

@@ -3,10 +3,9 @@
 //! cross-correlation (the kernel is not flipped); for the symmetric kernels below this is the
 //! same thing, for Sobel and emboss it fixes which side counts as positive.
 
-use std::str::FromStr;
-
 use burn_ndarray::NdArray;
 use custom_kernels::{ConvSpec, KernelChoice, conv2d};
+pub use model::layer_math::Padding;
 use model::layer_math::same_padding;
 
 pub use crate::matrix::Matrix;
@@ -50,42 +49,28 @@ pub fn named_kernel(name: &str) -> Option<Matrix> {
         })
 }
 
-/// Zero padding around the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Padding {
-    /// TensorFlow's `SAME`, as in [`model::layer_math`]: enough zeros for `ceil(W / S)` output
-    /// positions, the smaller half before (for an odd kernel at stride 1, `(k - 1) / 2` on each
-    /// side, so the size is kept).
-    Same,
-    /// No padding.
-    Valid,
-    /// This many zeros on each side.
-    Pixels(usize),
-}
-
-impl FromStr for Padding {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "same" => Ok(Padding::Same),
-            "valid" => Ok(Padding::Valid),
-            n => n
-                .parse()
-                .map(Padding::Pixels)
-                .map_err(|_| format!("padding '{s}': expected same, valid or a number")),
-        }
+/// `--padding`: `same` (TensorFlow's `SAME`, as in [`model::layer_math`]: enough zeros for
+/// `ceil(W / S)` output positions, the smaller half before; for an odd kernel at stride 1,
+/// `(k - 1) / 2` on each side, so the size is kept), `valid` (none) or a number of zeros on
+/// each side.
+pub fn parse_padding(s: &str) -> Result<Padding, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "same" => Ok(Padding::Same),
+        "valid" => Ok(Padding::Valid),
+        n => n
+            .parse()
+            .map(Padding::Explicit)
+            .map_err(|_| format!("padding '{s}': expected same, valid or a number")),
     }
 }
 
-impl Padding {
-    /// Zeros `[before, after]` along an axis of `input` values for a kernel of `kernel`.
-    fn zeros(self, input: usize, kernel: usize, stride: usize) -> [usize; 2] {
-        match self {
-            Padding::Same => same_padding(input, kernel, stride),
-            Padding::Valid => [0, 0],
-            Padding::Pixels(p) => [p, p],
-        }
+/// The zeros `padding` adds `[before, after]` along an axis of `input` values for a kernel of
+/// `kernel`.
+fn zeros(padding: Padding, input: usize, kernel: usize, stride: usize) -> [usize; 2] {
+    match padding {
+        Padding::Same => same_padding(input, kernel, stride),
+        Padding::Valid => [0, 0],
+        Padding::Explicit(p) => [p, p],
     }
 }
 
@@ -123,8 +108,8 @@ pub fn convolve(
     if input.values.is_empty() || kernel.values.is_empty() {
         return Err("the input and the kernel must each hold at least one value".into());
     }
-    let rows = padding.zeros(input.rows, kernel.rows, stride);
-    let cols = padding.zeros(input.cols, kernel.cols, stride);
+    let rows = zeros(padding, input.rows, kernel.rows, stride);
+    let cols = zeros(padding, input.cols, kernel.cols, stride);
     let padded = input.padded(rows, cols);
     let spec = ConvSpec {
         stride: [stride, stride],
