@@ -99,6 +99,27 @@ fn convnet_per_layer_shapes() {
     assert_eq!(per_layer, 3_274_634);
 }
 
+/// Each network's conv blocks chain: the first takes the image, each next one takes the
+/// previous one's output (its sides and channels), so the hand-written block constants that
+/// build the layers, the summary and the bench's cases cannot drift apart.
+#[test]
+fn conv_blocks_chain_from_the_image() {
+    for kind in [ModelKind::Lenet5, ModelKind::Convnet] {
+        let blocks = kind.conv_blocks();
+        assert_eq!(blocks[0].input_side, IMAGE_SIDE, "{kind:?}");
+        assert_eq!(blocks[0].in_channels, 1, "{kind:?}");
+        for pair in blocks.windows(2) {
+            assert_eq!(
+                pair[1].input_side,
+                pair[0].output_side(),
+                "{kind:?}: {pair:?}"
+            );
+            assert_eq!(pair[1].in_channels, pair[0].filters, "{kind:?}: {pair:?}");
+        }
+    }
+    assert!(ModelKind::Mlp.conv_blocks().is_empty());
+}
+
 #[test]
 fn forward_on_batch_1_and_64_for_every_kind_and_init() {
     let device = Default::default();
