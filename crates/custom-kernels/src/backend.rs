@@ -79,8 +79,7 @@ pub trait RawKernels: Backend {
         conv: ConvSpec,
         pool: PoolSpec,
     ) -> (FloatTensor<Self>, IntTensor<Self>) {
-        let output = Self::conv2d_forward(input, weight, bias, conv);
-        Self::max_pool2d_forward(output, pool)
+        conv_then_max_pool::<Self>(input, weight, bias, conv, pool)
     }
 
     /// Gradients of [`RawKernels::conv2d_pool_forward`] from its inputs, its pooled output and
@@ -186,6 +185,20 @@ pub trait RawKernels: Backend {
         let param = Self::float_sub(param, Self::float_mul_scalar(update, scalar(s.lr)));
         (param, moment_1, moment_2)
     }
+}
+
+/// The conv then the max-pool as two ops, the conv output going through memory:
+/// [`RawKernels::conv2d_pool_forward`]'s default, and what a backend that fuses some windows
+/// runs for the others.
+pub fn conv_then_max_pool<B: RawKernels>(
+    input: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: Option<FloatTensor<B>>,
+    conv: ConvSpec,
+    pool: PoolSpec,
+) -> (FloatTensor<B>, IntTensor<B>) {
+    let output = B::conv2d_forward(input, weight, bias, conv);
+    B::max_pool2d_forward(output, pool)
 }
 
 /// The custom ops as the models use them: implemented by every backend the workbench runs on

@@ -15,7 +15,7 @@ use super::pool::{
     avg_pool2d_backward_kernel, avg_pool2d_forward_kernel, max_pool2d_backward_kernel,
     max_pool2d_forward_kernel,
 };
-use crate::backend::{LayerGrads, RawKernels};
+use crate::backend::{LayerGrads, RawKernels, conv_then_max_pool};
 use crate::spec::{ConvSpec, PoolSpec};
 
 /// Threads per cube (workgroup) of the one-thread-per-element kernels.
@@ -161,8 +161,7 @@ where
         let out = conv.output_size([h, w], [kh, kw]);
         let fusable = matches!(out, Some([oh, ow]) if oh % 2 == 0 && ow % 2 == 0);
         if pool != PoolSpec::TWO_BY_TWO || !fusable || c != wc {
-            let output = Self::conv2d_forward(input, weight, bias, conv);
-            return Self::max_pool2d_forward(output, pool);
+            return conv_then_max_pool::<Self>(input, weight, bias, conv, pool);
         }
         let [oh, ow] = out.expect("checked above");
         let input = into_contiguous(input);
