@@ -1,6 +1,7 @@
 //! `infer convolve`: worked textbook examples, the named kernels on pictures, and errors.
 
 use super::common::infer;
+use burn_ndarray::NdArray;
 use image::{GrayImage, Luma};
 use infer::convolve::{Matrix, Padding, convolve, named_kernel};
 use model::layer_math::{output_size, same_padding};
@@ -56,7 +57,7 @@ fn vertical_edge_detector_worked_example() {
     // vertical edge detector give a 4x4 output whose middle columns light up.
     let input: Matrix = "10 10 10 0 0 0\n".repeat(6).parse().unwrap();
     let kernel: Matrix = "1 0 -1; 1 0 -1; 1 0 -1".parse().unwrap();
-    let output = convolve(&input, &kernel, 1, Padding::Valid).unwrap();
+    let output = convolve::<NdArray>(&input, &kernel, 1, Padding::Valid).unwrap();
     assert_eq!((output.rows, output.cols), (4, 4));
     assert_eq!(output.to_string(), " 0 30 30  0\n".repeat(4));
 }
@@ -85,7 +86,7 @@ fn stride_and_padding_follow_the_output_size_formula() {
             (2, Padding::Valid, 0),
             (3, Padding::Explicit(2), 2),
         ] {
-            let got = convolve(&input, &kernel, stride, padding).unwrap();
+            let got = convolve::<NdArray>(&input, &kernel, stride, padding).unwrap();
             let want = naive(&input, &kernel, stride, [pad, pad], [pad, pad]);
             assert_close(&got, &want, &format!("{name} s{stride}"));
         }
@@ -105,7 +106,7 @@ fn same_padding_is_the_layer_math_same() {
     for kernel in ["1 2; 3 4", "1 0 -1; 2 0 -2; 1 0 -1", "1 2 3 4; 5 6 7 8"] {
         let kernel: Matrix = kernel.parse().unwrap();
         for stride in 1..=3 {
-            let got = convolve(&input, &kernel, stride, Padding::Same).unwrap();
+            let got = convolve::<NdArray>(&input, &kernel, stride, Padding::Same).unwrap();
             let rows = same_padding(input.rows, kernel.rows, stride);
             let cols = same_padding(input.cols, kernel.cols, stride);
             let what = format!("{}x{} kernel, stride {stride}", kernel.rows, kernel.cols);

@@ -9,6 +9,7 @@ mod cli;
 mod convolve;
 mod export;
 mod failures;
+mod library_example;
 mod pool;
 mod reports;
 mod serve;

@@ -1,6 +1,7 @@
 //! `infer pool`: the lecture's worked pooling examples on the command line, and the library
 //! function against a plain-loop definition of max, average and global average pooling.
 
+use burn_ndarray::NdArray;
 use infer::matrix::Matrix;
 use infer::pool::{PoolChoice, pool};
 use rand::rngs::StdRng;
@@ -110,7 +111,7 @@ fn the_library_pools_as_the_definition_says() {
                     (PoolChoice::Max, max as fn(&[f32]) -> f32),
                     (PoolChoice::Avg, mean),
                 ] {
-                    let got = pool(&input, kind, size, stride).unwrap();
+                    let got = pool::<NdArray>(&input, kind, size, stride).unwrap();
                     let want = naive(&input, size, stride, reduce);
                     assert_eq!((got.rows, got.cols), (want.rows, want.cols));
                     for (g, w) in got.values.iter().zip(&want.values) {
@@ -122,7 +123,7 @@ fn the_library_pools_as_the_definition_says() {
                 }
             }
         }
-        let global = pool(&input, PoolChoice::Global, 0, 0).unwrap();
+        let global = pool::<NdArray>(&input, PoolChoice::Global, 0, 0).unwrap();
         assert_eq!((global.rows, global.cols), (1, 1));
         assert!((global.values[0] - mean(&input.values)).abs() <= 1e-5);
     }

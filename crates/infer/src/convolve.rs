@@ -3,8 +3,7 @@
 //! cross-correlation (the kernel is not flipped); for the symmetric kernels below this is the
 //! same thing, for Sobel and emboss it fixes which side counts as positive.
 
-use burn_ndarray::NdArray;
-use custom_kernels::{ConvSpec, KernelChoice, conv2d};
+use custom_kernels::{ConvSpec, KernelBackend, KernelChoice, conv2d};
 pub use model::layer_math::Padding;
 use model::layer_math::same_padding;
 
@@ -92,11 +91,11 @@ impl Matrix {
     }
 }
 
-/// `input` cross-correlated with `kernel` (no bias, no ReLU) by the project's custom CPU
-/// `conv2d`, after zero-padding the input as `padding` says (the conv itself pads nothing, so
+/// `input` cross-correlated with `kernel` (no bias, no ReLU) by the project's `conv2d` on
+/// backend `B` (its default device), after zero-padding the input as `padding` says (the conv itself pads nothing, so
 /// uneven `SAME` padding is exact). Errors if the kernel does not fit the padded input or the
 /// stride is 0.
-pub fn convolve(
+pub fn convolve<B: KernelBackend>(
     input: &Matrix,
     kernel: &Matrix,
     stride: usize,
@@ -125,7 +124,7 @@ pub fn convolve(
         })?;
     let device = Default::default();
     let output = conv2d(
-        padded.to_tensor::<NdArray>(&device),
+        padded.to_tensor::<B>(&device),
         kernel.to_tensor(&device),
         None,
         spec,

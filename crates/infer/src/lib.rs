@@ -1,33 +1,15 @@
 //! Inference with the trained MNIST networks: a library (load a model, classify pictures or
 //! MNIST-style pixels, evaluate on labelled IDX files) and the `infer` command line.
 //!
-//! ```
-//! use infer::{Classifier, DefaultBackend};
-//! use model::{ModelConfig, save_model};
+//! The library is generic over the backend and compiles none of its own; the `infer` program
+//! (`src/bin/infer/`) is where one is chosen, [`DefaultBackend`].
 //!
-//! # let dir = std::env::temp_dir().join(format!("infer-doc-{}", std::process::id()));
-//! # std::fs::create_dir_all(&dir)?;
-//! # let config = ModelConfig::new();
-//! # save_model(&config.init::<DefaultBackend>(&Default::default()), &config, &dir)?;
-//! // `dir` is a training run folder such as `runs/lenet5` (here: an untrained LeNet-5).
-//! let classifier = Classifier::<DefaultBackend>::load(&dir)?;
+//! The example below is `tests/infer/library_example.rs`, which the workspace's tests run (it
+//! is not compiled a second time as a doc test):
 //!
-//! // Any picture of a digit: here a dark vertical bar on white, 60x80 pixels.
-//! let picture = image::GrayImage::from_fn(60, 80, |x, y| {
-//!     let ink = (25..35).contains(&x) && (10..70).contains(&y);
-//!     image::Luma([if ink { 0 } else { 255 }])
-//! });
-//! let prediction = classifier.classify(&image::DynamicImage::ImageLuma8(picture))?;
-//! println!("{} ({:.1}%)", prediction.digit, 100.0 * prediction.probabilities[prediction.digit as usize]);
-//! assert!(prediction.digit < 10);
-//! assert!((prediction.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-4);
-//! # std::fs::remove_dir_all(&dir)?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+#![doc = concat!("```rust,ignore\n", include_str!("../../../tests/infer/library_example.rs"), "```")]
 
-pub mod args;
 pub mod classifier;
-pub mod commands;
 pub mod convolve;
 pub mod evaluation;
 pub mod export;
@@ -37,7 +19,6 @@ pub mod matrix;
 pub mod pool;
 pub mod preprocess;
 pub mod render;
-pub mod serve;
 
 pub use classifier::{Classifier, InferError, Prediction, read_digit};
 pub use evaluation::{EvaluationReport, evaluate};

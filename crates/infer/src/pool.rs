@@ -1,9 +1,10 @@
 //! Pooling a small matrix through the project's pooling kernels, the way a lecture works
 //! examples by hand: `infer pool --kind max|avg|global --size N --stride S MATRIX.txt`.
 
-use burn_ndarray::NdArray;
 use clap::ValueEnum;
-use custom_kernels::{KernelChoice, PoolSpec, avg_pool2d, global_avg_pool2d, max_pool2d};
+use custom_kernels::{
+    KernelBackend, KernelChoice, PoolSpec, avg_pool2d, global_avg_pool2d, max_pool2d,
+};
 
 use crate::matrix::Matrix;
 
@@ -19,9 +20,9 @@ pub enum PoolChoice {
 }
 
 /// `input` pooled by `kind` with a `size x size` window moving by `stride` (both ignored by
-/// global pooling), no padding, through the custom CPU kernels. Errors if the size or the
+/// global pooling), no padding, through the project's kernels on backend `B` (its default device). Errors if the size or the
 /// stride is 0 or the window does not fit the matrix.
-pub fn pool(
+pub fn pool<B: KernelBackend>(
     input: &Matrix,
     kind: PoolChoice,
     size: usize,
@@ -47,7 +48,7 @@ pub fn pool(
             spec.kernel[0], spec.kernel[1], input.rows, input.cols
         )
     })?;
-    let x = input.to_tensor::<NdArray>(&Default::default());
+    let x = input.to_tensor::<B>(&Default::default());
     let pooled = match kind {
         PoolChoice::Max => max_pool2d(x, spec, KernelChoice::Custom),
         PoolChoice::Avg => avg_pool2d(x, spec, KernelChoice::Custom),

@@ -10,9 +10,9 @@ use mnist_data::{IMAGE_PIXELS, LabelledImages, Mnist, translate};
 use model::{KernelChoice, ModelSummary};
 use serde::Serialize;
 
-use crate::features::{classify_with_feature_maps, first_layer_kernels};
-use crate::render::FeatureMaps;
-use crate::{Classifier, DefaultBackend, Prediction};
+use infer::features::{classify_with_feature_maps, first_layer_kernels};
+use infer::render::FeatureMaps;
+use infer::{Classifier, DefaultBackend, Prediction};
 
 use super::ServeOptions;
 

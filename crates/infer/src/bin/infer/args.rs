@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 use model::files::EVAL_REPORT_DIR;
 use model::{KernelChoice, ModelKind};
 
-use crate::convolve::{Padding, parse_padding};
-use crate::pool::PoolChoice;
+use infer::convolve::{Padding, parse_padding};
+use infer::pool::PoolChoice;
 
 /// Inference with a model trained by `cargo run -p training`.
 #[derive(Debug, Parser)]

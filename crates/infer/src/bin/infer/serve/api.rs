@@ -23,10 +23,11 @@ use axum::routing::{get, post};
 use mnist_data::IMAGE_PIXELS;
 use serde::{Deserialize, Serialize};
 
+use infer::preprocess::mnist_pixels;
+use infer::render::FeatureMaps;
+
 use super::models::{Look, Served};
 use super::{MAX_REQUEST_BYTES, MAX_SHIFT, page};
-use crate::preprocess::mnist_pixels;
-use crate::render::FeatureMaps;
 
 /// The page and the API.
 pub fn router(served: Arc<Served>) -> Router {

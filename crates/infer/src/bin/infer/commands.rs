@@ -9,15 +9,16 @@ use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE, LabelledImages};
 use model::files::{CONFUSION_FILE, MISTAKES_FILE};
 use model::{KernelChoice, ModelConfig, say};
 
+use infer::convolve::{convolve as convolve_matrix, named_kernel, to_grey_levels};
+use infer::features::{conv_feature_maps, first_layer_kernels};
+use infer::matrix::Matrix;
+use infer::pool::pool as pool_matrix;
+use infer::render::{confusion_png, filters_png, mistakes_png};
+use infer::{Classifier, DefaultBackend, Prediction, evaluate, import_pytorch};
+
 use crate::args::{
     ConvolveArgs, EvalArgs, ExportArgs, FiltersArgs, ImportArgs, PoolArgs, PredictArgs, ServeArgs,
 };
-use crate::convolve::{convolve as convolve_matrix, named_kernel, to_grey_levels};
-use crate::features::{conv_feature_maps, first_layer_kernels};
-use crate::matrix::Matrix;
-use crate::pool::pool as pool_matrix;
-use crate::render::{confusion_png, filters_png, mistakes_png};
-use crate::{Classifier, DefaultBackend, Prediction, evaluate, import_pytorch};
 
 fn load(model: &Path, kernels: Option<KernelChoice>) -> Result<Classifier<DefaultBackend>> {
     Ok(Classifier::<DefaultBackend>::load_on(
@@ -161,7 +162,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
         out,
         key,
     } = args;
-    let config = match (crate::import::saved_config(&from)?, kind) {
+    let config = match (infer::import::saved_config(&from)?, kind) {
         (Some(saved), Some(kind)) if saved.kind != kind => bail!(
             "--kind {kind}, but {} holds a {} network (its metadata says so)",
             from.display(),
@@ -200,7 +201,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
         );
     }
     let classifier = Classifier::<DefaultBackend>::load(&args.model)?;
-    let bytes = crate::export::export_safetensors(classifier.network(), classifier.config())?;
+    let bytes = infer::export::export_safetensors(classifier.network(), classifier.config())?;
     model::atomic_write(&args.out, &bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     say!(
@@ -265,10 +266,7 @@ fn filters_input(
     index: usize,
 ) -> Result<([u8; IMAGE_PIXELS], String)> {
     if let Some(path) = image {
-        return Ok((
-            crate::classifier::read_digit(path)?,
-            path.display().to_string(),
-        ));
+        return Ok((infer::read_digit(path)?, path.display().to_string()));
     }
     let Some(path) = idx else {
         let test = mnist_data::Mnist::load_test(&mnist_data::bundled_data_dir())?;
@@ -327,7 +325,7 @@ pub fn convolve(args: ConvolveArgs) -> Result<()> {
             cols: picture.width() as usize,
             values: picture.as_raw().iter().map(|&p| p as f32).collect(),
         };
-        let result = convolve_matrix(&matrix, &kernel_matrix, stride, padding)
+        let result = convolve_matrix::<DefaultBackend>(&matrix, &kernel_matrix, stride, padding)
             .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
         let grey = to_grey_levels(&result, &kernel_matrix);
         let picture = image::GrayImage::from_raw(result.cols as u32, result.rows as u32, grey)
@@ -349,7 +347,7 @@ pub fn convolve(args: ConvolveArgs) -> Result<()> {
         )?;
     } else {
         let matrix = read_matrix(input)?;
-        let result = convolve_matrix(&matrix, &kernel_matrix, stride, padding)
+        let result = convolve_matrix::<DefaultBackend>(&matrix, &kernel_matrix, stride, padding)
             .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
         print_matrix(&result, output)?;
     }
@@ -360,7 +358,7 @@ pub fn convolve(args: ConvolveArgs) -> Result<()> {
 pub fn pool(args: PoolArgs) -> Result<()> {
     let matrix = read_matrix(&args.input)?;
     let stride = args.stride.unwrap_or(args.size);
-    let result = pool_matrix(&matrix, args.kind, args.size, stride)
+    let result = pool_matrix::<DefaultBackend>(&matrix, args.kind, args.size, stride)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.display()))?;
     print_matrix(&result, args.output.as_deref())
 }

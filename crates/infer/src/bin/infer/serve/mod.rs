@@ -21,7 +21,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use model::{KernelChoice, say};
 
-pub use models::{Look, Served, ServedModel};
+use models::Served;
 
 /// The largest request body accepted (a phone photo of a digit fits); larger ones get 413.
 pub const MAX_REQUEST_BYTES: usize = 8 << 20;

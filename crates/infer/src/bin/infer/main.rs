@@ -1,14 +1,21 @@
 //! `infer`: classify digit pictures or IDX images with a trained model, evaluate it, draw
 //! what its layers see, apply a kernel or a pooling to a matrix, import and export PyTorch
 //! weights, serve the draw-a-digit page.
-//! Parses the command line and dispatches to [`infer::commands`].
+//!
+//! `main` parses the command line and dispatches to [`commands`], one function per
+//! subcommand; `serve` is the web server. The work itself is the `infer` library's, which is
+//! generic over the backend: this program is where the backend is chosen
+//! ([`infer::DefaultBackend`]), so the library compiles no backend's code of its own.
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use args::{Cli, Command};
 use clap::Parser;
-use infer::args::{Cli, Command};
-use infer::commands;
+
+mod args;
+mod commands;
+mod serve;
 
 fn main() -> ExitCode {
     custom_kernels::cpu::keep_freed_buffers();
