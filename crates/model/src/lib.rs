@@ -5,19 +5,15 @@
 //!   (3,274,634 parameters);
 //! * [`Mlp`]: 784-1200-1200-1200-10 (3,836,410 parameters), the fully connected baseline.
 //!
-//! Build any of them from a [`ModelConfig`]; [`Network`] holds whichever was built.
+//! Build any of them from a [`ModelConfig`]
+//! (`ModelConfig::new().with_kind(ModelKind::Lenet5).init::<B>(&device)`); [`Network`] holds
+//! whichever was built.
 //!
-//! ```
-//! use burn_ndarray::NdArray;
-//! use burn::prelude::*;
-//! use model::{ModelConfig, ModelKind, ModelSummary};
+//! A program that loads a trained model and classifies MNIST images with this crate alone is
+//! `examples/classify.rs`, below; the end-to-end test compiles and runs it (so it is not
+//! compiled a second time as a doc test):
 //!
-//! let device = Default::default();
-//! let net = ModelConfig::new().with_kind(ModelKind::Lenet5).init::<NdArray>(&device);
-//! let logits = net.forward(Tensor::zeros([2, 1, 28, 28], &device));
-//! assert_eq!(logits.dims(), [2, 10]);
-//! assert_eq!(ModelSummary::of(&net).total_params, 61_706);
-//! ```
+#![doc = concat!("```rust,ignore\n", include_str!("../examples/classify.rs"), "```")]
 
 pub mod atomic_file;
 pub mod console;
