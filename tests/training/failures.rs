@@ -406,7 +406,7 @@ fn killed_twice_and_resumed_gives_the_weights_of_an_uninterrupted_run_bit_for_bi
     let dir = tempfile::tempdir().unwrap();
     // The ConvNet (dropout) with shift and jitter augmentation: every random stream is in use.
     let args = |artifacts: &Path| {
-        let mut args = tiny(artifacts, "3", "600");
+        let mut args = tiny(artifacts, "3", "400");
         args.extend(
             [
                 "--model",

@@ -13,7 +13,7 @@ fn custom_and_builtin_kernels_train_alike() {
             "--epochs",
             "2",
             "--train-limit",
-            "1500",
+            "1000",
             "--valid-size",
             "1000",
             "--test-limit",
@@ -24,9 +24,9 @@ fn custom_and_builtin_kernels_train_alike() {
     let custom = train("custom");
     let builtin = train("builtin");
     let (c, b) = (&custom.runs[0].best, &builtin.runs[0].best);
-    // Chance is 10%; two epochs on 1,500 images reach about 84%.
+    // Chance is 10%; two epochs on 1,000 images reach about 77%.
     assert!(
-        c.valid_accuracy > 75.0,
+        c.valid_accuracy > 70.0,
         "custom kernels: {}",
         c.valid_accuracy
     );

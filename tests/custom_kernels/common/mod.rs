@@ -64,10 +64,11 @@ const fn case(
 
 /// The conv shapes every backend is checked on.
 pub const CONV_CASES: [ConvCase; 14] = [
-    // The two LeNet-5 layers and the ConvNet's second layer (small batch).
+    // The two LeNet-5 layers (small batches) and the ConvNet's second layer (one image: it is
+    // the costliest case by far for Burn's reference, which runs unoptimised in the test binary).
     case([2, 1, 28, 28], 6, [5, 5], [1, 1], [2, 2], true),
     case([3, 6, 14, 14], 16, [5, 5], [1, 1], [0, 0], true),
-    case([2, 32, 14, 14], 64, [5, 5], [1, 1], [2, 2], true),
+    case([1, 32, 14, 14], 64, [5, 5], [1, 1], [2, 2], true),
     // Batch 1, odd sizes, no ReLU.
     case([1, 3, 7, 9], 4, [3, 3], [1, 1], [1, 1], false),
     // Stride 2 with padding 0, 1 and 2.
@@ -89,7 +90,8 @@ pub const CONV_CASES: [ConvCase; 14] = [
 ];
 
 /// The fused conv + pool blocks every backend is checked on: the networks' four blocks (small
-/// batches), odd sizes without ReLU, and an overlapping 3x3/2 pool.
+/// batches; one image for the ConvNet's second, as in [`CONV_CASES`]), odd sizes without ReLU,
+/// and an overlapping 3x3/2 pool.
 pub fn conv_pool_cases() -> Vec<(ConvCase, PoolSpec)> {
     let two = PoolSpec::TWO_BY_TWO;
     let overlapping = PoolSpec {
@@ -100,7 +102,7 @@ pub fn conv_pool_cases() -> Vec<(ConvCase, PoolSpec)> {
         (case([2, 1, 28, 28], 6, [5, 5], [1, 1], [2, 2], true), two),
         (case([3, 6, 14, 14], 16, [5, 5], [1, 1], [0, 0], true), two),
         (case([2, 1, 28, 28], 32, [5, 5], [1, 1], [2, 2], true), two),
-        (case([2, 32, 14, 14], 64, [5, 5], [1, 1], [2, 2], true), two),
+        (case([1, 32, 14, 14], 64, [5, 5], [1, 1], [2, 2], true), two),
         (case([1, 3, 7, 9], 4, [3, 3], [1, 1], [1, 1], false), two),
         (
             case([2, 2, 11, 10], 3, [3, 3], [1, 1], [1, 1], true),
