@@ -92,9 +92,9 @@ impl Matrix {
 }
 
 /// `input` cross-correlated with `kernel` (no bias, no ReLU) by the project's `conv2d` on
-/// backend `B` (its default device), after zero-padding the input as `padding` says (the conv itself pads nothing, so
-/// uneven `SAME` padding is exact). Errors if the kernel does not fit the padded input or the
-/// stride is 0.
+/// backend `B` (its default device), after zero-padding the input as `padding` says (the conv
+/// itself pads nothing, so uneven `SAME` padding is exact). Errors if the kernel does not fit
+/// the padded input or the stride is 0.
 pub fn convolve<B: KernelBackend>(
     input: &Matrix,
     kernel: &Matrix,

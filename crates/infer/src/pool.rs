@@ -20,8 +20,8 @@ pub enum PoolChoice {
 }
 
 /// `input` pooled by `kind` with a `size x size` window moving by `stride` (both ignored by
-/// global pooling), no padding, through the project's kernels on backend `B` (its default device). Errors if the size or the
-/// stride is 0 or the window does not fit the matrix.
+/// global pooling), no padding, through the project's kernels on backend `B` (its default
+/// device). Errors if the size or the stride is 0 or the window does not fit the matrix.
 pub fn pool<B: KernelBackend>(
     input: &Matrix,
     kind: PoolChoice,
