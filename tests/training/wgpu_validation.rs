@@ -22,6 +22,8 @@ const VALID_SIZE: usize = 500;
 /// that still train the network well past chance in one epoch, as the checks below need.
 const TRAIN_LIMIT: usize = 400;
 const BATCH_SIZE: usize = 16;
+/// Validation accuracy the run must pass: three times chance.
+const MIN_VALID_ACCURACY: f64 = 30.0;
 
 /// Whether a GPU adapter exists; without one, says so on both outputs.
 fn have_adapter() -> bool {
@@ -78,7 +80,6 @@ fn wgpu_validation_is_reproducible_and_scores_the_kept_weights() {
         );
     }
     let first = &epochs[0];
-    assert!(first.valid_accuracy > 50.0, "valid: {first:?}");
     for epoch in &epochs[1..] {
         // Identical on lavapipe; a GPU that reorders float sums may move the last digits.
         for (what, a, b) in [
@@ -103,6 +104,13 @@ fn wgpu_validation_is_reproducible_and_scores_the_kept_weights() {
     let on_wgpu = evaluate_saved(BackendChoice::Wgpu, kept, &valid, batch).unwrap();
     let on_ndarray = evaluate_saved(BackendChoice::Ndarray, kept, &valid, batch).unwrap();
     println!("kept model scored again: wgpu {on_wgpu:?}, ndarray {on_ndarray:?}");
+    // Past chance (10%), so that scoring the wrong images would show. The same seed draws
+    // other initial weights on another adapter (CubeCL's random kernel lays its draws out by
+    // the adapter's plane size): 53% on lavapipe, 40.8% on an NVIDIA H200 (2026-11-30).
+    assert!(
+        first.valid_accuracy > MIN_VALID_ACCURACY,
+        "valid: {first:?}"
+    );
     let close = |score: &Evaluation, loss_tolerance: f64, accuracy_tolerance: f64| {
         (score.loss - first.valid_loss).abs() <= loss_tolerance * first.valid_loss
             && (score.accuracy - first.valid_accuracy).abs() <= accuracy_tolerance
