@@ -5,6 +5,7 @@
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{Scalar, Shape, TensorMetadata, backend::Backend};
 
+use crate::builtin::primitive as builtin;
 use crate::spec::AdamStep;
 
 use crate::spec::{ConvSpec, PoolSpec};
@@ -149,6 +150,38 @@ pub trait RawKernels: Backend {
         }
     }
 
+    /// Burn's own conv (+ bias, ReLU): the `builtin` conv layer. The defaults of the four
+    /// `builtin_*_forward` methods call Burn's generic ops ([`crate::builtin::primitive`]); a
+    /// concrete backend may override them with the same calls, which compiles Burn's ops for
+    /// it once, in this crate (the ndarray backend does).
+    fn builtin_conv2d_forward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self> {
+        builtin::conv2d::<Self>(input, weight, bias, spec)
+    }
+
+    /// Burn's own max-pool.
+    fn builtin_max_pool2d_forward(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        builtin::max_pool2d::<Self>(input, spec)
+    }
+
+    /// Burn's own average pool.
+    fn builtin_avg_pool2d_forward(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        builtin::avg_pool2d::<Self>(input, spec)
+    }
+
+    /// Burn's own fully connected layer.
+    fn builtin_linear_forward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        builtin::linear::<Self>(x, weight, bias)
+    }
+
     /// One Adam update ([`crate::FusedAdam`]): returns the new parameter and moments. The
     /// default composes Burn's tensor ops with the arithmetic of Burn's Adam; the ndarray
     /// backend does it in one multi-threaded pass.
@@ -235,6 +268,38 @@ pub trait KernelBackend: Backend {
         bias: Option<FloatTensor<Self>>,
     ) -> FloatTensor<Self>;
 
+    /// Burn's own conv (+ bias, ReLU), as [`crate::conv2d`] runs it with
+    /// [`crate::KernelChoice::Builtin`]. The defaults of the four `builtin_*` methods call
+    /// Burn's generic ops (on `Autodiff<B>`, with Burn's own backward); on a concrete backend
+    /// they are the [`RawKernels`] `builtin_*_forward` methods.
+    fn builtin_conv2d(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<Self> {
+        builtin::conv2d::<Self>(input, weight, bias, spec)
+    }
+
+    /// Burn's own max-pool.
+    fn builtin_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        builtin::max_pool2d::<Self>(input, spec)
+    }
+
+    /// Burn's own average pool.
+    fn builtin_avg_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+        builtin::avg_pool2d::<Self>(input, spec)
+    }
+
+    /// Burn's own fully connected layer.
+    fn builtin_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        builtin::linear::<Self>(x, weight, bias)
+    }
+
     /// Mean softmax cross-entropy of `logits` `[n, classes]` against `targets` `[n]` (see
     /// [`crate::cross_entropy`]). Concrete backends use the default (tensor ops); `Autodiff`
     /// overrides it with the fused, exact backward.
@@ -282,5 +347,30 @@ impl<B: RawKernels> KernelBackend for B {
         bias: Option<FloatTensor<B>>,
     ) -> FloatTensor<B> {
         B::linear_forward(x, weight, bias)
+    }
+
+    fn builtin_conv2d(
+        input: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<B> {
+        B::builtin_conv2d_forward(input, weight, bias, spec)
+    }
+
+    fn builtin_max_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
+        B::builtin_max_pool2d_forward(input, spec)
+    }
+
+    fn builtin_avg_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
+        B::builtin_avg_pool2d_forward(input, spec)
+    }
+
+    fn builtin_linear(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+    ) -> FloatTensor<B> {
+        B::builtin_linear_forward(x, weight, bias)
     }
 }

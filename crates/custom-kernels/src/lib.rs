@@ -12,6 +12,7 @@
 //! * [`conv2d`] / [`max_pool2d`] / [`conv2d_pool`] (the two fused) / [`avg_pool2d`] /
 //!   [`global_avg_pool2d`] / [`linear`]: tensor-level entry points that pick the custom
 //!   kernels or Burn's built-in ops according to a [`KernelChoice`] switch;
+//! * [`builtin`]: those layers on Burn's built-in ops alone (the tests' reference);
 //! * [`BackendChoice`] / [`wgpu_device`]: the two backends as a run-time choice;
 //! * [`cross_entropy`]: softmax cross-entropy with a fused, exact (and so reproducible)
 //!   gradient;
@@ -22,6 +23,7 @@ pub mod adam;
 mod autodiff_backend;
 pub mod backend;
 pub mod backend_choice;
+pub mod builtin;
 pub mod cpu;
 mod cube;
 pub mod loss;

@@ -6,6 +6,7 @@ use burn_ndarray::{NdArray, NdArrayTensor};
 use ndarray::{ArcArray, IxDyn};
 
 use crate::backend::{LayerGrads, RawKernels};
+use crate::builtin::primitive as builtin;
 use crate::cpu::{
     ConvGeometry, LinearGeometry, PoolGeometry, adam_update, avg_pool2d_backward,
     avg_pool2d_forward, conv2d_backward, conv2d_forward, conv2d_pool_backward, conv2d_pool_forward,
@@ -255,6 +256,32 @@ impl RawKernels for B {
             weight: tensor(dw, &[g.inputs, g.outputs]),
             bias: tensor(db, &[g.outputs]),
         }
+    }
+
+    // Burn's own layer ops, compiled here (see `RawKernels::builtin_conv2d_forward`).
+    fn builtin_conv2d_forward(
+        input: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        spec: ConvSpec,
+    ) -> FloatTensor<B> {
+        builtin::conv2d::<B>(input, weight, bias, spec)
+    }
+
+    fn builtin_max_pool2d_forward(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
+        builtin::max_pool2d::<B>(input, spec)
+    }
+
+    fn builtin_avg_pool2d_forward(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
+        builtin::avg_pool2d::<B>(input, spec)
+    }
+
+    fn builtin_linear_forward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+    ) -> FloatTensor<B> {
+        builtin::linear::<B>(x, weight, bias)
     }
 
     fn adam_step(

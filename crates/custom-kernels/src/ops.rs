@@ -6,6 +6,7 @@ use burn::tensor::{Int, Tensor, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::KernelBackend;
+pub use crate::builtin;
 use crate::spec::{ConvSpec, PoolSpec};
 
 /// Which implementation of the layers a model uses: conv (with its bias and ReLU), pooling
@@ -89,7 +90,12 @@ pub fn conv2d<B: KernelBackend>(
     kernels: KernelChoice,
 ) -> Tensor<B, 4> {
     match kernels {
-        KernelChoice::Builtin => builtin::conv2d(input, weight, bias, spec),
+        KernelChoice::Builtin => Tensor::from_primitive(TensorPrimitive::Float(B::builtin_conv2d(
+            input.into_primitive().tensor(),
+            weight.into_primitive().tensor(),
+            bias.map(|b| b.into_primitive().tensor()),
+            spec,
+        ))),
         KernelChoice::Custom => custom::conv2d(input, weight, bias, spec),
     }
 }
@@ -107,7 +113,9 @@ pub fn conv2d_pool<B: KernelBackend>(
     kernels: KernelChoice,
 ) -> Tensor<B, 4> {
     match kernels {
-        KernelChoice::Builtin => builtin::conv2d_pool(input, weight, bias, conv, pool),
+        KernelChoice::Builtin => {
+            max_pool2d(conv2d(input, weight, bias, conv, kernels), pool, kernels)
+        }
         KernelChoice::Custom => custom::conv2d_pool(input, weight, bias, conv, pool),
     }
 }
@@ -119,7 +127,9 @@ pub fn max_pool2d<B: KernelBackend>(
     kernels: KernelChoice,
 ) -> Tensor<B, 4> {
     match kernels {
-        KernelChoice::Builtin => builtin::max_pool2d(input, spec),
+        KernelChoice::Builtin => Tensor::from_primitive(TensorPrimitive::Float(
+            B::builtin_max_pool2d(input.into_primitive().tensor(), spec),
+        )),
         KernelChoice::Custom => custom::max_pool2d(input, spec),
     }
 }
@@ -131,7 +141,9 @@ pub fn avg_pool2d<B: KernelBackend>(
     kernels: KernelChoice,
 ) -> Tensor<B, 4> {
     match kernels {
-        KernelChoice::Builtin => builtin::avg_pool2d(input, spec),
+        KernelChoice::Builtin => Tensor::from_primitive(TensorPrimitive::Float(
+            B::builtin_avg_pool2d(input.into_primitive().tensor(), spec),
+        )),
         KernelChoice::Custom => custom::avg_pool2d(input, spec),
     }
 }
@@ -169,7 +181,11 @@ pub fn linear<B: KernelBackend>(
     kernels: KernelChoice,
 ) -> Tensor<B, 2> {
     match kernels {
-        KernelChoice::Builtin => builtin::linear(x, weight, bias),
+        KernelChoice::Builtin => Tensor::from_primitive(TensorPrimitive::Float(B::builtin_linear(
+            x.into_primitive().tensor(),
+            weight.into_primitive().tensor(),
+            bias.map(|b| b.into_primitive().tensor()),
+        ))),
         KernelChoice::Custom => custom::linear(x, weight, bias),
     }
 }
@@ -246,68 +262,6 @@ pub mod custom {
             weight.into_primitive().tensor(),
             bias.map(|b| b.into_primitive().tensor()),
         )))
-    }
-}
-
-/// The layers on Burn's built-in ops alone, on any backend (the tests' reference).
-pub mod builtin {
-    use burn::tensor::activation::relu;
-    use burn::tensor::backend::Backend;
-    use burn::tensor::module::{
-        adaptive_avg_pool2d, avg_pool2d as builtin_avg_pool2d, conv2d as builtin_conv2d,
-        linear as builtin_linear, max_pool2d as builtin_max_pool2d,
-    };
-    use burn::tensor::ops::ConvOptions;
-
-    use super::*;
-
-    /// [`super::conv2d`] with [`KernelChoice::Builtin`].
-    pub fn conv2d<B: Backend>(
-        input: Tensor<B, 4>,
-        weight: Tensor<B, 4>,
-        bias: Option<Tensor<B, 1>>,
-        spec: ConvSpec,
-    ) -> Tensor<B, 4> {
-        let options = ConvOptions::new(spec.stride, spec.padding, [1, 1], 1);
-        let out = builtin_conv2d(input, weight, bias, options);
-        if spec.relu { relu(out) } else { out }
-    }
-
-    /// [`super::conv2d_pool`] with [`KernelChoice::Builtin`]: conv, ReLU, then the pool.
-    pub fn conv2d_pool<B: Backend>(
-        input: Tensor<B, 4>,
-        weight: Tensor<B, 4>,
-        bias: Option<Tensor<B, 1>>,
-        conv: ConvSpec,
-        pool: PoolSpec,
-    ) -> Tensor<B, 4> {
-        max_pool2d(conv2d(input, weight, bias, conv), pool)
-    }
-
-    /// [`super::max_pool2d`] with [`KernelChoice::Builtin`].
-    pub fn max_pool2d<B: Backend>(input: Tensor<B, 4>, spec: PoolSpec) -> Tensor<B, 4> {
-        builtin_max_pool2d(input, spec.kernel, spec.stride, [0, 0], [1, 1], false)
-    }
-
-    /// [`super::avg_pool2d`] with [`KernelChoice::Builtin`] (without padding, whether padding
-    /// counts in the divisor does not matter).
-    pub fn avg_pool2d<B: Backend>(input: Tensor<B, 4>, spec: PoolSpec) -> Tensor<B, 4> {
-        builtin_avg_pool2d(input, spec.kernel, spec.stride, [0, 0], true, false)
-    }
-
-    /// [`super::global_avg_pool2d`] with [`KernelChoice::Builtin`]: Burn's adaptive average
-    /// pool to one output per plane.
-    pub fn global_avg_pool2d<B: Backend>(input: Tensor<B, 4>) -> Tensor<B, 4> {
-        adaptive_avg_pool2d(input, [1, 1])
-    }
-
-    /// [`super::linear`] with [`KernelChoice::Builtin`].
-    pub fn linear<B: Backend>(
-        x: Tensor<B, 2>,
-        weight: Tensor<B, 2>,
-        bias: Option<Tensor<B, 1>>,
-    ) -> Tensor<B, 2> {
-        builtin_linear(x, weight, bias)
     }
 }
 
