@@ -20,6 +20,19 @@ mod serve;
 fn main() -> ExitCode {
     custom_kernels::cpu::keep_freed_buffers();
     custom_kernels::cpu::flush_denormals_to_zero();
+    // Every subcommand runs on the default backend: without a GPU adapter, say so (Burn's
+    // wgpu backend would panic at the first tensor).
+    #[cfg(feature = "wgpu")]
+    if custom_kernels::wgpu_device().is_err() {
+        let advice =
+            "install a Vulkan driver, or build infer without `--features wgpu` to run on the CPU";
+        writeln!(
+            std::io::stderr(),
+            "error: this infer runs on wgpu, and no GPU adapter was found ({advice})"
+        )
+        .ok();
+        return ExitCode::FAILURE;
+    }
     let result = match Cli::parse().command {
         Command::Predict(args) => commands::predict(args),
         Command::Eval(args) => commands::eval(args),
