@@ -6,7 +6,6 @@ use burn::tensor::{Int, Tensor, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::KernelBackend;
-pub use crate::builtin;
 use crate::spec::{ConvSpec, PoolSpec};
 
 /// Which implementation of the layers a model uses: conv (with its bias and ReLU), pooling
@@ -154,7 +153,7 @@ pub fn global_avg_pool2d<B: KernelBackend>(
     kernels: KernelChoice,
 ) -> Tensor<B, 4> {
     match kernels {
-        KernelChoice::Builtin => builtin::global_avg_pool2d(input),
+        KernelChoice::Builtin => crate::builtin::global_avg_pool2d(input),
         KernelChoice::Custom => custom::global_avg_pool2d(input),
     }
 }

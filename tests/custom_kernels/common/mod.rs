@@ -1,7 +1,8 @@
 //! Custom-vs-built-in comparisons shared by the ndarray and wgpu test suites: the custom
 //! kernels run on the backend under test (generic, under autodiff), the reference is always
 //! Burn's built-in ops on ndarray ([`Reference`]). The custom side calls `ops::custom` and the
-//! reference `ops::builtin`, so the wgpu side compiles none of Burn's CubeCL layer ops.
+//! reference `custom_kernels::builtin`, so the wgpu side compiles none of Burn's CubeCL layer
+//! ops.
 //!
 //! Tolerance: |custom - builtin| <= 1e-4 * (1 + |builtin|) elementwise (f32 sums of up to a few
 //! thousand products computed in a different order).
@@ -24,7 +25,8 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::TEST_SEED;
-use custom_kernels::ops::{builtin, custom};
+use custom_kernels::builtin;
+use custom_kernels::ops::custom;
 use custom_kernels::{ConvSpec, FusedAdamConfig, KernelBackend, PoolSpec, RawKernels};
 
 /// The reference every backend's custom kernels are compared with: Burn's built-in ops on
