@@ -12,7 +12,10 @@ use mnist_data::bundled_data_dir;
 pub fn model_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("infer-test-model-{}", std::process::id()));
+        // In the target directory (Cargo's folder for the tests' files), not the system's:
+        // a static is never dropped, so nothing removes it when the tests end.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("infer-test-model-{}", std::process::id()));
         std::fs::remove_dir_all(&dir).ok();
         let args = [
             "training",
