@@ -17,8 +17,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Run what CI runs: format check, clippy, and the test suite (release build; the wgpu
-    /// tests skip without a GPU adapter).
+    /// Run CI's checks as separate commands: format check, clippy, and the test suite
+    /// (release build; the wgpu tests skip without a GPU adapter). `.ci/run` lints during the
+    /// test build instead, which from an empty target directory saves checking every
+    /// dependency twice.
     Ci,
     /// Check that `cargo run -p training` (or infer, xtask) builds every dependency with the
     /// same features as `cargo test --workspace` (see crates/workspace-hack).
@@ -88,4 +90,15 @@ fn run_all(steps: &[&[&str]]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Clap's own check of the command line: conflicting names, defaults that do not parse.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }
