@@ -1,6 +1,7 @@
 //! The custom kernels agree with Burn's built-in ops, forward and in every gradient, on many
 //! shapes (batch 1, odd sizes, stride 2, padding 0/1/2, non-square and 1x1 kernels, several
-//! channels; fully connected layers from tiny to the MLP's), on the ndarray backend under
+//! channels; fully connected layers from tiny to the MLP's, with and without the ReLU fused
+//! into them), on the ndarray backend under
 //! autodiff. Tolerance: see `common`.
 
 use super::common;

@@ -93,7 +93,7 @@ fn wgpu_linear_first_layer_without_input_gradient_or_bias() {
 fn wgpu_fused_adam_matches_burn_adam() {
     let Some(device) = device() else { return };
     for weight_decay in [None, Some(0.05)] {
-        let [start, burn, fused] = common::adam_trajectories::<B>(weight_decay, 6, &device);
+        let [start, burn, fused] = common::adam_trajectories::<B>(weight_decay, 6, false, &device);
         let moved = start.iter().zip(&burn).filter(|(a, b)| a != b).count();
         assert_eq!(moved, burn.len(), "every parameter moved");
         for (i, (a, b)) in burn.iter().zip(&fused).enumerate() {

@@ -154,8 +154,8 @@ fn register_layer_grads<B: RawKernels>(
 struct LinearBackward;
 
 impl<B: RawKernels> Backward<B, 3> for LinearBackward {
-    /// Input and weight (checkpointed nodes).
-    type State = (NodeId, NodeId);
+    /// Input and weight (checkpointed nodes), and the output where a ReLU ends the layer.
+    type State = (NodeId, NodeId, Option<FloatTensor<B>>);
 
     fn backward(
         self,
@@ -165,10 +165,11 @@ impl<B: RawKernels> Backward<B, 3> for LinearBackward {
     ) {
         let parents = ops.parents.map(|node| node.map(|node| node.id));
         let output_grad = grads.consume::<B>(&ops.node);
-        let (input_id, weight_id) = ops.state;
+        let (input_id, weight_id, relu_output) = ops.state;
         let input: FloatTensor<B> = checkpointer.retrieve_node_output(input_id);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_id);
-        let g = B::linear_backward(input, weight, output_grad, parents[0].is_some());
+        let input_grad = parents[0].is_some();
+        let g = B::linear_backward(input, weight, relu_output, output_grad, input_grad);
         register_layer_grads::<B>(grads, parents, g);
     }
 }
@@ -270,10 +271,11 @@ impl<B: RawKernels, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: Option<FloatTensor<Self>>,
+        relu: bool,
     ) -> FloatTensor<Self> {
         let Some(bias) = bias else {
             let zeros = untracked_zero_bias::<B, C>(&weight, 1);
-            return Self::custom_linear(x, weight, Some(zeros));
+            return Self::custom_linear(x, weight, Some(zeros), relu);
         };
         match LinearBackward
             .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
@@ -283,13 +285,16 @@ impl<B: RawKernels, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
             OpsKind::Tracked(mut prep) => {
                 let input_id = prep.checkpoint(&x);
                 let weight_id = prep.checkpoint(&weight);
-                let output = B::linear_forward(x.primitive, weight.primitive, Some(bias.primitive));
-                prep.finish((input_id, weight_id), output)
+                let output =
+                    B::linear_forward(x.primitive, weight.primitive, Some(bias.primitive), relu);
+                let relu_output = relu.then(|| output.clone());
+                prep.finish((input_id, weight_id, relu_output), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::linear_forward(
                 x.primitive,
                 weight.primitive,
                 Some(bias.primitive),
+                relu,
             )),
         }
     }

@@ -125,24 +125,33 @@ pub trait RawKernels: Backend {
         )
     }
 
-    /// `x [n, inputs] * weight [inputs, outputs] + bias` (Burn's `Linear` layout). The default
-    /// is Burn's own op; the ndarray backend overrides it with multi-threaded GEMMs.
+    /// `relu?(x [n, inputs] * weight [inputs, outputs] + bias)` (Burn's `Linear` layout). The
+    /// default is Burn's own ops; the ndarray backend overrides it with multi-threaded GEMMs
+    /// and the ReLU applied to their output.
     fn linear_forward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: Option<FloatTensor<Self>>,
+        relu: bool,
     ) -> FloatTensor<Self> {
-        Self::linear(x, weight, bias)
+        let output = Self::linear(x, weight, bias);
+        if relu { Self::relu(output) } else { output }
     }
 
-    /// Gradients of [`RawKernels::linear_forward`]; the input gradient only if `input_grad` is
-    /// set. The default uses Burn's own backward ops.
+    /// Gradients of [`RawKernels::linear_forward`] from its input, weights, output where it
+    /// ends with a ReLU (the ReLU's mask), and output gradient; the input gradient only if
+    /// `input_grad` is set. The default uses Burn's own backward ops.
     fn linear_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        relu_output: Option<FloatTensor<Self>>,
         output_grad: FloatTensor<Self>,
         input_grad: bool,
     ) -> LayerGrads<Self> {
+        let output_grad = match relu_output {
+            Some(output) => Self::relu_backward(output, output_grad),
+            None => output_grad,
+        };
         LayerGrads {
             input: input_grad.then(|| Self::linear_x_backward(weight, output_grad.clone())),
             weight: Self::linear_weight_backward(x, output_grad.clone()),
@@ -260,12 +269,13 @@ pub trait KernelBackend: Backend {
         pool: PoolSpec,
     ) -> FloatTensor<Self>;
 
-    /// `x * weight + bias` for `x [n, inputs]`, `weight [inputs, outputs]`, with the
+    /// `relu?(x * weight + bias)` for `x [n, inputs]`, `weight [inputs, outputs]`, with the
     /// hand-written kernel where the backend has one.
     fn custom_linear(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: Option<FloatTensor<Self>>,
+        relu: bool,
     ) -> FloatTensor<Self>;
 
     /// Burn's own conv (+ bias, ReLU), as [`crate::conv2d`] runs it with
@@ -345,8 +355,9 @@ impl<B: RawKernels> KernelBackend for B {
         x: FloatTensor<B>,
         weight: FloatTensor<B>,
         bias: Option<FloatTensor<B>>,
+        relu: bool,
     ) -> FloatTensor<B> {
-        B::linear_forward(x, weight, bias)
+        B::linear_forward(x, weight, bias, relu)
     }
 
     fn builtin_conv2d(

@@ -36,6 +36,6 @@ pub use backend::{KernelBackend, LayerGrads, RawKernels};
 pub use backend_choice::{BackendChoice, wgpu_device};
 pub use ops::{
     KernelChoice, PoolKind, avg_pool2d, conv2d, conv2d_pool, cross_entropy, global_avg_pool2d,
-    linear, max_pool2d, pool2d,
+    linear, linear_relu, max_pool2d, pool2d,
 };
 pub use spec::{ConvSpec, PoolSpec};

@@ -8,7 +8,7 @@ use ndarray::{ArcArray, IxDyn};
 use crate::backend::{LayerGrads, RawKernels};
 use crate::builtin::primitive as builtin;
 use crate::cpu::{
-    ConvGeometry, LinearGeometry, PoolGeometry, adam_update, avg_pool2d_backward,
+    AdamTarget, ConvGeometry, LinearGeometry, PoolGeometry, adam_update, avg_pool2d_backward,
     avg_pool2d_forward, conv2d_backward, conv2d_forward, conv2d_pool_backward, conv2d_pool_forward,
     linear_backward, linear_forward, max_pool2d_backward, max_pool2d_forward, pool_geometry,
 };
@@ -228,12 +228,13 @@ impl RawKernels for B {
         x: FloatTensor<B>,
         weight: FloatTensor<B>,
         bias: Option<FloatTensor<B>>,
+        relu: bool,
     ) -> FloatTensor<B> {
         let g = LinearGeometry::new(dims2(&x), dims2(&weight));
         let out = with_f32(&x, |x| {
             with_f32(&weight, |w| match &bias {
-                Some(bias) => with_f32(bias, |b| linear_forward(x, w, Some(b), &g)),
-                None => linear_forward(x, w, None, &g),
+                Some(bias) => with_f32(bias, |b| linear_forward(x, w, Some(b), relu, &g)),
+                None => linear_forward(x, w, None, relu, &g),
             })
         });
         tensor(out, &[g.batch, g.outputs])
@@ -242,13 +243,17 @@ impl RawKernels for B {
     fn linear_backward(
         x: FloatTensor<B>,
         weight: FloatTensor<B>,
+        relu_output: Option<FloatTensor<B>>,
         output_grad: FloatTensor<B>,
         input_grad: bool,
     ) -> LayerGrads<B> {
         let g = LinearGeometry::new(dims2(&x), dims2(&weight));
         let (dx, dw, db) = with_f32(&x, |x| {
             with_f32(&weight, |w| {
-                with_f32(&output_grad, |dy| linear_backward(x, w, dy, &g, input_grad))
+                with_f32(&output_grad, |dy| match &relu_output {
+                    Some(y) => with_f32(y, |y| linear_backward(x, w, dy, Some(y), &g, input_grad)),
+                    None => linear_backward(x, w, dy, None, &g, input_grad),
+                })
             })
         });
         LayerGrads {
@@ -292,13 +297,41 @@ impl RawKernels for B {
         step: &AdamStep,
     ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
         let mut param = into_unique_f32(param);
+        let mut grad = into_unique_f32(grad);
         let mut moment_1 = into_unique_f32(moment_1);
         let mut moment_2 = into_unique_f32(moment_2);
         // Standard-layout arrays; `as_slice_mut` also makes each unique (copy-on-write).
-        let p = param.as_slice_mut().expect("standard layout");
         let m = moment_1.as_slice_mut().expect("standard layout");
         let v = moment_2.as_slice_mut().expect("standard layout");
-        with_f32(&grad, |g| adam_update(p, g, m, v, step));
-        (param.into(), moment_1.into(), moment_2.into())
+        let updated = if param.is_unique() || !grad.is_unique() {
+            let param_values = param.as_slice_mut().expect("standard layout");
+            let grad_values = grad.as_slice().expect("standard layout");
+            adam_update(
+                AdamTarget::InPlace {
+                    param: param_values,
+                    grad: grad_values,
+                },
+                m,
+                v,
+                step,
+            );
+            param
+        } else {
+            // The parameter is shared (the Learner's model of the previous step): the new
+            // values go into the gradient's buffer instead of a copy of the parameter.
+            let param_values = param.as_slice().expect("standard layout");
+            let grad_values = grad.as_slice_mut().expect("standard layout");
+            adam_update(
+                AdamTarget::IntoGrad {
+                    param: param_values,
+                    grad: grad_values,
+                },
+                m,
+                v,
+                step,
+            );
+            grad
+        };
+        (updated.into(), moment_1.into(), moment_2.into())
     }
 }

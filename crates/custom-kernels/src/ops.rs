@@ -189,6 +189,21 @@ pub fn linear<B: KernelBackend>(
     }
 }
 
+/// `relu(x * weight + bias)`: a hidden fully connected layer. The custom kernels apply the
+/// ReLU to the product's output, and its mask to the gradient before the backward products,
+/// instead of two more passes over the layer's output on Burn's generic ops.
+pub fn linear_relu<B: KernelBackend>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+    kernels: KernelChoice,
+) -> Tensor<B, 2> {
+    match kernels {
+        KernelChoice::Builtin => burn::tensor::activation::relu(linear(x, weight, bias, kernels)),
+        KernelChoice::Custom => custom::linear_relu(x, weight, bias),
+    }
+}
+
 /// The layers on this crate's kernels alone. Calling these instead of the switches above
 /// compiles none of Burn's built-in layer ops for the backend (the wgpu tests use them, so
 /// their test binary does not build Burn's CubeCL convolutions and matmuls).
@@ -256,10 +271,29 @@ pub mod custom {
         weight: Tensor<B, 2>,
         bias: Option<Tensor<B, 1>>,
     ) -> Tensor<B, 2> {
+        fully_connected(x, weight, bias, false)
+    }
+
+    /// [`super::linear_relu`] with [`KernelChoice::Custom`].
+    pub fn linear_relu<B: KernelBackend>(
+        x: Tensor<B, 2>,
+        weight: Tensor<B, 2>,
+        bias: Option<Tensor<B, 1>>,
+    ) -> Tensor<B, 2> {
+        fully_connected(x, weight, bias, true)
+    }
+
+    fn fully_connected<B: KernelBackend>(
+        x: Tensor<B, 2>,
+        weight: Tensor<B, 2>,
+        bias: Option<Tensor<B, 1>>,
+        relu: bool,
+    ) -> Tensor<B, 2> {
         Tensor::from_primitive(TensorPrimitive::Float(B::custom_linear(
             x.into_primitive().tensor(),
             weight.into_primitive().tensor(),
             bias.map(|b| b.into_primitive().tensor()),
+            relu,
         )))
     }
 }

@@ -4,11 +4,11 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
 use crate::layers::{
-    ConvBlockShape, conv, conv_block, dense, dense_description, flat_features, flatten, linear,
+    ConvBlockShape, conv, conv_block, dense, dense_description, dense_relu, flat_features, flatten,
+    linear,
 };
 use crate::trace::{LayerObserver, emit_features};
 use custom_kernels::{KernelBackend, KernelChoice, PoolKind};
@@ -105,7 +105,7 @@ impl<B: KernelBackend> ConvNet<B> {
             observer,
         );
         let x = conv_block(&self.conv2, block2, x, self.pool, self.kernels, observer);
-        let x = relu(dense(&self.fc1, flatten(x), self.kernels));
+        let x = dense_relu(&self.fc1, flatten(x), self.kernels);
         let x = self.dropout.forward(x);
         emit_features(
             observer,

@@ -7,10 +7,10 @@ use burn::prelude::*;
 
 use crate::init::InitScheme;
 use crate::trace::{LayerObserver, emit_maps};
-use custom_kernels::linear as linear_op;
 use custom_kernels::{
     ConvSpec, KernelBackend, KernelChoice, PoolKind, PoolSpec, conv2d, conv2d_pool, pool2d,
 };
+use custom_kernels::{linear as linear_op, linear_relu};
 
 /// A conv block of a network: a square convolution with bias (stride 1, `padding` zeros on
 /// every side) and ReLU, then the 2x2 pool (max or average, a choice of the network). Each
@@ -149,6 +149,17 @@ pub(crate) fn dense<B: KernelBackend>(
 ) -> Tensor<B, 2> {
     let bias = layer.bias.as_ref().map(|b| b.val());
     linear_op(x, layer.weight.val(), bias, kernels)
+}
+
+/// `relu(x * weight + bias)` of a hidden fully connected layer through the chosen kernels (the
+/// custom ones apply the ReLU inside the layer's op).
+pub(crate) fn dense_relu<B: KernelBackend>(
+    layer: &Linear<B>,
+    x: Tensor<B, 2>,
+    kernels: KernelChoice,
+) -> Tensor<B, 2> {
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    linear_relu(x, layer.weight.val(), bias, kernels)
 }
 
 /// How the summary describes a fully connected layer: `fully connected 400 -> 120` followed by

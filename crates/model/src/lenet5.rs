@@ -5,11 +5,11 @@
 use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
 use crate::layers::{
-    ConvBlockShape, conv, conv_block, dense, dense_description, flat_features, flatten, linear,
+    ConvBlockShape, conv, conv_block, dense, dense_description, dense_relu, flat_features, flatten,
+    linear,
 };
 use crate::trace::{LayerObserver, emit_features};
 use custom_kernels::{KernelBackend, KernelChoice, PoolKind};
@@ -105,7 +105,7 @@ impl<B: KernelBackend> LeNet5<B> {
         );
         let x = conv_block(&self.conv2, block2, x, self.pool, self.kernels, observer);
         let x = flatten(x);
-        let x = relu(dense(&self.fc1, x, self.kernels));
+        let x = dense_relu(&self.fc1, x, self.kernels);
         emit_features(
             observer,
             "fc1",
@@ -113,7 +113,7 @@ impl<B: KernelBackend> LeNet5<B> {
             self.fc1.num_params(),
             &x,
         );
-        let x = relu(dense(&self.fc2, x, self.kernels));
+        let x = dense_relu(&self.fc2, x, self.kernels);
         emit_features(
             observer,
             "fc2",

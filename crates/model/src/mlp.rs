@@ -3,10 +3,9 @@
 
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use crate::init::InitScheme;
-use crate::layers::{dense, dense_description, flatten, linear};
+use crate::layers::{dense, dense_description, dense_relu, flatten, linear};
 use crate::trace::{LayerObserver, emit_features};
 use custom_kernels::{KernelBackend, KernelChoice};
 use mnist_data::{CLASSES, IMAGE_PIXELS};
@@ -46,7 +45,7 @@ impl<B: KernelBackend> Mlp<B> {
         observer: &mut impl LayerObserver<B>,
     ) -> Tensor<B, 2> {
         let x = flatten(images);
-        let x = relu(dense(&self.fc1, x, self.kernels));
+        let x = dense_relu(&self.fc1, x, self.kernels);
         emit_features(
             observer,
             "fc1",
@@ -54,7 +53,7 @@ impl<B: KernelBackend> Mlp<B> {
             self.fc1.num_params(),
             &x,
         );
-        let x = relu(dense(&self.fc2, x, self.kernels));
+        let x = dense_relu(&self.fc2, x, self.kernels);
         emit_features(
             observer,
             "fc2",
@@ -62,7 +61,7 @@ impl<B: KernelBackend> Mlp<B> {
             self.fc2.num_params(),
             &x,
         );
-        let x = relu(dense(&self.fc3, x, self.kernels));
+        let x = dense_relu(&self.fc3, x, self.kernels);
         emit_features(
             observer,
             "fc3",

@@ -12,6 +12,7 @@ use burn::prelude::*;
 use mnist_data::{EpochShuffled, MnistBatch, MnistBatcher, MnistDataset, epoch_seed};
 
 use crate::config::TrainConfig;
+use crate::epoch_clock::EpochClock;
 
 /// Mixed into an epoch's seed for the backend generator, so dropout does not draw the same
 /// numbers as the shuffle.
@@ -28,11 +29,12 @@ pub struct EpochLoader<B: Backend> {
     seed: u64,
     device: B::Device,
     next_epoch: Arc<AtomicUsize>,
+    clock: EpochClock,
 }
 
 impl<B: Backend> EpochLoader<B> {
     /// The loader of `train` for a run seeded with `seed` whose next epoch is `first_epoch`
-    /// (0-based: the number of epochs already trained).
+    /// (0-based: the number of epochs already trained), stamping `clock` as each epoch starts.
     pub fn new(
         train: MnistDataset,
         config: &TrainConfig,
@@ -40,6 +42,7 @@ impl<B: Backend> EpochLoader<B> {
         first_epoch: usize,
         workers: usize,
         device: B::Device,
+        clock: EpochClock,
     ) -> Self {
         let batches_per_epoch = train.len().div_ceil(config.batch_size) as u64;
         let images = EpochShuffled::new(train, seed);
@@ -57,6 +60,7 @@ impl<B: Backend> EpochLoader<B> {
             seed,
             device,
             next_epoch: Arc::new(AtomicUsize::new(first_epoch)),
+            clock,
         }
     }
 
@@ -70,6 +74,7 @@ impl<B: Backend> EpochLoader<B> {
             seed: self.seed,
             device,
             next_epoch: self.next_epoch.clone(),
+            clock: self.clock.clone(),
         }
     }
 }
@@ -77,6 +82,7 @@ impl<B: Backend> EpochLoader<B> {
 impl<B: Backend> DataLoader<B, MnistBatch<B>> for EpochLoader<B> {
     /// Burn's training loop asks for an iterator once as each epoch starts.
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<MnistBatch<B>> + 'a> {
+        self.clock.start_epoch();
         let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
         self.images.start_epoch(epoch);
         self.batcher

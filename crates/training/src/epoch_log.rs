@@ -16,6 +16,8 @@ use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use serde::{Deserialize, Serialize};
 
+use crate::epoch_clock::{EpochClock, split_note};
+
 /// Burn's names of the metrics the run registers.
 const LOSS: &str = "Loss";
 const ACCURACY: &str = "Accuracy";
@@ -38,31 +40,48 @@ pub struct EpochRecord {
     pub learning_rate: f64,
     /// Wall time of the epoch (training + validation), seconds.
     pub seconds: f64,
+    /// Of `seconds`, the time in training steps (forward, backward, optimizer update); `None`
+    /// in a `metrics.csv` written before it was recorded.
+    pub step_seconds: Option<f64>,
+    /// Of `seconds`, the time in the validation pass (`None` as for `step_seconds`).
+    pub valid_seconds: Option<f64>,
 }
 
 impl EpochRecord {
     /// CSV header matching [`EpochRecord::csv_row`].
-    pub const CSV_HEADER: &'static str =
-        "epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,learning_rate,seconds";
+    pub const CSV_HEADER: &'static str = "epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,learning_rate,seconds,step_seconds,valid_seconds";
 
-    /// One CSV line (no newline).
+    /// Fields of a row written before the epoch's time was split (read, never written).
+    const OLD_FIELDS: usize = 7;
+
+    /// One CSV line (no newline); an unknown time is an empty field.
     pub fn csv_row(&self) -> String {
+        let time = |t: Option<f64>| t.map(|t| format!("{t:.3}")).unwrap_or_default();
         format!(
-            "{},{:.6},{:.4},{:.6},{:.4},{:.6e},{:.3}",
+            "{},{:.6},{:.4},{:.6},{:.4},{:.6e},{:.3},{},{}",
             self.epoch,
             self.train_loss,
             self.train_accuracy,
             self.valid_loss,
             self.valid_accuracy,
             self.learning_rate,
-            self.seconds
+            self.seconds,
+            time(self.step_seconds),
+            time(self.valid_seconds),
         )
     }
 
-    /// Parses a line written by [`EpochRecord::csv_row`].
+    /// Parses a line written by [`EpochRecord::csv_row`] (or by an earlier version, without
+    /// the split of the epoch's time).
     pub fn parse_csv_row(line: &str) -> Option<Self> {
         let f: Vec<&str> = line.trim().split(',').collect();
-        if f.len() != 7 {
+        let time = |i: usize| -> Option<Option<f64>> {
+            match f.get(i) {
+                None | Some(&"") => Some(None),
+                Some(text) => text.parse().ok().map(Some),
+            }
+        };
+        if f.len() != Self::OLD_FIELDS && f.len() != Self::CSV_HEADER.split(',').count() {
             return None;
         }
         Some(Self {
@@ -73,6 +92,8 @@ impl EpochRecord {
             valid_accuracy: f[4].parse().ok()?,
             learning_rate: f[5].parse().ok()?,
             seconds: f[6].parse().ok()?,
+            step_seconds: time(7)?,
+            valid_seconds: time(8)?,
         })
     }
 }
@@ -142,17 +163,20 @@ struct State {
 #[derive(Clone)]
 pub struct EpochLog {
     state: Arc<(Mutex<State>, Condvar)>,
+    clock: EpochClock,
     csv_path: PathBuf,
     print_lines: bool,
     prefix: String,
 }
 
 impl EpochLog {
-    /// A log writing `csv_path`, continuing `history` (the epochs already done when resuming).
-    /// With `print_lines`, prints one line per finished epoch, each starting with `prefix`.
+    /// A log writing `csv_path`, continuing `history` (the epochs already done when resuming),
+    /// each epoch's time read from `clock`. With `print_lines`, prints one line per finished
+    /// epoch, each starting with `prefix`.
     pub fn new(
         csv_path: PathBuf,
         history: Vec<EpochRecord>,
+        clock: EpochClock,
         print_lines: bool,
         prefix: String,
     ) -> Self {
@@ -164,6 +188,7 @@ impl EpochLog {
                 }),
                 Condvar::new(),
             )),
+            clock,
             csv_path,
             print_lines,
             prefix,
@@ -213,8 +238,9 @@ impl EpochLog {
         if self.print_lines
             && let Some(record) = history.last()
         {
+            let split = split_note(record.seconds, record.step_seconds, record.valid_seconds);
             model::console::line(format_args!(
-                "{}epoch {:>3}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}%  lr {:.2e}  {:.1}s",
+                "{}epoch {:>3}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}%  lr {:.2e}  {:.1}s{split}",
                 self.prefix,
                 record.epoch,
                 record.train_loss,
@@ -281,6 +307,10 @@ impl MetricLogger for EpochLog {
         let mean =
             |map: &HashMap<String, Mean>, name: &str| map.get(name).map_or(f64::NAN, Mean::mean);
         let epoch = state.history.last().map_or(1, |r| r.epoch + 1);
+        // The clock's times, stamped on the training thread; the time since the epoch's first
+        // metric event where validation did not run to its end (an interrupted run).
+        let started = state.epoch_started.take();
+        let times = self.clock.take_epoch();
         let record = EpochRecord {
             epoch,
             train_loss: mean(&state.train, LOSS),
@@ -288,10 +318,12 @@ impl MetricLogger for EpochLog {
             valid_loss: mean(&state.valid, LOSS),
             valid_accuracy: mean(&state.valid, ACCURACY),
             learning_rate: state.train.get(LEARNING_RATE).map_or(f64::NAN, |m| m.last),
-            seconds: state
-                .epoch_started
-                .take()
-                .map_or(0.0, |t| t.elapsed().as_secs_f64()),
+            seconds: times.map_or_else(
+                || started.map_or(0.0, |t| t.elapsed().as_secs_f64()),
+                |t| t.seconds,
+            ),
+            step_seconds: times.map(|t| t.step_seconds),
+            valid_seconds: times.map(|t| t.valid_seconds),
         };
         state.train.clear();
         state.valid.clear();

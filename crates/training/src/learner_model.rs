@@ -9,12 +9,17 @@ use custom_kernels::{KernelBackend, cross_entropy};
 use mnist_data::MnistBatch;
 use model::Network;
 
+use crate::epoch_clock::EpochClock;
+
 /// A [`Network`] as Burn's `Learner` trains it: the network, with softmax cross-entropy on its
 /// logits as the loss.
 #[derive(Module, Debug)]
 pub struct LearnerModel<B: KernelBackend> {
     /// The network being trained.
     pub network: Network<B>,
+    /// Stamped as each training step starts (not part of the record).
+    #[module(skip)]
+    pub clock: EpochClock,
 }
 
 impl<B: KernelBackend> LearnerModel<B> {
@@ -37,6 +42,7 @@ impl<B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend> TrainStep
     type Output = ClassificationOutput<B>;
 
     fn step(&self, batch: MnistBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
+        self.clock.start_step();
         let output = self.forward_classification(batch);
         TrainOutput::new(self, output.loss.backward(), output)
     }

@@ -6,6 +6,7 @@
 pub mod args;
 pub mod backend;
 pub mod config;
+pub mod epoch_clock;
 pub mod epoch_loader;
 pub mod epoch_log;
 pub mod evaluate;

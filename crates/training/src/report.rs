@@ -22,6 +22,14 @@ pub struct RunSummary {
     pub best: EpochRecord,
     /// Mean wall time of an epoch, seconds.
     pub mean_epoch_seconds: f64,
+    /// Of `mean_epoch_seconds`, the mean time in training steps (forward, backward, optimizer
+    /// update); `None` when an epoch was recorded without the split (a run resumed from an
+    /// earlier version's folder).
+    #[serde(default)]
+    pub mean_step_seconds: Option<f64>,
+    /// Of `mean_epoch_seconds`, the mean time in the validation pass (`None` as above).
+    #[serde(default)]
+    pub mean_valid_seconds: Option<f64>,
 }
 
 /// The test set with Gaussian pixel noise of `sigma`, scored.

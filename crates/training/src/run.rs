@@ -17,6 +17,7 @@ use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
 
 use crate::backend::{LoaderWorkers, TrainingBackendBounds};
 use crate::config::TrainConfig;
+use crate::epoch_clock::{EpochClock, TimedLoader, TimedOptimizer};
 use crate::epoch_loader::EpochLoader;
 use crate::epoch_log::{EpochLog, EpochRecord, read_metrics_csv};
 use crate::learner_model::LearnerModel;
@@ -174,12 +175,15 @@ pub fn train_once<B: TrainingBackendBounds>(
     }
 
     B::seed(device, spec.seed);
+    let clock = EpochClock::default();
     let learner_model = LearnerModel {
         network: config.model.init::<B>(device),
+        clock: clock.clone(),
     };
     let log = EpochLog::new(
         dir.join(METRICS_FILE),
         history,
+        clock.clone(),
         spec.plain_output,
         spec.label.clone(),
     );
@@ -234,6 +238,7 @@ fn fit<B: TrainingBackendBounds>(
     learner_model: LearnerModel<B>,
     optimizer: AnyOptimizer<LearnerModel<B>, B>,
 ) -> Result<LearnerModel<B::InnerBackend>> {
+    let clock = learner_model.clock.clone();
     let workers = <B::InnerBackend as LoaderWorkers>::LOADER_WORKERS;
     let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(EpochLoader::new(
         data.train.clone(),
@@ -242,11 +247,15 @@ fn fit<B: TrainingBackendBounds>(
         resume_from.unwrap_or(0),
         workers,
         Default::default(),
+        clock.clone(),
     ));
-    let valid_loader = DataLoaderBuilder::new(MnistBatcher::default())
-        .batch_size(valid_batch_size(config.batch_size))
-        .num_workers(workers)
-        .build(data.valid.clone());
+    let valid_loader = Arc::new(TimedLoader::new(
+        DataLoaderBuilder::new(MnistBatcher::default())
+            .batch_size(valid_batch_size(config.batch_size))
+            .num_workers(workers)
+            .build(data.valid.clone()),
+        clock.clone(),
+    ));
     let iterations_per_epoch = data.train.len().div_ceil(config.batch_size);
     let scheduler = scheduler(config, iterations_per_epoch)?;
 
@@ -283,6 +292,7 @@ fn fit<B: TrainingBackendBounds>(
     if let Some(epoch) = resume_from {
         training = training.checkpoint(epoch);
     }
+    let optimizer = TimedOptimizer::new(optimizer, clock);
     let learner = Learner::new(learner_model, optimizer, scheduler);
     // Burn's checkpointer thread panics when a save fails, and the training loop then panics
     // too: end the run with the cause instead.

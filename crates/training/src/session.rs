@@ -13,6 +13,8 @@ use model::{SCORING_BATCH, atomic_write, load_model, save_model};
 
 use crate::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds, WgpuTraining};
 use crate::config::TrainConfig;
+use crate::epoch_clock::split_note;
+use crate::epoch_log::EpochRecord;
 use crate::evaluate::evaluate;
 use crate::plot::write_learning_curves;
 use crate::report::{NoisyEvaluation, RunSummary, TrainingReport};
@@ -266,6 +268,10 @@ fn train_run<B: TrainingBackendBounds>(
         .cloned()
         .expect("best epoch is in the history");
     let epochs_run = outcome.history.len();
+    let mean = |time: fn(&EpochRecord) -> Option<f64>| {
+        let total: Option<f64> = outcome.history.iter().map(time).sum();
+        total.map(|t| t / epochs_run.max(1) as f64)
+    };
     let summary = RunSummary {
         restart: index + 1,
         seed,
@@ -273,8 +279,9 @@ fn train_run<B: TrainingBackendBounds>(
         stopped_early: epochs_run < config.epochs,
         best_epoch: outcome.best_epoch,
         best,
-        mean_epoch_seconds: outcome.history.iter().map(|r| r.seconds).sum::<f64>()
-            / epochs_run.max(1) as f64,
+        mean_epoch_seconds: mean(|r| Some(r.seconds)).unwrap_or_default(),
+        mean_step_seconds: mean(|r| r.step_seconds),
+        mean_valid_seconds: mean(|r| r.valid_seconds),
     };
     write_json(&dir.join(RUN_SUMMARY_FILE), &summary)?;
     Ok(summary)
@@ -282,8 +289,13 @@ fn train_run<B: TrainingBackendBounds>(
 
 fn print_final_summary(report: &TrainingReport, artifacts: &Path) -> Result<()> {
     let run = &report.runs[report.chosen_run - 1];
+    let split = split_note(
+        run.mean_epoch_seconds,
+        run.mean_step_seconds,
+        run.mean_valid_seconds,
+    );
     say!(
-        "best epoch {} of {}{}: valid accuracy {:.2}%, mean epoch {:.1}s",
+        "best epoch {} of {}{}: valid accuracy {:.2}%, mean epoch {:.1}s{split}",
         run.best_epoch,
         run.epochs_run,
         if run.stopped_early {

@@ -654,10 +654,17 @@ where
     let data = linear_inputs(dims);
     let reference =
         run_linear::<Reference>(dims, &data, false, &Default::default(), builtin::linear);
+    let reference_relu =
+        run_linear::<Reference>(dims, &data, false, &Default::default(), |x, w, b| {
+            burn::tensor::activation::relu(builtin::linear(x, w, b))
+        });
     for transposed in [false, true] {
         let custom = run_linear::<B>(dims, &data, transposed, device, custom::linear);
         let label = format!("linear {dims:?} (weight transposed: {transposed})");
         assert_conv_close(&label, &custom, &reference);
+        let custom = run_linear::<B>(dims, &data, transposed, device, custom::linear_relu);
+        let label = format!("linear + ReLU {dims:?} (weight transposed: {transposed})");
+        assert_conv_close(&label, &custom, &reference_relu);
     }
 }
 
@@ -747,16 +754,25 @@ impl<B: Backend> TinyNet<B> {
 }
 
 /// Parameters of [`TinyNet`] after a step of `optimizer` per loss in `losses`, from `start`.
+/// With `hold_previous`, each step runs while a clone of the network is held, as Burn's
+/// `Learner` holds its model during the optimizer step; the clone must come out unchanged.
 fn adam_trajectory<B: AutodiffBackend>(
     start: &TinyData,
     losses: &[TinyData],
     mut optimizer: impl Optimizer<TinyNet<B>, B>,
+    hold_previous: bool,
     device: &B::Device,
 ) -> Vec<f32> {
     let mut net = TinyNet::<B>::new(start, device);
     for loss in losses {
         let grads = GradientsParams::from_grads(net.loss(loss, device).backward(), &net);
-        net = optimizer.step(ADAM_LR, net, grads);
+        if hold_previous {
+            let (previous, before) = (net.clone(), net.values());
+            net = optimizer.step(ADAM_LR, net, grads);
+            assert_eq!(previous.values(), before, "the held model changed");
+        } else {
+            net = optimizer.step(ADAM_LR, net, grads);
+        }
     }
     net.values()
 }
@@ -765,10 +781,12 @@ fn adam_trajectory<B: AutodiffBackend>(
 const ADAM_LR: f64 = 0.01;
 
 /// Parameters at the start, then after `steps` updates with Burn's Adam on the reference
-/// and with `FusedAdam` on `B`, same settings, same starting point and losses.
+/// and with `FusedAdam` on `B`, same settings, same starting point and losses; with
+/// `hold_previous`, `FusedAdam` updates parameters that a clone of the network also holds.
 pub fn adam_trajectories<B>(
     weight_decay: Option<f32>,
     steps: usize,
+    hold_previous: bool,
     device: &B::Device,
 ) -> [Vec<f32>; 3]
 where
@@ -786,8 +804,8 @@ where
         .init::<B, TinyNet<B>>();
     [
         TinyNet::<Reference>::new(&start, &Default::default()).values(),
-        adam_trajectory::<Reference>(&start, &losses, burn_adam, &Default::default()),
-        adam_trajectory::<B>(&start, &losses, fused_adam, device),
+        adam_trajectory::<Reference>(&start, &losses, burn_adam, false, &Default::default()),
+        adam_trajectory::<B>(&start, &losses, fused_adam, hold_previous, device),
     ]
 }
 

@@ -1,7 +1,9 @@
 //! Whole epochs side by side (`--peer pytorch --epochs convnet,...`): the project's training
 //! tool, run as a user runs it (its own binary, one epoch, the plain recipe), then the PyTorch
 //! script training one epoch of the same number of images with the same batch size, optimizer
-//! and validation split size, alternating round by round.
+//! and validation split size, alternating round by round. Each side's epoch is split into the
+//! time in training steps, in the validation pass and the rest (the tool records the split in
+//! `metrics.csv`; the script times its steps the same way).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,6 +25,10 @@ use super::peer::{Peer, PeerEpoch};
 pub struct ToolEpoch {
     /// Training and validation, seconds, as the tool records it in `metrics.csv`.
     pub seconds: f64,
+    /// Of `seconds`, in training steps.
+    pub step_seconds: f64,
+    /// Of `seconds`, in the validation pass.
+    pub valid_seconds: f64,
     /// Validation accuracy, %.
     pub valid_accuracy: f64,
     /// Peak resident memory of the training process, MiB.
@@ -128,8 +134,14 @@ fn tool_epoch(binary: &Path, network: ModelKind) -> Result<ToolEpoch> {
     let first = history
         .first()
         .context("the training tool recorded no epoch")?;
+    let (Some(step_seconds), Some(valid_seconds)) = (first.step_seconds, first.valid_seconds)
+    else {
+        bail!("the training tool did not record where its epoch's time went");
+    };
     Ok(ToolEpoch {
         seconds: first.seconds,
+        step_seconds,
+        valid_seconds,
         valid_accuracy: first.valid_accuracy,
         peak_rss_mib,
     })
@@ -181,11 +193,13 @@ pub fn compare(
 ) -> Result<Vec<EpochComparison>> {
     let binary = training_binary()?;
     let data_dir = mnist_data::resolve_data_dir(None);
-    println!("\nOne training epoch (training + validation), the training tool's defaults:\n");
     println!(
-        "| network | images | project s | PyTorch s | project images/s | PyTorch images/s | project speed / PyTorch | project valid acc | PyTorch valid acc | project peak RSS MiB |"
+        "\nOne training epoch (training + validation), the training tool's plain recipe; each side's seconds in training steps, in validation and the rest (other):\n"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| network | images | project s | steps | valid | other | PyTorch s | steps | valid | other | project speed / PyTorch | project valid acc | PyTorch valid acc | project peak RSS MiB |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut comparisons = Vec::new();
     for &network in networks {
         let args = TrainArgs::try_parse_from(
@@ -202,15 +216,23 @@ pub fn compare(
                 project,
                 peer: peer_epoch,
             };
-            let rate = |s: f64| c.images as f64 / s;
+            let split = |total: f64, steps: f64, valid: f64| {
+                let other = total - steps - valid;
+                format!(
+                    "{total:.1} | {steps:.1} | {valid:.1} | {other:.1} ({:.0}%)",
+                    100.0 * other / total
+                )
+            };
             println!(
-                "| {} | {} | {:.1} | {:.1} | {:.0} | {:.0} | {:.2}x | {:.2}% | {:.2}% | {:.0} |",
+                "| {} | {} | {} | {} | {:.2}x | {:.2}% | {:.2}% | {:.0} |",
                 network,
                 c.images,
-                c.project.seconds,
-                c.peer.seconds,
-                rate(c.project.seconds),
-                rate(c.peer.seconds),
+                split(
+                    c.project.seconds,
+                    c.project.step_seconds,
+                    c.project.valid_seconds
+                ),
+                split(c.peer.seconds, c.peer.step_seconds, c.peer.valid_seconds),
                 c.peer.seconds / c.project.seconds,
                 c.project.valid_accuracy,
                 c.peer.valid_accuracy,

@@ -48,6 +48,10 @@ pub struct PeerEpoch {
     pub seconds: f64,
     /// Training alone, seconds.
     pub train_seconds: f64,
+    /// Of `seconds`, in training steps (`zero_grad` to `optimizer.step`).
+    pub step_seconds: f64,
+    /// Of `seconds`, in the validation pass.
+    pub valid_seconds: f64,
     /// Training images.
     pub images: usize,
     /// Mean training loss (a sanity check that it trained).

@@ -1,7 +1,8 @@
 //! Fully connected layer, forward and backward: one multi-threaded GEMM per product, with the
-//! transposes of the backward pass read through strides instead of copied.
+//! transposes of the backward pass read through strides instead of copied, and the ReLU that
+//! follows a hidden layer applied to its output (forward) and to its gradient (backward).
 
-use super::matmul::{Threads, matmul};
+use super::matmul::{Threads, matmul, matmul_new};
 
 /// Sizes of `x [batch, inputs] * w [inputs, outputs]` (Burn's `Linear` weight layout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +34,29 @@ impl LinearGeometry {
     }
 }
 
-/// `x * w + bias`: `[batch, outputs]`, row-major.
-pub fn linear_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &LinearGeometry) -> Vec<f32> {
+/// `x * w + bias`, through a ReLU if `relu` is set: `[batch, outputs]`, row-major.
+pub fn linear_forward(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    g: &LinearGeometry,
+) -> Vec<f32> {
+    let mut y = affine(x, w, bias, g);
+    if relu {
+        y.iter_mut().for_each(|v| *v = relu_of(*v));
+    }
+    y
+}
+
+/// Burn's ReLU, value for value: what is not above zero becomes zero (NaN stays NaN).
+#[inline(always)]
+fn relu_of(v: f32) -> f32 {
+    if v <= 0.0 { 0.0 } else { v }
+}
+
+/// `x * w + bias`.
+fn affine(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &LinearGeometry) -> Vec<f32> {
     let LinearGeometry {
         batch,
         inputs,
@@ -42,33 +64,25 @@ pub fn linear_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &LinearGeom
     } = *g;
     assert_eq!(x.len(), batch * inputs, "linear: input length");
     assert_eq!(w.len(), inputs * outputs, "linear: weight length");
-    let mut y = vec![0.0f32; batch * outputs];
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), outputs, "linear: bias length");
-        for row in y.chunks_exact_mut(outputs) {
-            row.copy_from_slice(bias);
-        }
-    }
     let product = [batch, outputs, inputs];
-    matmul(
-        &mut y,
-        x,
-        false,
-        w,
-        false,
-        product,
-        bias.is_some(),
-        Threads::All,
-    );
+    let Some(bias) = bias else {
+        return matmul_new(x, false, w, false, product, Threads::All);
+    };
+    assert_eq!(bias.len(), outputs, "linear: bias length");
+    let mut y = bias.repeat(batch);
+    matmul(&mut y, x, false, w, false, product, true, Threads::All);
     y
 }
 
 /// Gradients of [`linear_forward`] from its input, weights and output gradient `dy`:
-/// `dx = dy * w^T` (only if `want_input_grad`), `dw = x^T * dy`, `dbias = sum of dy's rows`.
+/// `dx = dy * w^T` (only if `want_input_grad`), `dw = x^T * dy`, `dbias = sum of dy's rows`,
+/// with `dy` first zeroed where the ReLU's output `relu_output` is not above zero (Burn's
+/// `relu_backward`) when the layer has one.
 pub fn linear_backward(
     x: &[f32],
     w: &[f32],
     dy: &[f32],
+    relu_output: Option<&[f32]>,
     g: &LinearGeometry,
     want_input_grad: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
@@ -82,15 +96,22 @@ pub fn linear_backward(
         batch * outputs,
         "linear backward: gradient length"
     );
-    let dx = want_input_grad.then(|| {
-        let mut dx = vec![0.0f32; batch * inputs];
-        let product = [batch, inputs, outputs];
-        matmul(&mut dx, dy, false, w, true, product, false, Threads::All);
-        dx
-    });
-    let mut dw = vec![0.0f32; inputs * outputs];
-    let product = [inputs, outputs, batch];
-    matmul(&mut dw, x, true, dy, false, product, false, Threads::All);
+    let masked: Vec<f32>;
+    let dy = match relu_output {
+        Some(y) => {
+            assert_eq!(y.len(), dy.len(), "linear backward: output length");
+            masked = dy
+                .iter()
+                .zip(y)
+                .map(|(&d, &y)| if y <= 0.0 { 0.0 } else { d })
+                .collect();
+            &masked
+        }
+        None => dy,
+    };
+    let dx = want_input_grad
+        .then(|| matmul_new(dy, false, w, true, [batch, inputs, outputs], Threads::All));
+    let dw = matmul_new(x, true, dy, false, [inputs, outputs, batch], Threads::All);
     let mut db = vec![0.0f32; outputs];
     for row in dy.chunks_exact(outputs) {
         db.iter_mut().zip(row).for_each(|(sum, d)| *sum += d);

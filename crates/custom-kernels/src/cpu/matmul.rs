@@ -1,7 +1,10 @@
 //! Matrix products on row-major `f32` slices through the `gemm` crate (runtime-dispatched
 //! AVX2/FMA/AVX-512 micro-kernels). Transposed operands are read through their strides, never
-//! copied. One shape takes a path of its own: a single row times a matrix on all threads (a
-//! fully connected layer at batch 1), where `gemm` reads the matrix on one thread.
+//! copied. On all threads, the output's columns are split into one block per thread, each a
+//! single-threaded `gemm` (the fully connected layers' shapes: a few dozen to a few hundred
+//! rows, where `gemm`'s own parallel split synchronises its threads many times per product).
+//! One shape takes a path of its own: a single row times a matrix (a fully connected layer at
+//! batch 1), where `gemm` reads the matrix on one thread.
 
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
@@ -16,15 +19,19 @@ const ROW_TIMES_MATRIX_MIN_MACS: usize = 1 << 18;
 /// a partial sum, and the partials are added in order, so the result does not depend on the
 /// threads. The ConvNet's fc1 (3136 x 1024, 12.8 MB) makes 13 tasks.
 const ROWS_PER_TASK: usize = 256;
+/// Fewest output columns per thread of a column-split product: narrower products (the
+/// logits layers, 10 columns) stay with `gemm`'s own parallelism.
+const MIN_COLUMNS_PER_TASK: usize = 48;
 
 /// How many threads one product may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Threads {
     /// The calling thread only: for callers that already parallelise (over images).
     One,
-    /// Rayon's pool: for one large product (the fully connected layers). `gemm` splits the
-    /// output into tiles and keeps each dot product on one thread in a fixed order, so the
-    /// result does not depend on how the tiles were scheduled.
+    /// Rayon's pool: for one large product (the fully connected layers). Each dot product is
+    /// computed by one thread in a fixed order (`gemm`'s blocking of the inner dimension
+    /// depends on that dimension and the caches only), so the result depends neither on how the
+    /// work was scheduled nor on the number of threads.
     All,
 }
 
@@ -49,16 +56,6 @@ pub fn matmul(
         dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
         "matmul: operands too short for {m}x{k} * {k}x{n}"
     );
-    let (a_rs, a_cs) = if a_transposed {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
-    };
-    let (b_rs, b_cs) = if b_transposed {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
     if m == 1
         && !a_transposed
         && !b_transposed
@@ -71,34 +68,205 @@ pub fn matmul(
             return row_times_matrix(&mut dst[..n], &a[..k], &b[..k * n], accumulate);
         }
     }
-    let parallelism = match threads {
-        Threads::One => Parallelism::None,
-        Threads::All => Parallelism::Rayon(0),
-    };
-    // SAFETY: the slices hold at least the m x n, m x k and k x n elements addressed by these
-    // strides (asserted above), and `dst` does not alias `a` or `b` (distinct borrows).
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            1.0,
-            1.0,
+    let product = Product::new(
+        dst.as_mut_ptr(),
+        a,
+        a_transposed,
+        b,
+        b_transposed,
+        [m, n, k],
+    );
+    // SAFETY: the slices hold at least the m x n, m x k and k x n elements addressed by the
+    // product's strides (asserted above); `dst` does not alias `a` or `b` (distinct borrows).
+    unsafe { product.run(n, accumulate, threads) };
+}
+
+/// `a * b` as a new `m x n` row-major vector: [`matmul`] without `accumulate`, into a vector
+/// that is not zero-filled first where `gemm` writes every element of its output without
+/// reading it (the shapes of the fully connected layers and their gradients; one zero-fill of
+/// a gradient buffer was 3% of an MLP training step).
+///
+/// # Panics
+/// If an operand is shorter than its shape implies.
+pub fn matmul_new(
+    a: &[f32],
+    a_transposed: bool,
+    b: &[f32],
+    b_transposed: bool,
+    [m, n, k]: [usize; 3],
+    threads: Threads,
+) -> Vec<f32> {
+    if !on_micro_kernels(m, n, k) {
+        let mut dst = vec![0.0f32; m * n];
+        matmul(
+            &mut dst,
+            a,
+            a_transposed,
+            b,
+            b_transposed,
+            [m, n, k],
             false,
-            false,
-            false,
-            parallelism,
+            threads,
         );
+        return dst;
+    }
+    assert!(
+        a.len() >= m * k && b.len() >= k * n,
+        "matmul: operands too short for {m}x{k} * {k}x{n}"
+    );
+    let mut dst = Vec::with_capacity(m * n);
+    let product = Product::new(
+        dst.as_mut_ptr(),
+        a,
+        a_transposed,
+        b,
+        b_transposed,
+        [m, n, k],
+    );
+    // SAFETY: `dst` has room for m x n elements and `a`, `b` hold their m x k and k x n
+    // (asserted above); without `accumulate` `gemm` stores each output element without
+    // reading it on these shapes (its micro-kernels' "alpha = 0" stores),
+    // so every element is written before `set_len` makes the vector's values readable.
+    unsafe {
+        product.run(n, false, threads);
+        dst.set_len(m * n);
+    }
+    dst
+}
+
+/// Whether `gemm` computes an `m x n x k` product with its blocked micro-kernels, which store
+/// each output without reading it when told to overwrite, and sum each dot product in an
+/// order that depends on `k` only. Its special paths (a single row or column, at most 16 x 16
+/// outputs, an inner dimension of 1 or 2) are not known to do either.
+fn on_micro_kernels(m: usize, n: usize, k: usize) -> bool {
+    m >= 2 && n >= 2 && k >= 3 && m * n > 16 * 16
+}
+
+/// The operands of one [`matmul`], by pointer and strides (row and column stride of each).
+#[derive(Clone, Copy)]
+struct Product {
+    dst: *mut f32,
+    dst_rs: isize,
+    a: *const f32,
+    a_rs: isize,
+    a_cs: isize,
+    b: *const f32,
+    b_rs: isize,
+    b_cs: isize,
+    m: usize,
+    k: usize,
+}
+
+// SAFETY: a `Product` only carries the addresses of its caller's buffers, which outlive every
+// task it is shared with (the tasks end before `run` returns); tasks read `a` and `b` and
+// write disjoint columns of `dst`.
+unsafe impl Send for Product {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Product {}
+
+impl Product {
+    /// The product `dst (m x n) = a (m x k) * b (k x n)` of row-major slices (stored
+    /// transposed where their flag is set).
+    fn new(
+        dst: *mut f32,
+        a: &[f32],
+        a_transposed: bool,
+        b: &[f32],
+        b_transposed: bool,
+        [m, n, k]: [usize; 3],
+    ) -> Self {
+        let (a_rs, a_cs) = if a_transposed {
+            (1, m as isize)
+        } else {
+            (k as isize, 1)
+        };
+        let (b_rs, b_cs) = if b_transposed {
+            (1, k as isize)
+        } else {
+            (n as isize, 1)
+        };
+        Self {
+            dst,
+            dst_rs: n as isize,
+            a: a.as_ptr(),
+            a_rs,
+            a_cs,
+            b: b.as_ptr(),
+            b_rs,
+            b_cs,
+            m,
+            k,
+        }
+    }
+
+    /// All `n` columns on `threads`: one column block per thread where the product is wide
+    /// enough, else `gemm` on its own.
+    ///
+    /// # Safety
+    /// As for [`Product::columns`], for all `n` columns.
+    unsafe fn run(&self, n: usize, accumulate: bool, threads: Threads) {
+        let blocks = match threads {
+            Threads::One => 1,
+            Threads::All => rayon::current_num_threads()
+                .min(n / MIN_COLUMNS_PER_TASK)
+                .max(1),
+        };
+        let width = n.div_ceil(blocks);
+        // The narrowest block, the last, must be one that `gemm` sums as a whole product does.
+        let last = n.saturating_sub((blocks - 1) * width);
+        if blocks == 1 || !on_micro_kernels(self.m, last, self.k) {
+            let parallelism = match threads {
+                Threads::One => Parallelism::None,
+                Threads::All => Parallelism::Rayon(0),
+            };
+            // SAFETY: the caller's contract.
+            unsafe { self.columns(0..n, accumulate, parallelism) };
+            return;
+        }
+        (0..blocks).into_par_iter().for_each(|block| {
+            let columns = block * width..((block + 1) * width).min(n);
+            // SAFETY: the caller's contract; the blocks' column ranges are disjoint, so no
+            // element of `dst` is written by two tasks, and `a` and `b` are only read.
+            unsafe { self.columns(columns, accumulate, Parallelism::None) };
+        });
+    }
+
+    /// Columns `columns` of the product, with `gemm` on `parallelism`.
+    ///
+    /// # Safety
+    /// The pointers and strides must address valid `m x n`, `m x k` and `k x n` operands (`n`
+    /// at least `columns.end`), and no other thread may touch these columns of `dst` meanwhile.
+    unsafe fn columns(
+        &self,
+        columns: std::ops::Range<usize>,
+        accumulate: bool,
+        parallelism: Parallelism,
+    ) {
+        let first = columns.start as isize;
+        // SAFETY: the caller's contract; column `first` of `dst` and of `b` lie inside them.
+        unsafe {
+            gemm(
+                self.m,
+                columns.len(),
+                self.k,
+                self.dst.offset(first),
+                1,
+                self.dst_rs,
+                accumulate,
+                self.a,
+                self.a_cs,
+                self.a_rs,
+                self.b.offset(first * self.b_cs),
+                self.b_cs,
+                self.b_rs,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
     }
 }
 
@@ -166,6 +334,84 @@ mod tests {
             .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) % 2001)
             .map(|v| v as f32 / 1000.0 - 1.0)
             .collect()
+    }
+
+    /// On all threads, the columns split among the threads: the same bits as one thread, for
+    /// every transposition, overwriting and accumulating, with a last block narrower than
+    /// the others.
+    #[test]
+    fn a_column_split_product_equals_one_thread() {
+        let (m, n, k) = (37, 3 * MIN_COLUMNS_PER_TASK + 5, 301);
+        for (a_t, b_t, accumulate) in [
+            (false, false, false),
+            (true, false, false),
+            (false, true, true),
+            (true, true, true),
+        ] {
+            let (a, b, start) = (values(m * k, 4), values(k * n, 5), values(m * n, 6));
+            let run = |threads| {
+                let mut dst = start.clone();
+                matmul(&mut dst, &a, a_t, &b, b_t, [m, n, k], accumulate, threads);
+                dst
+            };
+            let (all, one) = (run(Threads::All), run(Threads::One));
+            assert!(
+                all.iter()
+                    .zip(&one)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "transposed {a_t}/{b_t}, accumulate {accumulate}"
+            );
+            let (i, j) = (m - 1, n - 1);
+            let mut want = if accumulate {
+                start[i * n + j] as f64
+            } else {
+                0.0
+            };
+            for l in 0..k {
+                let x = if a_t { a[l * m + i] } else { a[i * k + l] };
+                let y = if b_t { b[j * k + l] } else { b[l * n + j] };
+                want += x as f64 * y as f64;
+            }
+            assert!((all[i * n + j] as f64 - want).abs() <= 1e-3 * (1.0 + want.abs()));
+        }
+    }
+
+    /// A product into a new vector equals one into a zero-filled vector, also when the
+    /// allocator hands back memory that held NaNs (the unfilled path never reads it), on the
+    /// shapes of both paths.
+    #[test]
+    fn a_new_product_ignores_what_its_memory_held() {
+        for (m, n, k) in [
+            (64, 300, 50),
+            (200, 120, 64),
+            (1, 300, 50),
+            (64, 300, 2),
+            (8, 8, 9),
+        ] {
+            let (a, b) = (values(m * k, 7), values(k * n, 8));
+            let mut want = vec![0.0; m * n];
+            matmul(
+                &mut want,
+                &a,
+                false,
+                &b,
+                true,
+                [m, n, k],
+                false,
+                Threads::One,
+            );
+            for threads in [Threads::All, Threads::One] {
+                drop(std::hint::black_box(vec![f32::NAN; m * n]));
+                let got = matmul_new(&a, false, &b, true, [m, n, k], threads);
+                assert_eq!(got.len(), m * n);
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{m}x{n}x{k} on {threads:?}"
+                );
+            }
+        }
     }
 
     /// A row times a matrix on all threads (the path of its own, where the CPU has AVX2):

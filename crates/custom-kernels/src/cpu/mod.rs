@@ -21,7 +21,7 @@ mod pool;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 
-pub use adam::adam_update;
+pub use adam::{AdamTarget, adam_update};
 pub use allocator::keep_freed_buffers;
 pub use conv::{CONV_PATH_ENV, ConvGeometry, ConvPath, Lanes, conv2d_backward, conv2d_forward};
 pub use conv_pool::{conv2d_pool_backward, conv2d_pool_forward, pool_geometry};
