@@ -1,8 +1,9 @@
 //! Matrix products on row-major `f32` slices through the `gemm` crate (runtime-dispatched
 //! AVX2/FMA/AVX-512 micro-kernels). Transposed operands are read through their strides, never
 //! copied. On all threads, the output's columns are split into one block per thread, each a
-//! single-threaded `gemm` (the fully connected layers' shapes: a few dozen to a few hundred
-//! rows, where `gemm`'s own parallel split synchronises its threads many times per product).
+//! single-threaded `gemm`, instead of `gemm`'s own parallel split (on the fully connected
+//! layers' shapes, a few dozen to a few hundred rows, the threads then meet once per product;
+//! the README's Performance section has what it bought).
 //! One shape takes a path of its own: a single row times a matrix (a fully connected layer at
 //! batch 1), where `gemm` reads the matrix on one thread.
 
@@ -83,8 +84,8 @@ pub fn matmul(
 
 /// `a * b` as a new `m x n` row-major vector: [`matmul`] without `accumulate`, into a vector
 /// that is not zero-filled first where `gemm` writes every element of its output without
-/// reading it (the shapes of the fully connected layers and their gradients; one zero-fill of
-/// a gradient buffer was 3% of an MLP training step).
+/// reading it (the shapes of the fully connected layers and their gradients, where the fill
+/// was a pass over every gradient of the layer's weights, on one thread).
 ///
 /// # Panics
 /// If an operand is shorter than its shape implies.
