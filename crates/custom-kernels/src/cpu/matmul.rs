@@ -1,9 +1,9 @@
 //! Matrix products on row-major `f32` slices through the `gemm` crate (runtime-dispatched
 //! AVX2/FMA/AVX-512 micro-kernels). Transposed operands are read through their strides, never
-//! copied. On all threads, the output's columns are split into one block per thread, each a
-//! single-threaded `gemm`, instead of `gemm`'s own parallel split (on the fully connected
-//! layers' shapes, a few dozen to a few hundred rows, the threads then meet once per product;
-//! the README's Performance section has what it bought).
+//! copied. On all threads, the output is split into one block of rows or columns per thread,
+//! each a single-threaded `gemm`, instead of `gemm`'s own parallel split (on the fully
+//! connected layers' shapes, a few dozen to a few hundred rows, the threads then meet once per
+//! product; the README's Performance section has what it bought).
 //! One shape takes a path of its own: a single row times a matrix (a fully connected layer at
 //! batch 1), where `gemm` reads the matrix on one thread.
 
@@ -20,9 +20,9 @@ const ROW_TIMES_MATRIX_MIN_MACS: usize = 1 << 18;
 /// a partial sum, and the partials are added in order, so the result does not depend on the
 /// threads. The ConvNet's fc1 (3136 x 1024, 12.8 MB) makes 13 tasks.
 const ROWS_PER_TASK: usize = 256;
-/// Fewest output columns per thread of a column-split product: narrower products (the
-/// logits layers, 10 columns) stay with `gemm`'s own parallelism.
-const MIN_COLUMNS_PER_TASK: usize = 48;
+/// Fewest output rows or columns per thread of a product split among the threads: smaller
+/// products (the logits layers, 10 columns) stay with `gemm`'s own parallelism.
+const MIN_EXTENT_PER_TASK: usize = 48;
 
 /// How many threads one product may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub fn matmul(
     );
     // SAFETY: the slices hold at least the m x n, m x k and k x n elements addressed by the
     // product's strides (asserted above); `dst` does not alias `a` or `b` (distinct borrows).
-    unsafe { product.run(n, accumulate, threads) };
+    unsafe { product.run(accumulate, threads) };
 }
 
 /// `a * b` as a new `m x n` row-major vector: [`matmul`] without `accumulate`, into a vector
@@ -97,7 +97,7 @@ pub fn matmul_new(
     [m, n, k]: [usize; 3],
     threads: Threads,
 ) -> Vec<f32> {
-    if !on_micro_kernels(m, n, k) {
+    if !(BLIND_WRITES && on_micro_kernels(m, n, k)) {
         let mut dst = vec![0.0f32; m * n];
         matmul(
             &mut dst,
@@ -129,11 +129,16 @@ pub fn matmul_new(
     // reading it on these shapes (its micro-kernels' "alpha = 0" stores),
     // so every element is written before `set_len` makes the vector's values readable.
     unsafe {
-        product.run(n, false, threads);
+        product.run(false, threads);
         dst.set_len(m * n);
     }
     dst
 }
+
+/// Whether [`matmul_new`] may leave its output unfilled for `gemm`'s micro-kernels: on x86-64,
+/// whose micro-kernels store without loading when told to overwrite (`gemm`'s Apple AMX
+/// kernels copy the output tile before using it, which would read the unfilled memory).
+const BLIND_WRITES: bool = cfg!(target_arch = "x86_64");
 
 /// Whether `gemm` computes an `m x n x k` product with its blocked micro-kernels, which store
 /// each output without reading it when told to overwrite, and sum each dot product in an
@@ -155,12 +160,13 @@ struct Product {
     b_rs: isize,
     b_cs: isize,
     m: usize,
+    n: usize,
     k: usize,
 }
 
 // SAFETY: a `Product` only carries the addresses of its caller's buffers, which outlive every
 // task it is shared with (the tasks end before `run` returns); tasks read `a` and `b` and
-// write disjoint columns of `dst`.
+// write disjoint blocks of `dst`.
 unsafe impl Send for Product {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for Product {}
@@ -196,68 +202,83 @@ impl Product {
             b_rs,
             b_cs,
             m,
+            n,
             k,
         }
     }
 
-    /// All `n` columns on `threads`: one column block per thread where the product is wide
-    /// enough, else `gemm` on its own.
+    /// The whole product on `threads`: one block of the output per thread where the product
+    /// is large enough, else `gemm` on its own. The blocks split the longer side of the
+    /// output, so the operand that every thread packs for itself is the smaller one (a tall
+    /// weight gradient splits its rows, a wide layer output its columns).
     ///
     /// # Safety
-    /// As for [`Product::columns`], for all `n` columns.
-    unsafe fn run(&self, n: usize, accumulate: bool, threads: Threads) {
+    /// As for [`Product::block`], for the whole output.
+    unsafe fn run(&self, accumulate: bool, threads: Threads) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let split_rows = m > n;
+        let extent = if split_rows { m } else { n };
         let blocks = match threads {
             Threads::One => 1,
             Threads::All => rayon::current_num_threads()
-                .min(n / MIN_COLUMNS_PER_TASK)
+                .min(extent / MIN_EXTENT_PER_TASK)
                 .max(1),
         };
-        let width = n.div_ceil(blocks);
+        let width = extent.div_ceil(blocks);
         // The narrowest block, the last, must be one that `gemm` sums as a whole product does.
-        let last = n.saturating_sub((blocks - 1) * width);
-        if blocks == 1 || !on_micro_kernels(self.m, last, self.k) {
+        let last = extent.saturating_sub((blocks - 1) * width);
+        let last_block = if split_rows { [last, n] } else { [m, last] };
+        if blocks == 1 || !on_micro_kernels(last_block[0], last_block[1], k) {
             let parallelism = match threads {
                 Threads::One => Parallelism::None,
                 Threads::All => Parallelism::Rayon(0),
             };
             // SAFETY: the caller's contract.
-            unsafe { self.columns(0..n, accumulate, parallelism) };
+            unsafe { self.block(0..m, 0..n, accumulate, parallelism) };
             return;
         }
         (0..blocks).into_par_iter().for_each(|block| {
-            let columns = block * width..((block + 1) * width).min(n);
-            // SAFETY: the caller's contract; the blocks' column ranges are disjoint, so no
-            // element of `dst` is written by two tasks, and `a` and `b` are only read.
-            unsafe { self.columns(columns, accumulate, Parallelism::None) };
+            let part = block * width..((block + 1) * width).min(extent);
+            let (rows, columns) = if split_rows {
+                (part, 0..n)
+            } else {
+                (0..m, part)
+            };
+            // SAFETY: the caller's contract; the blocks are disjoint, so no element of `dst`
+            // is written by two tasks, and `a` and `b` are only read.
+            unsafe { self.block(rows, columns, accumulate, Parallelism::None) };
         });
     }
 
-    /// Columns `columns` of the product, with `gemm` on `parallelism`.
+    /// Rows `rows` by columns `columns` of the product, with `gemm` on `parallelism`.
     ///
     /// # Safety
-    /// The pointers and strides must address valid `m x n`, `m x k` and `k x n` operands (`n`
-    /// at least `columns.end`), and no other thread may touch these columns of `dst` meanwhile.
-    unsafe fn columns(
+    /// The pointers and strides must address valid `m x n`, `m x k` and `k x n` operands
+    /// (the ranges inside `m` and `n`), and no other thread may touch this block of `dst`
+    /// meanwhile.
+    unsafe fn block(
         &self,
+        rows: std::ops::Range<usize>,
         columns: std::ops::Range<usize>,
         accumulate: bool,
         parallelism: Parallelism,
     ) {
-        let first = columns.start as isize;
-        // SAFETY: the caller's contract; column `first` of `dst` and of `b` lie inside them.
+        let (row, column) = (rows.start as isize, columns.start as isize);
+        // SAFETY: the caller's contract; row `row` and column `column` of `dst`, row `row` of
+        // `a` and column `column` of `b` lie inside them.
         unsafe {
             gemm(
-                self.m,
+                rows.len(),
                 columns.len(),
                 self.k,
-                self.dst.offset(first),
+                self.dst.offset(row * self.dst_rs + column),
                 1,
                 self.dst_rs,
                 accumulate,
-                self.a,
+                self.a.offset(row * self.a_rs),
                 self.a_cs,
                 self.a_rs,
-                self.b.offset(first * self.b_cs),
+                self.b.offset(column * self.b_cs),
                 self.b_cs,
                 self.b_rs,
                 1.0,
@@ -337,17 +358,24 @@ mod tests {
             .collect()
     }
 
-    /// On all threads, the columns split among the threads: the same bits as one thread, for
-    /// every transposition, overwriting and accumulating, with a last block narrower than
-    /// the others.
+    /// On all threads, the columns (a wide output) or the rows (a tall one) split among the
+    /// threads: the same bits as one thread, for every transposition, overwriting and
+    /// accumulating, with a last block narrower than the others.
     #[test]
-    fn a_column_split_product_equals_one_thread() {
-        let (m, n, k) = (37, 3 * MIN_COLUMNS_PER_TASK + 5, 301);
-        for (a_t, b_t, accumulate) in [
-            (false, false, false),
-            (true, false, false),
-            (false, true, true),
-            (true, true, true),
+    fn a_split_product_equals_one_thread() {
+        let (wide, tall) = (
+            (37, 3 * MIN_EXTENT_PER_TASK + 5, 301),
+            (3 * MIN_EXTENT_PER_TASK + 5, 37, 64),
+        );
+        for ((m, n, k), a_t, b_t, accumulate) in [
+            (wide, false, false, false),
+            (wide, true, false, false),
+            (wide, false, true, true),
+            (wide, true, true, true),
+            (tall, false, false, true),
+            (tall, true, false, false),
+            (tall, false, true, false),
+            (tall, true, true, true),
         ] {
             let (a, b, start) = (values(m * k, 4), values(k * n, 5), values(m * n, 6));
             let run = |threads| {
