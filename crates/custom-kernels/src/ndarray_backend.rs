@@ -303,35 +303,22 @@ impl RawKernels for B {
         // Standard-layout arrays; `as_slice_mut` also makes each unique (copy-on-write).
         let m = moment_1.as_slice_mut().expect("standard layout");
         let v = moment_2.as_slice_mut().expect("standard layout");
-        let updated = if param.is_unique() || !grad.is_unique() {
-            let param_values = param.as_slice_mut().expect("standard layout");
-            let grad_values = grad.as_slice().expect("standard layout");
-            adam_update(
-                AdamTarget::InPlace {
-                    param: param_values,
-                    grad: grad_values,
-                },
-                m,
-                v,
-                step,
-            );
-            param
+        // A shared parameter (the Learner's model of the previous step) gets its new values
+        // in the gradient's buffer instead of a copy of itself.
+        let into_grad = !param.is_unique() && grad.is_unique();
+        let target = if into_grad {
+            AdamTarget::IntoGrad {
+                param: param.as_slice().expect("standard layout"),
+                grad: grad.as_slice_mut().expect("standard layout"),
+            }
         } else {
-            // The parameter is shared (the Learner's model of the previous step): the new
-            // values go into the gradient's buffer instead of a copy of the parameter.
-            let param_values = param.as_slice().expect("standard layout");
-            let grad_values = grad.as_slice_mut().expect("standard layout");
-            adam_update(
-                AdamTarget::IntoGrad {
-                    param: param_values,
-                    grad: grad_values,
-                },
-                m,
-                v,
-                step,
-            );
-            grad
+            AdamTarget::InPlace {
+                param: param.as_slice_mut().expect("standard layout"),
+                grad: grad.as_slice().expect("standard layout"),
+            }
         };
+        adam_update(target, m, v, step);
+        let updated = if into_grad { grad } else { param };
         (updated.into(), moment_1.into(), moment_2.into())
     }
 }

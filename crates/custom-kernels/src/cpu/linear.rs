@@ -44,15 +44,16 @@ pub fn linear_forward(
 ) -> Vec<f32> {
     let mut y = affine(x, w, bias, g);
     if relu {
-        y.iter_mut().for_each(|v| *v = relu_of(*v));
+        y.iter_mut().for_each(|v| *v = relu_mask(*v, *v));
     }
     y
 }
 
-/// Burn's ReLU, value for value: what is not above zero becomes zero (NaN stays NaN).
+/// Burn's ReLU rule, for the output (`value` = `output`) and for its gradient: zero where the
+/// output is not above zero, `value` elsewhere (a NaN output passes its value on).
 #[inline(always)]
-fn relu_of(v: f32) -> f32 {
-    if v <= 0.0 { 0.0 } else { v }
+fn relu_mask(value: f32, output: f32) -> f32 {
+    if output <= 0.0 { 0.0 } else { value }
 }
 
 /// `x * w + bias`.
@@ -100,11 +101,7 @@ pub fn linear_backward(
     let dy = match relu_output {
         Some(y) => {
             assert_eq!(y.len(), dy.len(), "linear backward: output length");
-            masked = dy
-                .iter()
-                .zip(y)
-                .map(|(&d, &y)| if y <= 0.0 { 0.0 } else { d })
-                .collect();
+            masked = dy.iter().zip(y).map(|(&d, &y)| relu_mask(d, y)).collect();
             &masked
         }
         None => dy,
