@@ -1,6 +1,6 @@
 //! The bundled MNIST files load and verify; damaged files fail with errors naming the file.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use mnist_data::files::{TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, read_verified};
@@ -194,4 +194,73 @@ fn idx_pairs_must_agree() {
     let err = LabelledImages::read_idx_pair(&dir.path().join("small"), &dir.path().join("one"))
         .unwrap_err();
     assert!(err.to_string().contains("8x8, expected 28x28"), "{err}");
+}
+
+#[test]
+fn a_file_compressed_as_several_gzip_members_reads_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = std::fs::read(bundled_data_dir().join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let mut content = Vec::new();
+    flate2::read::GzDecoder::new(raw.as_slice())
+        .read_to_end(&mut content)
+        .unwrap();
+    // What `cat a.gz b.gz` gives: the header in one member, the labels in another.
+    let members = [gzip(&content[..100]), gzip(&content[100..])].concat();
+    write(dir.path(), "t10k-labels-idx1-ubyte.gz", &members);
+    let labels = read_verified(dir.path(), TEST_LABELS).unwrap();
+    assert_eq!(labels.bytes.len(), 8 + 10_000);
+}
+
+#[test]
+fn a_gzip_bomb_is_refused_without_inflating_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // 200 MB of zeros (about 200 kB compressed): not IDX, refused after its first four bytes.
+    let zeros = {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let block = vec![0u8; 1 << 20];
+        for _ in 0..200 {
+            encoder.write_all(&block).unwrap();
+        }
+        encoder.finish().unwrap()
+    };
+    write(dir.path(), "zeros.gz", &zeros);
+    let err = mnist_data::read_labels(&dir.path().join("zeros.gz")).unwrap_err();
+    assert!(
+        matches!(err, DataError::WrongMagic { found: 0, .. }),
+        "{err}"
+    );
+
+    // An IDX header followed by 200 MB: refused once it passes the budget.
+    let bomb = {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&encode_labels(&[1, 2])[..8]).unwrap();
+        let block = vec![1u8; 1 << 20];
+        for _ in 0..200 {
+            encoder.write_all(&block).unwrap();
+        }
+        encoder.finish().unwrap()
+    };
+    write(dir.path(), "bomb.gz", &bomb);
+    let err = mnist_data::read_labels(&dir.path().join("bomb.gz")).unwrap_err();
+    assert!(
+        err.to_string().contains("bomb.gz")
+            && err.to_string().contains(&format!(
+                "more than {} bytes",
+                mnist_data::idx::MAX_IDX_BYTES - 4
+            )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_fifo_or_a_folder_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let err = mnist_data::read_labels(&fifo).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let err = mnist_data::read_labels(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("is a folder, not a file"), "{err}");
 }

@@ -5,10 +5,12 @@ mod common;
 
 mod arbitrary_pictures;
 mod browser;
+mod budgets;
 mod cli;
 mod convolve;
 mod export;
 mod failures;
+mod import_pytorch;
 mod library_example;
 mod pool;
 mod reports;

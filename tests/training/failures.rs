@@ -17,14 +17,14 @@ use model::files::{CHECKPOINT_DIR, METRICS_FILE, REPORT_FILE, RUN_SUMMARY_FILE};
 
 type B = burn_ndarray::NdArray;
 
-fn training() -> Command {
+pub(super) fn training() -> Command {
     let mut command = Command::new(crate::programs::program("training"));
     command.env("MNIST_DIR", mnist_data::bundled_data_dir());
     command
 }
 
 /// A run of a few seconds per epoch on a few images, plain output.
-fn tiny(artifacts: &Path, epochs: &str, train_limit: &str) -> Vec<String> {
+pub(super) fn tiny(artifacts: &Path, epochs: &str, train_limit: &str) -> Vec<String> {
     [
         "--epochs",
         epochs,
@@ -42,7 +42,7 @@ fn tiny(artifacts: &Path, epochs: &str, train_limit: &str) -> Vec<String> {
     .to_vec()
 }
 
-fn assert_ok(output: &Output) -> String {
+pub(super) fn assert_ok(output: &Output) -> String {
     assert!(
         output.status.success(),
         "failed:\n{}\n{}",
@@ -143,11 +143,11 @@ fn a_full_disk_stops_the_run_with_the_cause_and_leaves_no_truncated_file() {
         .args(tiny(&artifacts, "2", "500"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // Files may not grow past 150 kB (a LeNet-5 record is 247 kB): as a full disk, writes fail.
-    // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit) are made.
+    // Files may not grow past 150 kB (a LeNet-5 record is 247 kB): as a full disk, writes fail
+    // (SIGXFSZ left at its default, which kills a program that does not ignore it).
+    // SAFETY: between fork and exec only an async-signal-safe call (setrlimit) is made.
     unsafe {
         command.pre_exec(|| {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
             let limit = libc::rlimit {
                 rlim_cur: 150_000,
                 rlim_max: 150_000,
@@ -177,7 +177,7 @@ fn a_full_disk_stops_the_run_with_the_cause_and_leaves_no_truncated_file() {
 }
 
 /// A finished 3-epoch run made to look interrupted after its last epoch (no run summary).
-fn interrupted_run(dir: &Path) -> PathBuf {
+pub(super) fn interrupted_run(dir: &Path) -> PathBuf {
     let artifacts = dir.join("run");
     assert_ok(
         &training()
@@ -191,7 +191,7 @@ fn interrupted_run(dir: &Path) -> PathBuf {
     artifacts
 }
 
-fn resume(artifacts: &Path) -> Output {
+pub(super) fn resume(artifacts: &Path) -> Output {
     training()
         .args([
             "--resume",
@@ -302,7 +302,7 @@ fn a_reader_that_goes_away_mid_run_ends_it_promptly() {
     assert!(epochs <= 2, "went on for {epochs} epochs");
 }
 
-fn failure(args: &[&str]) -> String {
+pub(super) fn failure(args: &[&str]) -> String {
     assert_clean_failure(&training().args(args).output().unwrap())
 }
 

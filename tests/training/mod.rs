@@ -6,6 +6,7 @@ pub(crate) mod common;
 
 mod cli;
 mod early_stopping_and_restarts;
+mod edited_run_folders;
 mod failures;
 mod kernels;
 mod optimizers;

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use crate::CLASSES;
 use crate::error::DataError;
@@ -26,25 +26,34 @@ pub struct RawIdx {
     pub bytes: Vec<u8>,
 }
 
-/// Reads `path`, decompressing it when it starts with the gzip signature.
+/// The most bytes an IDX file may hold, decompressed (MNIST's largest, the training images, is
+/// 47 MB). A larger file, or a gzip stream that inflates past it, is refused.
+pub const MAX_IDX_BYTES: u64 = 64 << 20;
+
+/// Reads `path`, decompressing it when it starts with the gzip signature (several gzip members
+/// one after another are one stream, as `gzip -d` reads them). The magic number is checked
+/// before the rest is decompressed: a file that is not IDX costs no more than its first bytes.
 pub fn read_raw(path: &Path) -> Result<RawIdx, DataError> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file_bytes = std::fs::read(path).map_err(io)?;
+    let file_bytes = crate::read_limited(path, MAX_IDX_BYTES).map_err(io)?;
     let bytes = if file_bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(file_bytes.len() * 4);
-        GzDecoder::new(file_bytes.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::UnexpectedEof => DataError::Truncated {
-                    path: path.to_path_buf(),
-                    detail: "the gzip stream ends early".into(),
-                },
-                _ => io(source),
-            })?;
-        out
+        let mut decoder = MultiGzDecoder::new(file_bytes.as_slice());
+        let mut magic = Vec::with_capacity(4);
+        (&mut decoder)
+            .take(4)
+            .read_to_end(&mut magic)
+            .map_err(|source| gzip_error(path, source))?;
+        if magic.len() < 4 || magic[..3] != [0, 0, 0x08] {
+            // Not IDX (or truncated): `header` says which, from these bytes alone.
+            magic
+        } else {
+            let rest = crate::read_all_limited(decoder, MAX_IDX_BYTES - 4, file_bytes.len() * 4)
+                .map_err(|source| gzip_error(path, source))?;
+            [magic, rest].concat()
+        }
     } else {
         file_bytes
     };
@@ -52,6 +61,19 @@ pub fn read_raw(path: &Path) -> Result<RawIdx, DataError> {
         path: path.to_path_buf(),
         bytes,
     })
+}
+
+fn gzip_error(path: &Path, source: std::io::Error) -> DataError {
+    match source.kind() {
+        std::io::ErrorKind::UnexpectedEof => DataError::Truncated {
+            path: path.to_path_buf(),
+            detail: "the gzip stream ends early".into(),
+        },
+        _ => DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
 }
 
 /// `[n, rows, cols]` images, one byte per pixel, 0 = background.
@@ -136,7 +158,14 @@ pub fn parse_images(raw: &RawIdx) -> Result<IdxImages, DataError> {
             detail: format!("images of {rows}x{cols} pixels"),
         });
     }
-    let pixels = body(raw, 16, count * rows * cols)?.to_vec();
+    let len = count
+        .checked_mul(rows)
+        .and_then(|n| n.checked_mul(cols))
+        .ok_or_else(|| DataError::BadDimensions {
+            path: raw.path.clone(),
+            detail: format!("{count} images of {rows}x{cols} pixels overflow"),
+        })?;
+    let pixels = body(raw, 16, len)?.to_vec();
     Ok(IdxImages {
         count,
         rows,

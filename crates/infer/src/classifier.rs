@@ -22,6 +22,12 @@ pub enum InferError {
     /// The model path does not exist.
     #[error("model not found: {0} (pass a training run directory or its model.mpk)")]
     ModelNotFound(PathBuf),
+    /// The model path is a file other than a model's weights.
+    #[error(
+        "{0} is a file, not a model: pass a training run directory or its {weights}",
+        weights = model::files::WEIGHTS_FILE
+    )]
+    NotAModel(PathBuf),
     /// An image file could not be read or decoded.
     #[error("cannot read image {path}: {reason}")]
     Image {
@@ -79,7 +85,10 @@ impl<B: KernelBackend> Classifier<B> {
         if !path.exists() {
             return Err(InferError::ModelNotFound(path.to_path_buf()));
         }
-        let dir = if path.is_file() {
+        let dir = if !path.is_dir() {
+            if path.file_name() != Some(model::files::WEIGHTS_FILE.as_ref()) {
+                return Err(InferError::NotAModel(path.to_path_buf()));
+            }
             path.parent().unwrap_or(Path::new(".")).to_path_buf()
         } else {
             path.to_path_buf()
@@ -175,13 +184,6 @@ pub fn read_digit(path: &Path) -> Result<[u8; IMAGE_PIXELS], InferError> {
         path: path.to_path_buf(),
         reason,
     };
-    if path.is_dir() {
-        return Err(error("this is a folder, not a picture".into()));
-    }
-    let picture = image::ImageReader::open(path)
-        .and_then(|reader| reader.with_guessed_format())
-        .map_err(|e| error(e.to_string()))?
-        .decode()
-        .map_err(|e| error(e.to_string()))?;
+    let picture = crate::picture::read_picture(path).map_err(error)?;
     mnist_pixels(&picture).ok_or_else(|| InferError::Blank(path.display().to_string()))
 }

@@ -7,7 +7,12 @@ use custom_kernels::{ConvSpec, KernelBackend, KernelChoice, conv2d};
 pub use model::layer_math::Padding;
 use model::layer_math::same_padding;
 
+use crate::matrix::MAX_MATRIX_VALUES;
 pub use crate::matrix::Matrix;
+
+/// Most multiply-adds of one convolution (seconds on a CPU): a large kernel over a large
+/// padded picture is refused rather than left to run for hours.
+pub const MAX_CONVOLVE_MACS: usize = 1 << 32;
 
 /// The kernels `infer convolve --kernel NAME` knows, with their 3x3 weights.
 pub const NAMED_KERNELS: [(&str, [f32; 9]); 7] = [
@@ -109,6 +114,27 @@ pub fn convolve<B: KernelBackend>(
     }
     let rows = zeros(padding, input.rows, kernel.rows, stride);
     let cols = zeros(padding, input.cols, kernel.cols, stride);
+    let padded_len =
+        |size: usize, [before, after]: [usize; 2]| size.checked_add(before)?.checked_add(after);
+    let padded_values = padded_len(input.rows, rows)
+        .zip(padded_len(input.cols, cols))
+        .and_then(|(r, c)| r.checked_mul(c))
+        .filter(|&values| values <= MAX_MATRIX_VALUES)
+        .ok_or_else(|| {
+            format!(
+                "padding {}x{} by {rows:?} rows and {cols:?} columns makes more than the \
+                 {MAX_MATRIX_VALUES} values a matrix may have",
+                input.rows, input.cols
+            )
+        })?;
+    let macs = (padded_values / (stride * stride)).saturating_mul(kernel.values.len());
+    if macs > MAX_CONVOLVE_MACS {
+        return Err(format!(
+            "a {}x{} kernel over a {}x{} input (padded) is about {macs} multiply-adds, more than \
+             the {MAX_CONVOLVE_MACS} this command does",
+            kernel.rows, kernel.cols, input.rows, input.cols
+        ));
+    }
     let padded = input.padded(rows, cols);
     let spec = ConvSpec {
         stride: [stride, stride],

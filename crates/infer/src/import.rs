@@ -1,5 +1,7 @@
-//! Loading LeNet-5 / ConvNet / MLP weights exported from PyTorch, through Burn's store
-//! (`burn-store`): `.safetensors` files and `.pt`/`.pth` pickled state dicts.
+//! Loading LeNet-5 / ConvNet / MLP weights exported from PyTorch: `.safetensors` files and
+//! `.pt`/`.pth` state dicts saved by `torch.save`. The tensors are read by
+//! [`crate::state_dict`] (element types, strides, budgets) and put into the network by Burn's
+//! store (`burn-store`'s applier, with its PyTorch adapter).
 //!
 //! The state dict must use the layer names of this project's models, which are the usual
 //! ones of a PyTorch `nn.Module` with these attributes:
@@ -18,11 +20,13 @@
 
 use std::path::{Path, PathBuf};
 
-use burn_store::{
-    ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
-};
+use burn::module::ParamId;
+use burn::tensor::TensorData;
+use burn_store::{ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, TensorSnapshot};
 use custom_kernels::KernelBackend;
 use model::{ModelConfig, Network};
+
+use crate::state_dict::{MAX_WEIGHT_FILE_BYTES, WeightFormat, read_weights};
 
 /// Why PyTorch weights could not be imported.
 #[derive(Debug, thiserror::Error)]
@@ -57,13 +61,11 @@ pub fn saved_config(path: &Path) -> Result<Option<ModelConfig>, ImportError> {
         path: path.to_path_buf(),
         reason,
     };
-    let is_safetensors = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
-    if !is_safetensors {
+    if WeightFormat::of(path) != Some(WeightFormat::Safetensors) {
         return Ok(None);
     }
-    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    let bytes = mnist_data::read_limited(path, MAX_WEIGHT_FILE_BYTES)
+        .map_err(|e| unreadable(e.to_string()))?;
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| unreadable(format!("not a safetensors file: {e}")))?;
     let Some(json) = header
@@ -94,42 +96,25 @@ pub fn import_pytorch<B: KernelBackend>(
     top_level_key: Option<&str>,
     device: &B::Device,
 ) -> Result<Network<B>, ImportError> {
-    if !path.is_file() {
-        return Err(ImportError::Unreadable {
-            path: path.to_path_buf(),
-            reason: "file not found".into(),
-        });
-    }
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let mut network = config.init::<B>(device);
+    let format =
+        WeightFormat::of(path).ok_or_else(|| ImportError::UnknownFormat(path.to_path_buf()))?;
     let unreadable = |reason: String| ImportError::Unreadable {
         path: path.to_path_buf(),
-        reason: format!("cannot load it into a {} network: {reason}", config.kind),
+        reason,
     };
-    let result = match extension.as_deref() {
-        Some("safetensors") => {
-            let mut store = SafetensorsStore::from_file(path)
-                .with_from_adapter(PyTorchToBurnAdapter)
-                .skip_enum_variants(true)
-                .allow_partial(true);
-            network
-                .load_from(&mut store)
-                .map_err(|e| unreadable(e.to_string()))?
-        }
-        Some("pt" | "pth") => {
-            let mut store = PytorchStore::from_file(path).allow_partial(true);
-            if let Some(key) = top_level_key {
-                store = store.with_top_level_key(key);
-            }
-            network
-                .load_from(&mut store)
-                .map_err(|e| unreadable(e.to_string()))?
-        }
-        _ => return Err(ImportError::UnknownFormat(path.to_path_buf())),
-    };
+    let tensors = read_weights(path, format, top_level_key).map_err(unreadable)?;
+    let snapshots = tensors
+        .into_iter()
+        .map(|tensor| {
+            let path_stack = tensor.name.split('.').map(str::to_string).collect();
+            let data = TensorData::new(tensor.values, tensor.shape);
+            TensorSnapshot::from_data(data, path_stack, Vec::new(), ParamId::new())
+        })
+        .collect();
+    let mut network = config.init::<B>(device);
+    // Skipping enum variants: the network's layers are named as in PyTorch (`conv1.weight`),
+    // without the variant (`LeNet5`) that holds them.
+    let result = network.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), true);
     check_complete(&result).map_err(|problems| ImportError::Mismatch {
         path: path.to_path_buf(),
         kind: config.kind.to_string(),

@@ -16,9 +16,12 @@ pub mod export;
 pub mod features;
 pub mod import;
 pub mod matrix;
+pub mod pickle;
+pub mod picture;
 pub mod pool;
 pub mod preprocess;
 pub mod render;
+pub mod state_dict;
 
 pub use classifier::{Classifier, InferError, Prediction, read_digit};
 pub use evaluation::{EvaluationReport, evaluate};

@@ -6,6 +6,12 @@ use std::str::FromStr;
 
 use burn::prelude::*;
 
+/// Most values of a matrix: a picture of [`crate::picture::MAX_PICTURE_PIXELS`] with room for
+/// padding.
+pub const MAX_MATRIX_VALUES: usize = 1 << 25;
+/// The largest matrix file read.
+pub const MAX_MATRIX_FILE_BYTES: u64 = 256 << 20;
+
 /// A rectangular grid of numbers: a kernel, a small input, or an output.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matrix {
@@ -29,6 +35,22 @@ impl Matrix {
             cols,
             values: rows.into_iter().flatten().collect(),
         })
+    }
+
+    /// Reads a text matrix file (a regular file of at most [`MAX_MATRIX_FILE_BYTES`]); the
+    /// error says why, without the path.
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let bytes =
+            mnist_data::read_limited(path, MAX_MATRIX_FILE_BYTES).map_err(|e| e.to_string())?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string())?;
+        let matrix: Matrix = text.parse()?;
+        if matrix.values.len() > MAX_MATRIX_VALUES {
+            return Err(format!(
+                "{} values, more than the {MAX_MATRIX_VALUES} a matrix may have",
+                matrix.values.len()
+            ));
+        }
+        Ok(matrix)
     }
 
     /// Sum of all values.

@@ -30,12 +30,42 @@ fn temporary_for(path: &Path) -> PathBuf {
     folder_of(path).join(format!(".{name}.{}{TEMPORARY_SUFFIX}", std::process::id()))
 }
 
+/// Creates `folder` and its parents, like `create_dir_all`, but when a file stands where a
+/// folder must be, the error says which path that is (not just "File exists").
+pub fn create_folder(folder: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(folder).map_err(|error| {
+        let in_the_way = folder
+            .ancestors()
+            .find(|p| !p.as_os_str().is_empty() && p.exists() && !p.is_dir());
+        match in_the_way {
+            Some(file) => std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} is a file, not a folder", file.display()),
+            ),
+            None => error,
+        }
+    })
+}
+
+/// Makes a write past the file-size limit (`ulimit -f`) fail with "File too large" (EFBIG),
+/// which [`atomic_write`] reports, naming the file, and cleans up after, instead of the
+/// default SIGXFSZ, which kills the process without a word and leaves the temporary file.
+/// Programs call it first thing in `main`.
+pub fn report_file_size_limit() {
+    // SAFETY: setting a signal's disposition to "ignore" installs no handler code, and nothing
+    // else in the workspace changes SIGXFSZ.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// Writes `bytes` to `path` atomically and durably (see the module documentation). Creates the
 /// folder if needed. On error nothing is left under `path`'s name that was not there before,
 /// and the temporary file is removed.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let folder = folder_of(path);
-    std::fs::create_dir_all(folder)?;
+    create_folder(folder)?;
     let temporary = temporary_for(path);
     let result = (|| {
         let mut file = File::create(&temporary)?;

@@ -29,7 +29,7 @@ pub mod persist;
 pub mod summary;
 pub mod trace;
 
-pub use atomic_file::atomic_write;
+pub use atomic_file::{atomic_write, create_folder, report_file_size_limit};
 pub use convnet::{CONVNET_CONV_BLOCKS, ConvNet};
 pub use init::InitScheme;
 pub use layers::ConvBlockShape;

@@ -18,8 +18,14 @@ use serde::de::DeserializeOwned;
 
 use crate::atomic_file::atomic_write;
 use crate::files::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
-use crate::network::{ModelConfig, Network};
+use crate::network::{ModelConfig, ModelKind, Network};
 use custom_kernels::KernelBackend;
+
+/// Largest `model.json` read.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Largest record (`model.mpk`, a checkpoint) read: the largest here, the MLP's Adam state, is
+/// about 45 MB.
+pub const MAX_RECORD_BYTES: u64 = 1 << 30;
 
 /// Why a model could not be saved or loaded.
 #[derive(Debug)]
@@ -83,13 +89,14 @@ impl<B: Backend> Recorder<B> for DurableRecorder {
 
     fn load_item<I: DeserializeOwned>(&self, path: &mut PathBuf) -> Result<I, RecorderError> {
         path.set_extension(RECORD_EXTENSION);
-        let mut bytes = std::fs::read(&*path).map_err(|e| {
-            let message = format!("{}: {e}", path.display());
-            match e.kind() {
-                std::io::ErrorKind::NotFound => RecorderError::FileNotFound(message),
-                _ => RecorderError::Unknown(message),
-            }
-        })?;
+        let mut bytes =
+            mnist_data::read_limited(path.as_path(), MAX_RECORD_BYTES).map_err(|e| {
+                let message = format!("{}: {e}", path.display());
+                match e.kind() {
+                    std::io::ErrorKind::NotFound => RecorderError::FileNotFound(message),
+                    _ => RecorderError::Unknown(message),
+                }
+            })?;
         <MpkBytes as Recorder<B>>::load_item(&MpkBytes::default(), &mut bytes)
             .map_err(|e| RecorderError::Unknown(explain_load_error::<B>(&bytes, e)))
     }
@@ -154,8 +161,9 @@ pub fn save_model<B: KernelBackend>(
 /// Reads `model.json` from `dir`.
 pub fn load_config(dir: &Path) -> Result<ModelConfig, PersistError> {
     let path = dir.join(MODEL_CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| PersistError::Io(path.clone(), e))?;
-    serde_json::from_str(&text).map_err(|e| PersistError::Config(path, e.to_string()))
+    let bytes = mnist_data::read_limited(&path, MAX_CONFIG_BYTES)
+        .map_err(|e| PersistError::Io(path.clone(), e))?;
+    serde_json::from_slice(&bytes).map_err(|e| PersistError::Config(path, e.to_string()))
 }
 
 /// Loads the network saved in `dir` by [`save_model`] onto `device`.
@@ -188,11 +196,15 @@ fn record_matches<B: KernelBackend>(
     network: &Network<B>,
     record: &<Network<B> as Module<B>>::Record,
 ) -> bool {
+    record_kind::<B>(record) == network.kind()
+}
+
+/// The kind of network a record (`model.mpk`, a checkpoint's model) holds.
+pub fn record_kind<B: KernelBackend>(record: &<Network<B> as Module<B>>::Record) -> ModelKind {
     use crate::network::NetworkRecord;
-    matches!(
-        (network, record),
-        (Network::Lenet5(_), NetworkRecord::Lenet5(_))
-            | (Network::Convnet(_), NetworkRecord::Convnet(_))
-            | (Network::Mlp(_), NetworkRecord::Mlp(_))
-    )
+    match record {
+        NetworkRecord::Lenet5(_) => ModelKind::Lenet5,
+        NetworkRecord::Convnet(_) => ModelKind::Convnet,
+        NetworkRecord::Mlp(_) => ModelKind::Mlp,
+    }
 }

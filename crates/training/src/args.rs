@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
-use mnist_data::{Augmentation, Elastic, IMAGE_SIDE};
+use mnist_data::{Augmentation, Elastic};
 use model::{InitScheme, KernelChoice, ModelConfig, ModelKind, PoolKind};
 
 use crate::backend::{BackendChoice, default_backend};
@@ -211,13 +211,6 @@ pub enum MonitorArg {
     Accuracy,
 }
 
-/// The largest elastic strength accepted, pixels (Simard's MNIST setting is 34; beyond a few
-/// hundred every image is torn apart).
-const MAX_ELASTIC_ALPHA: f32 = 1000.0;
-/// The elastic smoothness accepted, pixels: below half a pixel the field is noise, above the
-/// image's side it is a near-uniform shift (and its Gaussian kernel larger than the image).
-const ELASTIC_SIGMAS: std::ops::RangeInclusive<f32> = 0.5..=28.0;
-
 /// Options that say where and how a run is shown, not how it trains: `--resume` keeps them.
 const RESUME_KEEPS: [&str; 4] = ["artifacts", "resume", "data_dir", "plain"];
 
@@ -302,6 +295,12 @@ impl TrainArgs {
             "LeNet-5 and the ConvNet",
             &model,
         );
+        not_for(
+            "dropout",
+            self.model == ModelKind::Convnet,
+            "the ConvNet",
+            &model,
+        );
         let schedule = format!("the {:?} schedule", self.schedule).to_lowercase();
         let s = self.schedule;
         not_for(
@@ -319,109 +318,10 @@ impl TrainArgs {
         warnings
     }
 
-    /// Checks the options and turns them into a [`TrainConfig`].
+    /// Turns the options into a [`TrainConfig`], checked by [`TrainConfig::validate`].
     pub fn to_config(&self) -> Result<TrainConfig> {
-        if !(self.lr > 0.0 && self.lr <= 1.0) {
-            bail!("--lr must be in (0, 1], got {}", self.lr);
-        }
-        if self.batch_size == 0 {
-            bail!("--batch-size must be at least 1");
-        }
         if self.epochs == Some(0) {
             bail!("--epochs must be at least 1");
-        }
-        if self.restarts == 0 {
-            bail!("--restarts must be at least 1");
-        }
-        if self.patience == Some(0) {
-            bail!("--patience must be at least 1");
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            bail!(
-                "--dropout is a drop probability in [0, 1), got {}",
-                self.dropout
-            );
-        }
-        if let Some(m) = self.momentum
-            && !(0.0..1.0).contains(&m)
-        {
-            bail!("--momentum must be in [0, 1), got {m}");
-        }
-        if !(self.jitter >= 0.0 && self.jitter.is_finite()) {
-            bail!("--jitter must be a finite sigma >= 0, got {}", self.jitter);
-        }
-        if self.augment_shift >= IMAGE_SIDE || self.test_shift >= IMAGE_SIDE {
-            bail!("shifts must be below {IMAGE_SIDE} pixels");
-        }
-        if !(0.0..=180.0).contains(&self.augment_rotate) {
-            bail!(
-                "--augment-rotate must be in [0, 180] degrees, got {}",
-                self.augment_rotate
-            );
-        }
-        if !(0.0..1.0).contains(&self.augment_scale) {
-            bail!(
-                "--augment-scale is a fraction in [0, 1), got {}",
-                self.augment_scale
-            );
-        }
-        if let Some(alpha) = self.augment_elastic
-            && !(0.0..=MAX_ELASTIC_ALPHA).contains(&alpha)
-        {
-            bail!(
-                "--augment-elastic must be a strength in [0, {MAX_ELASTIC_ALPHA}] pixels, got {alpha}"
-            );
-        }
-        if !ELASTIC_SIGMAS.contains(&self.elastic_sigma) {
-            bail!(
-                "--elastic-sigma must be in [{}, {}] pixels, got {}",
-                ELASTIC_SIGMAS.start(),
-                ELASTIC_SIGMAS.end(),
-                self.elastic_sigma
-            );
-        }
-        if let Some(sigma) = self
-            .test_noise
-            .iter()
-            .find(|s| !(**s >= 0.0 && s.is_finite()))
-        {
-            bail!("--test-noise must be a finite sigma >= 0, got {sigma}");
-        }
-        if self.valid_size == 0 || self.valid_size >= 60_000 {
-            bail!(
-                "--valid-size must be between 1 and 59,999, got {}",
-                self.valid_size
-            );
-        }
-        if self.train_limit == Some(0) || self.test_limit == Some(0) {
-            bail!("--train-limit and --test-limit must be at least 1");
-        }
-        if !(self.gamma > 0.0 && self.gamma <= 1.0) {
-            bail!("--gamma must be in (0, 1], got {}", self.gamma);
-        }
-        if !(0.0..=self.lr).contains(&self.min_lr) {
-            bail!("--min-lr must be in [0, --lr], got {}", self.min_lr);
-        }
-        for (name, value) in [
-            ("--beta1", self.beta1),
-            ("--beta2", self.beta2),
-            ("--decay", self.decay),
-        ] {
-            if !(0.0..1.0).contains(&value) {
-                bail!("{name} must be in [0, 1), got {value}");
-            }
-        }
-        if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
-            bail!(
-                "--epsilon must be positive and finite, got {}",
-                self.epsilon
-            );
-        }
-        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            bail!(
-                "--weight-decay must be finite and >= 0, got {}",
-                self.weight_decay
-            );
         }
         let optimizer = match self.optimizer {
             OptimizerArg::Adam => OptimizerConfig::Adam {
@@ -446,7 +346,7 @@ impl TrainArgs {
             },
             ScheduleArg::Exponential => ScheduleConfig::Exponential { gamma: self.gamma },
         };
-        Ok(TrainConfig {
+        let config = TrainConfig {
             model: ModelConfig::new()
                 .with_kind(self.model)
                 .with_init(self.init)
@@ -481,7 +381,9 @@ impl TrainArgs {
             restarts: self.restarts,
             test_shift: self.test_shift,
             test_noise: self.test_noise.clone(),
-        })
+        };
+        config.validate()?;
+        Ok(config)
     }
 
     /// The run directory: `--artifacts`, or the first free `runs/<model>[-N]`.

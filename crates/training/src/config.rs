@@ -1,8 +1,24 @@
 //! Everything that defines a training run, saved as `config.json` in its artifacts directory.
 
-use mnist_data::Augmentation;
-use model::ModelConfig;
+use anyhow::{Result, bail};
+use mnist_data::{Augmentation, IMAGE_SIDE};
+use model::{ModelConfig, ModelKind};
 use serde::{Deserialize, Serialize};
+
+/// Most images per batch: the whole training set.
+pub const MAX_BATCH_SIZE: usize = 60_000;
+/// Most epochs of one run.
+pub const MAX_EPOCHS: usize = 100_000;
+/// Most random restarts of one session.
+pub const MAX_RESTARTS: usize = 1_000;
+/// Images in MNIST's training file, which the validation set is taken from.
+pub const TRAIN_FILE_IMAGES: usize = 60_000;
+/// The largest elastic strength accepted, pixels (Simard's MNIST setting is 34; beyond a few
+/// hundred every image is torn apart).
+pub const MAX_ELASTIC_ALPHA: f32 = 1000.0;
+/// The elastic smoothness accepted, pixels: below half a pixel the field is noise, above the
+/// image's side it is a near-uniform shift (and its Gaussian kernel larger than the image).
+pub const ELASTIC_SIGMAS: std::ops::RangeInclusive<f32> = 0.5..=28.0;
 
 /// The optimizer and its hyper-parameters.
 ///
@@ -137,4 +153,148 @@ pub struct TrainConfig {
     /// Sigmas of the noisy test sets (Gaussian noise on 0-1 pixels); none before this existed.
     #[serde(default)]
     pub test_noise: Vec<f32>,
+}
+
+impl TrainConfig {
+    /// Checks every field: the one validation of a run's settings, whether they come from the
+    /// command line or from a `config.json` read by `--resume`. Messages name the option that
+    /// sets the field.
+    pub fn validate(&self) -> Result<()> {
+        let in_unit = |name: &str, value: f64| -> Result<()> {
+            if !(0.0..1.0).contains(&value) {
+                bail!("{name} must be in [0, 1), got {value}");
+            }
+            Ok(())
+        };
+        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+            bail!("--lr must be in (0, 1], got {}", self.learning_rate);
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            bail!(
+                "--batch-size must be between 1 and {MAX_BATCH_SIZE}, got {}",
+                self.batch_size
+            );
+        }
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            bail!(
+                "--epochs must be between 1 and {MAX_EPOCHS}, got {}",
+                self.epochs
+            );
+        }
+        if !(1..=MAX_RESTARTS).contains(&self.restarts) {
+            bail!(
+                "--restarts must be between 1 and {MAX_RESTARTS}, got {}",
+                self.restarts
+            );
+        }
+        if self.patience == Some(0) {
+            bail!("--patience must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.model.dropout) {
+            bail!(
+                "--dropout is a drop probability in [0, 1), got {}",
+                self.model.dropout
+            );
+        }
+        if self.model.kind == ModelKind::Mlp && self.model.pool.is_some() {
+            bail!("the MLP has no pooling, but its config sets pool");
+        }
+        match self.optimizer {
+            OptimizerConfig::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            } => {
+                in_unit("--beta1", beta1.into())?;
+                in_unit("--beta2", beta2.into())?;
+                positive_epsilon(epsilon)?;
+            }
+            OptimizerConfig::Rmsprop {
+                decay,
+                momentum,
+                epsilon,
+            } => {
+                in_unit("--decay", decay.into())?;
+                in_unit("--momentum", momentum.into())?;
+                positive_epsilon(epsilon)?;
+            }
+            OptimizerConfig::Sgd { momentum, .. } => in_unit("--momentum", momentum)?,
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            bail!(
+                "--weight-decay must be finite and >= 0, got {}",
+                self.weight_decay
+            );
+        }
+        match self.schedule {
+            ScheduleConfig::Constant => {}
+            ScheduleConfig::Cosine { min_lr } => {
+                if !(0.0..=self.learning_rate).contains(&min_lr) {
+                    bail!("--min-lr must be in [0, --lr], got {min_lr}");
+                }
+            }
+            ScheduleConfig::Exponential { gamma } => {
+                if !(gamma > 0.0 && gamma <= 1.0) {
+                    bail!("--gamma must be in (0, 1], got {gamma}");
+                }
+            }
+        }
+        let a = &self.augmentation;
+        if a.shift >= IMAGE_SIDE || self.test_shift >= IMAGE_SIDE {
+            bail!("shifts must be below {IMAGE_SIDE} pixels");
+        }
+        if !(a.jitter >= 0.0 && a.jitter.is_finite()) {
+            bail!("--jitter must be a finite sigma >= 0, got {}", a.jitter);
+        }
+        if !(0.0..=180.0).contains(&a.rotate) {
+            bail!(
+                "--augment-rotate must be in [0, 180] degrees, got {}",
+                a.rotate
+            );
+        }
+        if !(0.0..1.0).contains(&a.scale) {
+            bail!("--augment-scale is a fraction in [0, 1), got {}", a.scale);
+        }
+        if let Some(elastic) = a.elastic {
+            if !(0.0..=MAX_ELASTIC_ALPHA).contains(&elastic.alpha) {
+                bail!(
+                    "--augment-elastic must be a strength in [0, {MAX_ELASTIC_ALPHA}] pixels, got {}",
+                    elastic.alpha
+                );
+            }
+            if !ELASTIC_SIGMAS.contains(&elastic.sigma) {
+                bail!(
+                    "--elastic-sigma must be in [{}, {}] pixels, got {}",
+                    ELASTIC_SIGMAS.start(),
+                    ELASTIC_SIGMAS.end(),
+                    elastic.sigma
+                );
+            }
+        }
+        if let Some(sigma) = self
+            .test_noise
+            .iter()
+            .find(|s| !(**s >= 0.0 && s.is_finite()))
+        {
+            bail!("--test-noise must be a finite sigma >= 0, got {sigma}");
+        }
+        if self.valid_size == 0 || self.valid_size >= TRAIN_FILE_IMAGES {
+            bail!(
+                "--valid-size must be between 1 and {}, got {}",
+                TRAIN_FILE_IMAGES - 1,
+                self.valid_size
+            );
+        }
+        if self.train_limit == Some(0) || self.test_limit == Some(0) {
+            bail!("--train-limit and --test-limit must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+fn positive_epsilon(epsilon: f32) -> Result<()> {
+    if !(epsilon > 0.0 && epsilon.is_finite()) {
+        bail!("--epsilon must be positive and finite, got {epsilon}");
+    }
+    Ok(())
 }

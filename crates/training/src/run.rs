@@ -30,7 +30,7 @@ use custom_kernels::KernelBackend;
 use model::files::{
     CHECKPOINT_DIR, CHECKPOINT_PARTS, METRICS_FILE, MODEL_PART, OPTIMIZER_PART, SCHEDULER_PART,
 };
-use model::say;
+use model::{ModelKind, say};
 
 /// Smallest validation batch: validation needs no gradients, so larger batches are cheaper.
 const MIN_VALID_BATCH: usize = 256;
@@ -77,6 +77,34 @@ fn checkpoint_problem<B: Backend>(dir: &Path, epoch: usize) -> Option<String> {
                 )
             })
     })
+}
+
+/// Refuses a checkpoint whose network is not the kind `config.json` names (an edited
+/// `config.json`): Burn would panic loading it into the wrong network.
+fn check_checkpoint_kind<B: TrainingBackendBounds>(
+    dir: &Path,
+    epoch: usize,
+    kind: ModelKind,
+    device: &B::Device,
+) -> Result<()> {
+    let path = checkpoint_file(dir, MODEL_PART, epoch);
+    let record: <LearnerModel<B> as Module<B>>::Record =
+        Recorder::<B>::load(&CheckpointRecorder::default(), path.clone(), device).map_err(|e| {
+            anyhow!(
+                "{}: {}",
+                path.display(),
+                model::persist::recorder_message(&e)
+            )
+        })?;
+    let held = model::persist::record_kind::<B>(&record.network);
+    if held != kind {
+        bail!(
+            "{}: the checkpoint holds a {held} network, but {} names a {kind}: cannot resume",
+            path.display(),
+            model::files::TRAIN_CONFIG_FILE
+        );
+    }
+    Ok(())
 }
 
 /// The epoch to resume after: the newest checkpoint whose parts are all there and complete.
@@ -159,13 +187,16 @@ pub fn train_once<B: TrainingBackendBounds>(
     spec: &RunSpec,
 ) -> Result<RunOutcome<B::InnerBackend>> {
     let dir = spec.dir.as_path();
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    model::create_folder(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut history = read_metrics_csv(&dir.join(METRICS_FILE))?;
     let resume_from = if spec.resume {
         resume_point::<B>(dir, &history, &spec.label)?
     } else {
         None
     };
+    if let Some(epoch) = resume_from {
+        check_checkpoint_kind::<B>(dir, epoch, config.model.kind, device)?;
+    }
     history.retain(|r| Some(r.epoch) <= resume_from);
     if resume_from.is_some_and(|epoch| history.len() != epoch) {
         bail!(

@@ -36,7 +36,7 @@ pub fn lock_run_folder(folder: &Path) -> Result<RunFolderLock> {
             folder.display()
         );
     }
-    std::fs::create_dir_all(folder)
+    model::create_folder(folder)
         .with_context(|| format!("cannot create the run folder {}", folder.display()))?;
     let path = folder.join(LOCK_FILE);
     let mut file = OpenOptions::new()

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use mnist_data::{Mnist, MnistDataset, noisy_set, train_valid_split, translated_set};
 use model::ModelSummary;
-use model::files::{CURVES_FILE, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE};
+use model::files::{CURVES_FILE, METRICS_FILE, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE};
 use model::{SCORING_BATCH, atomic_write, load_model, save_model};
 
 use crate::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds, WgpuTraining};
@@ -45,18 +45,28 @@ pub fn run_dir(artifacts: &Path, index: usize, runs: usize) -> PathBuf {
     }
 }
 
-/// Reads the configuration of the session in `artifacts` (for `--resume`).
+/// Largest `config.json` read by `--resume`.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads the configuration of the session in `artifacts` (for `--resume`), checked exactly as
+/// the command line's options are ([`TrainConfig::validate`]).
 pub fn read_config(artifacts: &Path) -> Result<TrainConfig> {
     let path = artifacts.join(TRAIN_CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
+    if !path.exists() {
+        bail!(
             "cannot resume: no run in {} ({} missing)",
             artifacts.display(),
             path.display()
-        )
-    })?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid training config", path.display()))
+        );
+    }
+    let bytes = mnist_data::read_limited(&path, MAX_CONFIG_BYTES)
+        .with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
+    let config: TrainConfig = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a valid training config", path.display()))?;
+    config
+        .validate()
+        .with_context(|| format!("{} is not a valid training config", path.display()))?;
+    Ok(config)
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -82,6 +92,19 @@ pub fn run_on_backend(
     }
 }
 
+/// Whether any run of the session in `artifacts` has recorded an epoch (its `metrics.csv`, in
+/// the folder or a restart's subfolder). A start that failed before its first epoch leaves a
+/// folder the same command may start again in.
+fn has_trained(artifacts: &Path) -> bool {
+    let subfolders = std::fs::read_dir(artifacts)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| Some(entry.ok()?.path()));
+    std::iter::once(artifacts.to_path_buf())
+        .chain(subfolders)
+        .any(|folder| folder.join(METRICS_FILE).exists())
+}
+
 /// Runs a training session on backend `B` and writes its artifacts; returns the report.
 pub fn run_session<B: TrainingBackendBounds>(
     device: B::Device,
@@ -92,15 +115,14 @@ pub fn run_session<B: TrainingBackendBounds>(
     let artifacts = &options.artifacts;
     // Held until the session ends: no other process reads or writes this folder meanwhile.
     let _lock = lock_run_folder(artifacts)?;
-    if !options.resume && artifacts.join(TRAIN_CONFIG_FILE).exists() {
+    if !options.resume && artifacts.join(TRAIN_CONFIG_FILE).exists() && has_trained(artifacts) {
         bail!(
             "{} already holds a training run; pass --resume to continue it or choose another --artifacts",
             artifacts.display()
         );
     }
-    write_json(&artifacts.join(TRAIN_CONFIG_FILE), &config)?;
-
     let mnist = Mnist::load(&options.data_dir)?;
+    write_json(&artifacts.join(TRAIN_CONFIG_FILE), &config)?;
     let (train, valid) = train_valid_split(&mnist.train, config.valid_size, config.seed);
     let train = match config.train_limit {
         Some(limit) => train.take(limit),

@@ -85,7 +85,7 @@ impl Canvas {
             .write_to(&mut bytes, ImageFormat::Png)
             .map_err(|e| error(e.to_string()))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| error(e.to_string()))?;
+            model::create_folder(dir).map_err(|e| error(e.to_string()))?;
         }
         model::atomic_write(path, bytes.get_ref()).map_err(|e| error(e.to_string()))
     }

@@ -196,4 +196,7 @@ pub struct ImportArgs {
     /// Key of the state dict inside a .pt checkpoint (e.g. state_dict).
     #[arg(long)]
     pub key: Option<String>,
+    /// Replace the model already in --out.
+    #[arg(long)]
+    pub force: bool,
 }

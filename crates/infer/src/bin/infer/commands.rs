@@ -161,7 +161,20 @@ pub fn import(args: ImportArgs) -> Result<()> {
         kind,
         out,
         key,
+        force,
     } = args;
+    if out.exists() && !out.is_dir() {
+        bail!("--out {}: is a file, not a folder", out.display());
+    }
+    let existing = [model::files::MODEL_CONFIG_FILE, model::files::WEIGHTS_FILE]
+        .iter()
+        .any(|name| out.join(name).exists());
+    if existing && !force {
+        bail!(
+            "--out {} already holds a model; pass --force to replace it",
+            out.display()
+        );
+    }
     let config = match (infer::import::saved_config(&from)?, kind) {
         (Some(saved), Some(kind)) if saved.kind != kind => bail!(
             "--kind {kind}, but {} holds a {} network (its metadata says so)",
@@ -177,7 +190,6 @@ pub fn import(args: ImportArgs) -> Result<()> {
     };
     let network =
         import_pytorch::<DefaultBackend>(&from, &config, key.as_deref(), &Default::default())?;
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     model::save_model(&network, &config, &out)?;
     say!(
         "imported {} weights from {} into {}",
@@ -317,8 +329,8 @@ pub fn convolve(args: ConvolveArgs) -> Result<()> {
     };
     if is_picture(input) {
         let output = output.context("give an OUTPUT file to write the filtered picture to")?;
-        let picture = image::open(input)
-            .with_context(|| format!("cannot read image {}", input.display()))?
+        let picture = infer::picture::read_picture(input)
+            .map_err(|e| anyhow::anyhow!("cannot read image {}: {e}", input.display()))?
             .to_luma8();
         let matrix = Matrix {
             rows: picture.height() as usize,
@@ -385,8 +397,5 @@ fn is_picture(path: &Path) -> bool {
 }
 
 fn read_matrix(path: &Path) -> Result<Matrix> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    text.parse()
-        .map_err(|e: String| anyhow::anyhow!("{}: {e}", path.display()))
+    Matrix::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
