@@ -93,10 +93,7 @@ fn pictures_are_read_by_content_with_transparency_and_checked_for_a_digit() {
 
     // A folder is not a picture.
     let stderr = assert_clean_failure(&infer(&["predict", "--model", &model, &path("")]));
-    assert!(
-        stderr.contains("this is a folder, not a picture"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("is a folder, not a file"), "{stderr}");
 }
 
 #[test]

@@ -15,3 +15,4 @@ mod library_example;
 mod pool;
 mod reports;
 mod serve;
+mod serve_limits;

@@ -1,8 +1,9 @@
 //! `infer serve` over real HTTP: the `infer` binary serving on an ephemeral port of
-//! 127.0.0.1, requests with a real HTTP client (minreq). Predictions must equal `infer
-//! predict`'s; every bad request gets its status and message and the server keeps serving;
-//! many concurrent clients are all served (the latencies are printed, not asserted: speed is
-//! a benchmark's business); SIGINT stops the server cleanly.
+//! 127.0.0.1, requests with a real HTTP client (minreq) or, where a client must misbehave, by
+//! hand over TCP. Predictions must equal `infer predict`'s; every bad request gets its status
+//! and a JSON message and the server keeps serving; many concurrent clients are all served (the
+//! latencies are printed, not asserted: speed is a benchmark's business). The server's limits
+//! are tested in `serve_limits.rs`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -14,7 +15,7 @@ use serde_json::Value;
 use super::common::{infer, model_dir};
 
 /// A running `infer serve`, killed when dropped.
-pub struct Server {
+pub(super) struct Server {
     child: Child,
     base: String,
     stdout: BufReader<std::process::ChildStdout>,
@@ -23,6 +24,11 @@ pub struct Server {
 impl Server {
     /// Starts `infer serve` on the models in `models` and waits for its address.
     pub fn start(models: &[&Path]) -> Self {
+        Self::start_with(models, &[])
+    }
+
+    /// Starts `infer serve` on the models in `models` with the options `args`.
+    pub(super) fn start_with(models: &[&Path], args: &[&str]) -> Self {
         let mut command = Command::new(crate::programs::program("infer"));
         command.arg("serve");
         for model in models {
@@ -30,6 +36,7 @@ impl Server {
         }
         let mut child = command
             .args(["--port", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -64,23 +71,51 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// `host:port`.
+    pub(super) fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     /// Sends SIGINT (Ctrl-C) and waits for the exit; returns its success and what it printed.
-    fn interrupt(mut self) -> (bool, String) {
+    pub(super) fn interrupt(self) -> (bool, String) {
+        let (stopped, printed, _) = self.signal(libc::SIGINT, Duration::from_secs(20));
+        (stopped, printed)
+    }
+
+    /// Sends `signal`, waits at most `limit` for the exit (panics after), and returns its
+    /// success, what it printed and the time it took.
+    pub(super) fn signal(
+        mut self,
+        signal: libc::c_int,
+        limit: Duration,
+    ) -> (bool, String, Duration) {
         // SAFETY: kill(2) with the pid of a child this test started and has not reaped.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        let sent = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                let took = sent.elapsed();
                 let mut rest = String::new();
                 self.stdout.read_to_string(&mut rest).ok();
-                return (status.success(), rest);
+                return (status.success(), rest, took);
             }
             assert!(
-                Instant::now() < deadline,
-                "the server did not stop on SIGINT"
+                sent.elapsed() < limit,
+                "the server did not stop within {limit:?} of signal {signal}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Stops the server and returns what it wrote on standard error.
+    pub(super) fn stderr(mut self) -> String {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            pipe.read_to_string(&mut stderr).ok();
+        }
+        stderr
     }
 }
 
@@ -92,10 +127,10 @@ impl Drop for Server {
 }
 
 /// Seconds a request may take.
-const TIMEOUT: u64 = 60;
+pub(super) const TIMEOUT: u64 = 60;
 
 /// Status and JSON body of the answer to `request`.
-fn answer(request: minreq::Request) -> (i32, Value) {
+pub(super) fn answer(request: minreq::Request) -> (i32, Value) {
     let response = request
         .with_timeout(TIMEOUT)
         .send()
@@ -105,11 +140,11 @@ fn answer(request: minreq::Request) -> (i32, Value) {
     (response.status_code, body)
 }
 
-fn get(url: &str) -> (i32, Value) {
+pub(super) fn get(url: &str) -> (i32, Value) {
     answer(minreq::get(url))
 }
 
-pub fn post(url: &str, content_type: &str, body: &[u8]) -> (i32, Value) {
+pub(super) fn post(url: &str, content_type: &str, body: &[u8]) -> (i32, Value) {
     answer(
         minreq::post(url)
             .with_header("Content-Type", content_type)
@@ -117,11 +152,11 @@ pub fn post(url: &str, content_type: &str, body: &[u8]) -> (i32, Value) {
     )
 }
 
-fn pixels_json(pixels: &[u8]) -> Vec<u8> {
+pub(super) fn pixels_json(pixels: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "pixels": pixels })).unwrap()
 }
 
-fn probabilities(value: &Value) -> Vec<f64> {
+pub(super) fn probabilities(value: &Value) -> Vec<f64> {
     value["probabilities"]
         .as_array()
         .unwrap()
@@ -131,7 +166,7 @@ fn probabilities(value: &Value) -> Vec<f64> {
 }
 
 /// The same digit and the same probabilities (within float printing).
-fn assert_same_prediction(served: &Value, predicted: &Value, what: &str) {
+pub(super) fn assert_same_prediction(served: &Value, predicted: &Value, what: &str) {
     assert_eq!(served["digit"], predicted["digit"], "{what}: digit");
     for (a, b) in probabilities(served).iter().zip(probabilities(predicted)) {
         assert!((a - b).abs() <= 1e-6, "{what}: probabilities {a} vs {b}");
@@ -139,7 +174,7 @@ fn assert_same_prediction(served: &Value, predicted: &Value, what: &str) {
 }
 
 /// The first prediction of `infer predict --json --model MODEL ARGS...`.
-fn predict_json(model: &Path, args: &[&str]) -> Value {
+pub(super) fn predict_json(model: &Path, args: &[&str]) -> Value {
     let mut all = vec!["predict", "--json", "--model", model.to_str().unwrap()];
     all.extend_from_slice(args);
     let out = infer(&all);
@@ -377,37 +412,59 @@ fn bad_requests_get_their_status_and_message_and_the_server_keeps_serving() {
     let (status, error) = get(&server.url("/api/nothing"));
     assert_eq!(status, 404, "{error}");
     // Still serving.
-    let pixels = vec![0u8; 784];
-    let (status, _) = post(&predict, "application/json", &pixels_json(&pixels));
+    let test = mnist_data::Mnist::load_test(&mnist_data::bundled_data_dir()).unwrap();
+    let (status, _) = post(&predict, "application/json", &pixels_json(test.image(0)));
     assert_eq!(status, 200);
 }
 
 /// Sends a POST to `path` whose headers announce a body of `length` bytes, sends none, and
 /// returns the status and the body of the answer.
-fn announce_body(server: &Server, path: &str, length: usize) -> (i32, String) {
-    let address = server.base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
+pub(super) fn announce_body(server: &Server, path: &str, length: usize) -> (i32, String) {
+    let address = server.address();
+    send_raw(
+        server,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: image/png\r\n\
+             Content-Length: {length}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+}
+
+/// Sends `request` as it is (it should ask for `Connection: close`) and returns the status and
+/// the whole answer, headers and body.
+pub(super) fn send_raw(server: &Server, request: &str) -> (i32, String) {
+    let mut stream = std::net::TcpStream::connect(server.address()).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(TIMEOUT)))
         .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: image/png\r\n\
-         Content-Length: {length}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok();
-    let status = answer
+    (status_of(&answer), answer)
+}
+
+/// The status of an HTTP answer's text.
+pub(super) fn status_of(answer: &str) -> i32 {
+    answer
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
-    (status, answer)
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+}
+
+/// The JSON body of an HTTP answer's text, and its `error`.
+pub(super) fn error_of(answer: &str) -> String {
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let body: Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("no JSON body: {answer:?}"));
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {answer:?}"))
+        .to_string()
 }
 
 /// The `q` quantile of sorted `values`.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 

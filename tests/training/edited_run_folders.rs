@@ -3,7 +3,7 @@
 //! name, and a start that failed before its first epoch leaves a folder the same command can
 //! start again in. Also the options whose values would size an allocation.
 
-use model::files::TRAIN_CONFIG_FILE;
+use model::files::{CHECKPOINT_DIR, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE};
 use serde_json::{Value, json};
 
 use super::failures::{assert_ok, failure, interrupted_run, resume, tiny, training};
@@ -88,6 +88,81 @@ fn resume_checks_an_edited_config_json_as_the_command_line_is_checked() {
     // Unedited, it resumes.
     std::fs::write(&path, serde_json::to_vec(&original).unwrap()).unwrap();
     assert_ok(&resume(&artifacts));
+}
+
+#[test]
+fn altered_renamed_or_out_of_range_checkpoints_are_skipped_for_a_sound_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = interrupted_run(dir.path());
+    let checkpoints = artifacts.join(CHECKPOINT_DIR);
+    let pristine: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    // The interrupted run again, as it was before the last case resumed it.
+    let unfinish = || {
+        for file in [RUN_SUMMARY_FILE, REPORT_FILE] {
+            std::fs::remove_file(artifacts.join(file)).unwrap();
+        }
+        std::fs::remove_dir_all(&checkpoints).unwrap();
+        std::fs::create_dir(&checkpoints).unwrap();
+        for (path, bytes) in &pristine {
+            std::fs::write(path, bytes).unwrap();
+        }
+    };
+
+    // One byte changed in the middle of the newest model checkpoint: a complete record still,
+    // but not the one written.
+    assert!(checkpoints.join("model-2.mpk").is_file());
+    let model_3 = checkpoints.join("model-3.mpk");
+    let sound = std::fs::read(&model_3).unwrap();
+    let mut altered = sound.clone();
+    altered[sound.len() / 2] ^= 0x40;
+    std::fs::write(&model_3, &altered).unwrap();
+    let stdout = assert_ok(&resume(&artifacts));
+    assert!(
+        stdout.contains("model-3.mpk: the checkpoint does not match its checksum")
+            && stdout.contains("resuming after epoch 2 of 3"),
+        "{stdout}"
+    );
+
+    // Epoch 2's checkpoint renamed to epoch 3's.
+    unfinish();
+    for part in ["model", "optim", "scheduler"] {
+        std::fs::copy(
+            checkpoints.join(format!("{part}-2.mpk")),
+            checkpoints.join(format!("{part}-3.mpk")),
+        )
+        .unwrap();
+    }
+    let stdout = assert_ok(&resume(&artifacts));
+    assert!(
+        stdout.contains("-3.mpk: the checkpoint does not match its checksum")
+            && stdout.contains("resuming after epoch 2 of 3"),
+        "{stdout}"
+    );
+
+    // Checkpoints of epochs that metrics.csv does not have: skipped, named.
+    unfinish();
+    for epoch in [0, 9] {
+        for part in ["model", "optim", "scheduler"] {
+            std::fs::copy(
+                checkpoints.join(format!("{part}-2.mpk")),
+                checkpoints.join(format!("{part}-{epoch}.mpk")),
+            )
+            .unwrap();
+        }
+    }
+    let stdout = assert_ok(&resume(&artifacts));
+    assert!(
+        stdout.contains("model-9.mpk: epoch 9 is not one of the 3 epochs in metrics.csv")
+            && stdout.contains("resuming after epoch 3 of 3"),
+        "{stdout}"
+    );
 }
 
 #[test]

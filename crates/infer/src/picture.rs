@@ -36,6 +36,9 @@ pub enum PictureError {
         /// Declared height.
         height: u32,
     },
+    /// Decoding it would take more memory than a picture is given.
+    #[error("the picture needs more memory to decode than one is given here: {0}")]
+    NeedsTooMuchMemory(String),
 }
 
 /// Decodes a PNG or JPEG held in `bytes`, refusing one larger than [`MAX_PICTURE_PIXELS`]
@@ -58,7 +61,10 @@ pub fn decode_picture(bytes: &[u8]) -> Result<DynamicImage, PictureError> {
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_DECODED_BYTES);
     reader.limits(limits);
-    reader.decode().map_err(|error| not_a_picture(&error))
+    reader.decode().map_err(|error| match error {
+        image::ImageError::Limits(limit) => PictureError::NeedsTooMuchMemory(limit.to_string()),
+        error => not_a_picture(&error),
+    })
 }
 
 /// Reads and decodes the picture file at `path` (a regular file of at most

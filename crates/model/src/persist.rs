@@ -82,24 +82,44 @@ impl<B: Backend> Recorder<B> for DurableRecorder {
 
     fn save_item<I: Serialize>(&self, item: I, mut path: PathBuf) -> Result<(), RecorderError> {
         path.set_extension(RECORD_EXTENSION);
-        let bytes = <MpkBytes as Recorder<B>>::save_item(&MpkBytes::default(), item, ())?;
-        atomic_write(&path, &bytes)
-            .map_err(|e| RecorderError::Unknown(format!("cannot write {}: {e}", path.display())))
+        let bytes = record_to_bytes::<B, I>(item)?;
+        write_record_file(&path, &bytes)
     }
 
     fn load_item<I: DeserializeOwned>(&self, path: &mut PathBuf) -> Result<I, RecorderError> {
         path.set_extension(RECORD_EXTENSION);
-        let mut bytes =
-            mnist_data::read_limited(path.as_path(), MAX_RECORD_BYTES).map_err(|e| {
-                let message = format!("{}: {e}", path.display());
-                match e.kind() {
-                    std::io::ErrorKind::NotFound => RecorderError::FileNotFound(message),
-                    _ => RecorderError::Unknown(message),
-                }
-            })?;
-        <MpkBytes as Recorder<B>>::load_item(&MpkBytes::default(), &mut bytes)
-            .map_err(|e| RecorderError::Unknown(explain_load_error::<B>(&bytes, e)))
+        record_from_bytes::<B, I>(read_record_file(path)?)
     }
+}
+
+/// `item` as Burn's named MessagePack record at full precision.
+pub fn record_to_bytes<B: Backend, I: Serialize>(item: I) -> Result<Vec<u8>, RecorderError> {
+    <MpkBytes as Recorder<B>>::save_item(&MpkBytes::default(), item, ())
+}
+
+/// Writes record bytes to `path` with [`atomic_write`].
+pub fn write_record_file(path: &Path, bytes: &[u8]) -> Result<(), RecorderError> {
+    atomic_write(path, bytes)
+        .map_err(|e| RecorderError::Unknown(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The bytes of the record file at `path` (at most [`MAX_RECORD_BYTES`]).
+pub fn read_record_file(path: &Path) -> Result<Vec<u8>, RecorderError> {
+    mnist_data::read_limited(path, MAX_RECORD_BYTES).map_err(|e| {
+        let message = format!("{}: {e}", path.display());
+        match e.kind() {
+            std::io::ErrorKind::NotFound => RecorderError::FileNotFound(message),
+            _ => RecorderError::Unknown(message),
+        }
+    })
+}
+
+/// The record in `bytes` (what [`record_to_bytes`] wrote); a damaged one is reported as such.
+pub fn record_from_bytes<B: Backend, I: DeserializeOwned>(
+    mut bytes: Vec<u8>,
+) -> Result<I, RecorderError> {
+    <MpkBytes as Recorder<B>>::load_item(&MpkBytes::default(), &mut bytes)
+        .map_err(|e| RecorderError::Unknown(explain_load_error::<B>(&bytes, e)))
 }
 
 impl<B: Backend> FileRecorder<B> for DurableRecorder {

@@ -128,7 +128,15 @@ fn resume_point<B: Backend>(
     candidates.dedup();
     let mut skipped = Vec::new();
     for &epoch in candidates.iter().rev() {
-        match checkpoint_problem::<B>(dir, epoch) {
+        let problem = if (1..=recorded).contains(&epoch) {
+            checkpoint_problem::<B>(dir, epoch)
+        } else {
+            Some(format!(
+                "{}: epoch {epoch} is not one of the {recorded} epochs in {METRICS_FILE}",
+                checkpoint_file(dir, MODEL_PART, epoch).display()
+            ))
+        };
+        match problem {
             None => {
                 for problem in &skipped {
                     say!("{label}cannot resume from a newer checkpoint: {problem}")?;

@@ -11,26 +11,41 @@
 //!
 //! Every error is a 4xx (or 500) with `{"error": "..."}` saying what was wrong.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use mnist_data::IMAGE_PIXELS;
+use image::{DynamicImage, GrayImage};
+use infer::picture::{PictureError, decode_picture};
+use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE};
 use serde::{Deserialize, Serialize};
 
 use infer::preprocess::mnist_pixels;
 use infer::render::FeatureMaps;
 
+use super::connection::track_requests;
+use super::guard::{HostCheck, check_host, json_errors, security_headers};
 use super::models::{Look, Served};
-use super::{MAX_REQUEST_BYTES, MAX_SHIFT, page};
+use super::{BODY_READ_TIMEOUT, MAX_REQUEST_BYTES, MAX_SHIFT, page};
 
-/// The page and the API.
-pub fn router(served: Arc<Served>) -> Router {
+/// What a picture or JSON pixels (`what`) where nothing stands out from the background get;
+/// whether that is so, [`mnist_pixels`] decides for both.
+fn no_digit(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("no digit found in the {what} (nothing stands out from the background)"),
+    )
+}
+
+/// The page and the API, answering the Host names `hosts` allows.
+pub fn router(served: Arc<Served>, hosts: HostCheck) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/app.js", get(page::script))
@@ -39,7 +54,14 @@ pub fn router(served: Arc<Served>) -> Router {
         .route("/api/predict", post(predict))
         .route("/api/sample", get(sample))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        // The last layer added sees the request first: the Host is checked before anything,
+        // and every answer, the refusals included, gets a JSON error body and the headers.
+        .layer(from_fn_with_state(hosts, check_host))
+        .layer(from_fn(track_requests))
+        .layer(map_response(json_errors))
+        .layer(map_response(security_headers))
         .with_state(served)
 }
 
@@ -51,7 +73,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -82,15 +104,18 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request is larger than the {MAX_REQUEST_BYTES} bytes allowed"),
+    )
+}
+
 /// The body of a request, refused (413) without reading it when its announced length is over
-/// [`MAX_REQUEST_BYTES`], and as soon as it grows past that when it announces none.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request is larger than the {MAX_REQUEST_BYTES} bytes allowed"),
-        )
-    };
+/// [`MAX_REQUEST_BYTES`], and as soon as it grows past that when it announces none; 408 when
+/// it takes longer than [`BODY_READ_TIMEOUT`] to arrive, 400 when it cannot be read (a broken
+/// chunked encoding, a connection closed halfway).
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -98,13 +123,57 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes,
     if announced.is_some_and(|length| length > MAX_REQUEST_BYTES as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+    tokio::time::timeout(BODY_READ_TIMEOUT, collect_body(body))
         .await
-        .map_err(|_| too_large())
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request's body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            ))
+        })
+}
+
+/// All of `body`, at most [`MAX_REQUEST_BYTES`].
+async fn collect_body(mut body: Body) -> Result<Bytes, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|error| {
+            // The cause (hyper's "invalid chunk size") is a source below axum's and hyper's.
+            let mut message = format!("the request's body cannot be read: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            ApiError::bad_request(message)
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > MAX_REQUEST_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes.into())
 }
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such page or API")
+}
+
+/// A known path asked with a method it does not take (the `Allow` header, which axum adds,
+/// lists those it takes).
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {method} (the Allow header lists what it takes)",
+            uri.path()
+        ),
+    )
 }
 
 /// One served model, as `GET /api/models` lists it.
@@ -170,7 +239,7 @@ async fn predict(
     let Query(query) = query?;
     let body = read_body(&headers, body).await?;
     for (axis, value) in [("dx", query.dx), ("dy", query.dy)] {
-        if value.abs() > MAX_SHIFT {
+        if !(-MAX_SHIFT..=MAX_SHIFT).contains(&value) {
             return Err(ApiError::bad_request(format!(
                 "{axis} = {value}: shifts go from -{MAX_SHIFT} to {MAX_SHIFT} pixels"
             )));
@@ -192,14 +261,16 @@ async fn predict(
                 )
             })?,
     };
-    let pixels = if is_json(&headers) {
-        pixels_from_json(&body)?
-    } else {
-        pixels_from_picture(&body)?
-    };
-    // Inference off the async threads: other requests go on meanwhile.
+    let json = is_json(&headers);
+    // Parsing, decoding, preprocessing and inference off the async threads: other requests go
+    // on meanwhile.
     let look = tokio::task::spawn_blocking(move || {
-        served.models[index].look(&pixels, (query.dx, query.dy), query.maps)
+        let pixels = if json {
+            pixels_from_json(&body)?
+        } else {
+            pixels_from_picture(&body)?
+        };
+        Ok::<_, ApiError>(served.models[index].look(&pixels, (query.dx, query.dy), query.maps))
     })
     .await
     .map_err(|error| {
@@ -207,15 +278,17 @@ async fn predict(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("inference failed: {error}"),
         )
-    })?;
+    })??;
     Ok(axum::Json(look))
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+/// Whether `headers` declare JSON (`application/json`, any case, any parameters).
+pub fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.trim_start().starts_with("application/json"))
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
 fn pixels_from_json(body: &[u8]) -> Result<[u8; IMAGE_PIXELS], ApiError> {
@@ -225,11 +298,23 @@ fn pixels_from_json(body: &[u8]) -> Result<[u8; IMAGE_PIXELS], ApiError> {
         ))
     })?;
     let count = parsed.pixels.len();
-    parsed.pixels.try_into().map_err(|_| {
+    let pixels: [u8; IMAGE_PIXELS] = parsed.pixels.try_into().map_err(|_| {
         ApiError::bad_request(format!(
             "expected {IMAGE_PIXELS} pixels (28x28, row-major), got {count}"
         ))
-    })
+    })?;
+    // The rule pictures get: whether anything stands out from the background.
+    let side = IMAGE_SIDE as u32;
+    let image = GrayImage::from_raw(side, side, pixels.to_vec()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "28x28 pixels make no image",
+        )
+    })?;
+    match mnist_pixels(&DynamicImage::ImageLuma8(image)) {
+        Some(_) => Ok(pixels),
+        None => Err(no_digit("pixels")),
+    }
 }
 
 fn pixels_from_picture(body: &[u8]) -> Result<[u8; IMAGE_PIXELS], ApiError> {
@@ -238,18 +323,16 @@ fn pixels_from_picture(body: &[u8]) -> Result<[u8; IMAGE_PIXELS], ApiError> {
             "empty body: send a picture (PNG, JPEG) or JSON pixels",
         ));
     }
-    let picture = image::load_from_memory(body).map_err(|error| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("not a picture this server reads (PNG, JPEG): {error}"),
-        )
+    let picture = decode_picture(body).map_err(|error| {
+        let status = match error {
+            PictureError::NotAPicture(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            PictureError::TooLarge { .. } | PictureError::NeedsTooMuchMemory(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+        };
+        ApiError::new(status, error.to_string())
     })?;
-    mnist_pixels(&picture).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no digit found in the picture (nothing stands out from the background)",
-        )
-    })
+    mnist_pixels(&picture).ok_or_else(|| no_digit("picture"))
 }
 
 /// The options of `GET /api/sample`.
@@ -273,6 +356,12 @@ async fn sample(
 ) -> Result<axum::Json<Sample>, ApiError> {
     let Query(query) = query?;
     let count = served.test_set.len();
+    if count == 0 {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the test set holds no images",
+        ));
+    }
     let index = match query.index {
         Some(index) if index >= count => {
             return Err(ApiError::new(
