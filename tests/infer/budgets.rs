@@ -211,3 +211,40 @@ fn import_does_not_overwrite_a_model_unless_forced() {
     );
     assert!(import(&target, true).status.success());
 }
+
+#[test]
+fn export_past_a_file_size_limit_says_so_and_leaves_nothing() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.safetensors");
+    let mut command = Command::new(crate::programs::program("infer"));
+    command.args([
+        "export",
+        "--model",
+        model_dir().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // Files may not grow past 100 kB (LeNet-5's weights are 247 kB); SIGXFSZ is left at its
+    // default, which kills a program that does not ignore it.
+    // SAFETY: between fork and exec only an async-signal-safe call (setrlimit) is made.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 100_000,
+                rlim_max: 100_000,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let stderr = assert_clean_failure(&command.output().unwrap());
+    assert!(
+        stderr.contains("m.safetensors") && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

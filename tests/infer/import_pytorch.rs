@@ -304,22 +304,27 @@ fn state_dict_pickle(views: &[View]) -> Vec<u8> {
     let mut p = vec![0x80, 2, b'}', b'('];
     for v in views {
         text(b'X', v.name, &mut p);
-        p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
-        text(b'X', "storage", &mut p);
-        p.extend(format!("ctorch\n{}\n", v.stored.class()).as_bytes());
-        text(b'X', v.key, &mut p);
-        text(b'X', "cpu", &mut p);
-        int(v.storage_len, &mut p);
-        p.extend(b"tQ");
-        int(v.offset, &mut p);
-        p.push(b'(');
-        v.shape.iter().for_each(|&d| int(d, &mut p));
-        p.extend(b"t(");
-        v.stride.iter().for_each(|&d| int(d, &mut p));
-        p.extend(b"t\x89}tR");
+        tensor_pickle(v, &mut p);
     }
     p.extend(b"u.");
     p
+}
+
+/// The pickle of one tensor (its rebuild call).
+fn tensor_pickle(v: &View, p: &mut Vec<u8>) {
+    p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+    text(b'X', "storage", p);
+    p.extend(format!("ctorch\n{}\n", v.stored.class()).as_bytes());
+    text(b'X', v.key, p);
+    text(b'X', "cpu", p);
+    int(v.storage_len, p);
+    p.extend(b"tQ");
+    int(v.offset, p);
+    p.push(b'(');
+    v.shape.iter().for_each(|&d| int(d, p));
+    p.extend(b"t(");
+    v.stride.iter().for_each(|&d| int(d, p));
+    p.extend(b"t\x89}tR");
 }
 
 fn import_error(dir: &Path, name: &str, pickle: &[u8], storages: &[(&str, &[u8])]) -> String {
@@ -361,7 +366,14 @@ fn hostile_pickles_get_errors_not_crashes() {
     }
     doubling.extend([b'h', 0, b'.']);
     let call = b"\x80\x02cposix\nsystem\nX\x04\x00\x00\x00echo\x85R.".to_vec();
-    let cases: [(&str, Vec<u8>, &str); 5] = [
+    // A megabyte of bytes, duplicated a hundred times: 100 MB if copies were free.
+    let mut bytes = vec![0x80, 2, b'B'];
+    bytes.extend((1u32 << 20).to_le_bytes());
+    bytes.extend(vec![0u8; 1 << 20]);
+    bytes.extend([b'2'; 100]);
+    bytes.push(b'.');
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        ("bytes", bytes, "more than 1000000 values"),
         ("deep-lists", lists, "nested more than 64 levels deep"),
         ("deep-tuples", tuples, "nested more than 64 levels deep"),
         ("doubling", doubling, "more than 1000000 values"),
@@ -423,6 +435,38 @@ fn hostile_pickles_get_errors_not_crashes() {
     };
     let stderr = import_error(dir, "huge", &state_dict_pickle(&[huge]), &[("0", &storage)]);
     assert!(stderr.contains("more than 268435456 elements"), "{stderr}");
+}
+
+/// A checkpoint that holds one state dict twice (`{"model": sd, "ema": sd}`): the pickle
+/// memoizes the dict before filling it, and the second mention is a memo reference, which
+/// must give the filled dict.
+#[test]
+fn a_state_dict_mentioned_twice_reads_the_same_both_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("twice.pt");
+    let view = View {
+        name: "w",
+        stored: Stored::F32,
+        key: "0",
+        storage_len: 3,
+        offset: 0,
+        shape: &[3],
+        stride: &[1],
+    };
+    let mut p = vec![0x80, 2, b'}', b'q', 0, b'('];
+    text(b'X', "model", &mut p);
+    p.extend([b'}', b'q', 1, b'(']);
+    text(b'X', "w", &mut p);
+    tensor_pickle(&view, &mut p);
+    p.push(b'u');
+    text(b'X', "ema", &mut p);
+    p.extend([b'h', 1, b'u', b'.']);
+    archive(&file, &p, &[("0", &Stored::F32.bytes(&[1.0, 2.0, 3.0]))]);
+    for key in ["model", "ema"] {
+        let tensors = read_weights(&file, WeightFormat::Torch, Some(key)).unwrap();
+        assert_eq!(tensors.len(), 1, "{key}");
+        assert_eq!(tensors[0].values, [1.0, 2.0, 3.0], "{key}");
+    }
 }
 
 /// A strided view of an arbitrary storage: (element type, storage values, offset, shape,

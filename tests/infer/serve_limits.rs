@@ -68,9 +68,9 @@ fn a_picture_over_the_pixel_budget_is_refused_before_it_is_decoded() {
 
 #[test]
 fn a_picture_being_decoded_holds_up_no_other_request() {
-    // More pictures at once than this machine has async threads (one per core: 2 on the
-    // development machine), each as large as the budget allows (4096x4096: seconds of
-    // decoding and preprocessing), then the model list, which must not wait for them.
+    // More pictures at once than a 2-core machine has async threads (one per core), each as
+    // large as the budget allows (4096x4096), then the model list, which must not wait for
+    // them.
     const PICTURES: usize = 4;
     const SIDE: u32 = 4096;
     let server = Server::start(&[model_dir()]);
@@ -436,4 +436,51 @@ fn serving_beyond_loopback_warns() {
     assert_eq!(status, 200);
     let stderr = server.stderr();
     assert!(stderr.contains("warning: serving on 0.0.0.0"), "{stderr}");
+}
+
+/// Arbitrary requests to every route (query strings, methods, media types, bodies): each gets
+/// an answer below 500, an error answer is JSON with an `error`, and the server goes on serving.
+#[test]
+fn arbitrary_requests_to_every_route_get_a_status_below_500() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let server = Server::start(&[model_dir()]);
+    let address = server.address().to_string();
+    let route = prop_oneof![
+        Just("/"),
+        Just("/api/models"),
+        Just("/api/predict"),
+        Just("/api/sample"),
+        Just("/api/nothing"),
+    ];
+    let method = prop_oneof![Just("GET"), Just("POST"), Just("PUT"), Just("OPTIONS")];
+    let query = "[a-z=&%0-9+.\\-]{0,40}";
+    let media = prop_oneof![
+        Just("application/json"),
+        Just("Application/JSON; charset=utf-8"),
+        Just("image/png"),
+        Just("text/plain"),
+    ];
+    let body = "[ -~]{0,200}";
+    let mut runner = TestRunner::new(Config::with_cases(96));
+    runner
+        .run(
+            &(route, method, query, media, body),
+            |(route, method, query, media, body)| {
+                let request = format!(
+                    "{method} {route}?{query} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {media}\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let (status, answer) = send_raw(&server, &request);
+                prop_assert!((200..500).contains(&status), "{request:?}: {answer}");
+                if status >= 400 {
+                    prop_assert!(!error_of(&answer).is_empty());
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    let (status, _) = get(&format!("http://{address}/api/models"));
+    assert_eq!(status, 200);
 }

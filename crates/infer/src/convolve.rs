@@ -127,7 +127,7 @@ pub fn convolve<B: KernelBackend>(
                 input.rows, input.cols
             )
         })?;
-    let macs = (padded_values / (stride * stride)).saturating_mul(kernel.values.len());
+    let macs = (padded_values / stride.saturating_mul(stride)).saturating_mul(kernel.values.len());
     if macs > MAX_CONVOLVE_MACS {
         return Err(format!(
             "a {}x{} kernel over a {}x{} input (padded) is about {macs} multiply-adds, more than \

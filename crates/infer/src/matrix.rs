@@ -9,8 +9,9 @@ use burn::prelude::*;
 /// Most values of a matrix: a picture of [`crate::picture::MAX_PICTURE_PIXELS`] with room for
 /// padding.
 pub const MAX_MATRIX_VALUES: usize = 1 << 25;
-/// The largest matrix file read.
-pub const MAX_MATRIX_FILE_BYTES: u64 = 256 << 20;
+/// The largest matrix file read: [`MAX_MATRIX_VALUES`] of two bytes each (a digit and a
+/// space), so what a file can hold is parsed before the count is checked.
+pub const MAX_MATRIX_FILE_BYTES: u64 = 2 * MAX_MATRIX_VALUES as u64;
 
 /// A rectangular grid of numbers: a kernel, a small input, or an output.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,9 +8,11 @@
 //! state dict is made of (`collections.OrderedDict()` and torch's tensor and parameter rebuild
 //! functions); any other call becomes an [`Value::Opaque`] naming the callable, which the
 //! caller reports if it sits where a tensor should. Every value is an owned copy (the memo
-//! hands out copies), and what a pickle can make is bounded: [`MAX_DEPTH`] levels of nesting
-//! (so dropping a value cannot overflow the stack) and [`MAX_NODES`] values in all (so memo
-//! copies cannot multiply without bound).
+//! hands out copies; a memoized list or dict filled afterwards, as pickles do, has its memo
+//! copy refreshed), and what a pickle can make is bounded: [`MAX_DEPTH`] levels of nesting and
+//! of marks (so dropping a value cannot overflow the stack) and [`MAX_NODES`] values in all,
+//! every copy counted and a string or bytes object counting one per [`BYTES_PER_NODE`] bytes
+//! (so copies cannot multiply without bound, in number or in bytes).
 
 /// Deepest nesting of containers accepted. A state dict is 2 deep (dict, tensor arguments); a
 /// checkpoint that nests one a few levels down stays far below.
@@ -18,6 +20,16 @@ pub const MAX_DEPTH: usize = 64;
 
 /// Most values (counting every element of every copy) one pickle may create.
 pub const MAX_NODES: usize = 1_000_000;
+
+/// A string, bytes object or name counts as one value per this many bytes (plus one): with
+/// [`MAX_NODES`], at most 64 MiB of them in all.
+pub const BYTES_PER_NODE: usize = 64;
+
+/// Most axes of a tensor (PyTorch allows 64; the networks here use 4).
+pub const MAX_AXES: usize = 8;
+
+/// The longest name quoted in an error message.
+const MAX_QUOTED: usize = 80;
 
 /// A tensor as the pickle describes it: a view of a storage.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +82,7 @@ pub enum Value {
     /// A storage's persistent id.
     Storage(StorageRef),
     /// A tensor.
-    Tensor(TensorView),
+    Tensor(Box<TensorView>),
     /// The result of a call this reader does not evaluate: the callable's name.
     Opaque(String),
 }
@@ -82,6 +94,8 @@ pub struct Seq {
     pub items: Vec<Value>,
     depth: usize,
     nodes: usize,
+    /// The memo entry holding a copy of this container, to refresh when it is filled.
+    memo: Option<u32>,
 }
 
 impl Seq {
@@ -113,9 +127,23 @@ impl Value {
     }
 
     fn nodes(&self) -> usize {
+        let bytes = |len: usize| 1 + len / BYTES_PER_NODE;
         match self {
             Value::Tuple(s) | Value::List(s) | Value::Dict(s) => 1 + s.nodes,
+            Value::Str(text) | Value::Global(text) | Value::Opaque(text) => bytes(text.len()),
+            Value::Bytes(data) => bytes(data.len()),
+            Value::Storage(storage) => bytes(storage.class.len() + storage.key.len()),
+            Value::Tensor(view) => {
+                bytes(view.storage.class.len() + view.storage.key.len()) + view.shape.len()
+            }
             _ => 1,
+        }
+    }
+
+    fn seq_mut(&mut self) -> Option<&mut Seq> {
+        match self {
+            Value::Tuple(s) | Value::List(s) | Value::Dict(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -129,13 +157,13 @@ impl Value {
             Value::Float(_) => "a float".into(),
             Value::Str(_) => "a string".into(),
             Value::Bytes(_) => "bytes".into(),
-            Value::Global(name) => format!("the name {name}"),
+            Value::Global(name) => format!("the name {}", quoted(name)),
             Value::Tuple(s) => format!("a tuple of {}", s.items.len()),
             Value::List(s) => format!("a list of {}", s.items.len()),
             Value::Dict(s) => format!("a dict of {}", s.items.len() / 2),
             Value::Storage(_) => "a bare storage".into(),
             Value::Tensor(_) => "a tensor".into(),
-            Value::Opaque(name) => format!("a call of {name}, which is not read"),
+            Value::Opaque(name) => format!("a call of {}, which is not read", quoted(name)),
         }
     }
 
@@ -151,6 +179,14 @@ impl Value {
             Value::Tuple(s) | Value::List(s) => s.items.iter().map(|v| v.index(what)).collect(),
             other => Err(format!("{what} is {}, not a tuple", other.kind())),
         }
+    }
+}
+
+/// `name`, cut to [`MAX_QUOTED`] characters for an error message.
+fn quoted(name: &str) -> String {
+    match name.char_indices().nth(MAX_QUOTED) {
+        Some((end, _)) => format!("{}...", &name[..end]),
+        None => name.to_string(),
     }
 }
 
@@ -224,10 +260,7 @@ impl Machine<'_> {
 
     /// Pushes a value, counting it against [`MAX_NODES`].
     fn push(&mut self, value: Value) -> Result<(), String> {
-        self.nodes += value.nodes();
-        if self.nodes > MAX_NODES {
-            return Err(format!("more than {MAX_NODES} values"));
-        }
+        self.count(value.nodes())?;
         self.stack.push(value);
         Ok(())
     }
@@ -250,13 +283,41 @@ impl Machine<'_> {
         Ok(self.stack.split_off(mark))
     }
 
-    fn memo_put(&mut self, key: u32) -> Result<(), String> {
-        let value = self.top()?.clone();
-        self.nodes += value.nodes();
+    fn count(&mut self, nodes: usize) -> Result<(), String> {
+        self.nodes += nodes;
         if self.nodes > MAX_NODES {
             return Err(format!("more than {MAX_NODES} values"));
         }
+        Ok(())
+    }
+
+    fn memo_put(&mut self, key: u32) -> Result<(), String> {
+        if let Some(seq) = self.top()?.seq_mut() {
+            seq.memo = Some(key);
+        }
+        let value = self.top()?.clone();
+        self.count(value.nodes())?;
         self.memo.insert(key, value);
+        Ok(())
+    }
+
+    /// After the container on top of the stack was filled: its memo copy, if it has one, made
+    /// equal to it again (a pickle memoizes a dict before its items).
+    fn refresh_memo(&mut self) -> Result<(), String> {
+        let Some(key) = self.top()?.seq_mut().and_then(|seq| seq.memo) else {
+            return Ok(());
+        };
+        let value = self.top()?.clone();
+        self.count(value.nodes())?;
+        self.memo.insert(key, value);
+        Ok(())
+    }
+
+    /// Pushes a tuple, list or dict of `items` (already counted), counting the container.
+    fn push_seq(&mut self, items: Vec<Value>, make: fn(Seq) -> Value) -> Result<(), String> {
+        let seq = Seq::new(items)?;
+        self.count(1)?;
+        self.stack.push(make(seq));
         Ok(())
     }
 
@@ -279,21 +340,20 @@ impl Machine<'_> {
             return Err("a tuple reaches below the stack".into());
         }
         let items = self.stack.split_off(self.stack.len() - len);
-        let seq = Seq::new(items)?;
-        self.stack.push(Value::Tuple(seq));
-        Ok(())
+        self.push_seq(items, Value::Tuple)
     }
 
     /// Adds `items` to the list or dict on top of the stack.
     fn extend_top(&mut self, items: Vec<Value>) -> Result<(), String> {
         match self.top()? {
-            Value::List(seq) => items.into_iter().try_for_each(|item| seq.push(item)),
+            Value::List(seq) => items.into_iter().try_for_each(|item| seq.push(item))?,
             Value::Dict(seq) if items.len().is_multiple_of(2) => {
-                items.into_iter().try_for_each(|item| seq.push(item))
+                items.into_iter().try_for_each(|item| seq.push(item))?
             }
-            Value::Opaque(_) => Ok(()),
-            other => Err(format!("cannot add items to {}", other.kind())),
+            Value::Opaque(_) => return Ok(()),
+            other => return Err(format!("cannot add items to {}", other.kind())),
         }
+        self.refresh_memo()
     }
 
     fn run(&mut self) -> Result<Value, String> {
@@ -313,7 +373,12 @@ impl Machine<'_> {
                     let value = self.pop()?;
                     return Ok(value);
                 }
-                b'(' => self.marks.push(self.stack.len()),
+                b'(' => {
+                    if self.marks.len() >= MAX_DEPTH {
+                        return Err(format!("more than {MAX_DEPTH} marks open"));
+                    }
+                    self.marks.push(self.stack.len())
+                }
                 b'0' => {
                     self.pop()?;
                 }
@@ -386,21 +451,18 @@ impl Machine<'_> {
                 0x87 => self.tuple(3)?,
                 b't' => {
                     let items = self.pop_to_mark()?;
-                    let seq = Seq::new(items)?;
-                    self.stack.push(Value::Tuple(seq));
+                    self.push_seq(items, Value::Tuple)?
                 }
                 b'l' => {
                     let items = self.pop_to_mark()?;
-                    let seq = Seq::new(items)?;
-                    self.stack.push(Value::List(seq));
+                    self.push_seq(items, Value::List)?
                 }
                 b'd' => {
                     let items = self.pop_to_mark()?;
                     if !items.len().is_multiple_of(2) {
                         return Err("a dict with a key and no value".into());
                     }
-                    let seq = Seq::new(items)?;
-                    self.stack.push(Value::Dict(seq));
+                    self.push_seq(items, Value::Dict)?
                 }
                 b'a' => {
                     let item = self.pop()?;
@@ -535,7 +597,7 @@ fn call(callable: Value, args: Value) -> Result<Value, String> {
     Ok(match name.as_str() {
         "collections.OrderedDict" if args.is_empty() => Value::Dict(Seq::default()),
         "torch._utils._rebuild_tensor_v2" | "torch._utils._rebuild_tensor" => {
-            Value::Tensor(tensor(&args)?)
+            Value::Tensor(Box::new(tensor(&args)?))
         }
         "torch._utils._rebuild_parameter" | "torch._utils._rebuild_parameter_with_state"
             if matches!(args.first(), Some(Value::Tensor(_))) =>
@@ -547,7 +609,7 @@ fn call(callable: Value, args: Value) -> Result<Value, String> {
             [Value::Global(rebuild), _, Value::Tuple(inner), ..]
                 if rebuild.starts_with("torch._utils._rebuild_tensor") =>
             {
-                Value::Tensor(tensor(&inner.items)?)
+                Value::Tensor(Box::new(tensor(&inner.items)?))
             }
             _ => Value::Opaque(name.clone()),
         },
@@ -562,6 +624,12 @@ fn tensor(args: &[Value]) -> Result<TensorView, String> {
     };
     let shape = shape.indices("a tensor's size")?;
     let stride = stride.indices("a tensor's stride")?;
+    if shape.len() > MAX_AXES {
+        return Err(format!(
+            "a tensor of {} axes (at most {MAX_AXES} are read)",
+            shape.len()
+        ));
+    }
     if shape.len() != stride.len() {
         return Err(format!(
             "a tensor with {} sizes and {} strides",

@@ -15,9 +15,9 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-use crate::pickle::{self, TensorView, Value};
+use crate::pickle::{self, StorageRef, TensorView, Value};
 
-/// Largest weight file read (the largest network here, the MLP, is 15 MB in float32).
+/// Largest weight file read, and largest storage in one.
 pub const MAX_WEIGHT_FILE_BYTES: u64 = 1 << 30;
 /// Largest pickle (`data.pkl`) read from a `torch.save` archive.
 pub const MAX_PICKLE_BYTES: u64 = 64 << 20;
@@ -221,7 +221,7 @@ fn read_torch(path: &Path, top_level_key: Option<&str>) -> Result<Vec<WeightTens
     let root = pickle::load(&pickle_bytes).map_err(|e| format!("data.pkl: {e}"))?;
     let dict = select(root, top_level_key)?;
     let mut budget = ElementBudget::default();
-    let mut storages: HashMap<String, Vec<f32>> = HashMap::new();
+    let mut storages: HashMap<String, (StorageRef, Vec<f32>)> = HashMap::new();
     let mut tensors = Vec::new();
     for (name, value) in dict {
         let Value::Tensor(view) = value else {
@@ -231,14 +231,21 @@ fn read_torch(path: &Path, top_level_key: Option<&str>) -> Result<Vec<WeightTens
             };
             return Err(format!("`{name}` is {}, not a tensor{hint}", value.kind()));
         };
-        if !storages.contains_key(&view.storage.key) {
+        let key = view.storage.key.clone();
+        if !storages.contains_key(&key) {
             let values = archive
                 .storage(&view, &mut budget)
                 .map_err(|e| format!("`{name}` {e}"))?;
-            storages.insert(view.storage.key.clone(), values);
+            storages.insert(key.clone(), (view.storage.clone(), values));
         }
-        let values = gather(&storages[&view.storage.key], &view, &mut budget)
-            .map_err(|e| format!("`{name}` {e}"))?;
+        let (storage, values) = &storages[&key];
+        if *storage != view.storage {
+            return Err(format!(
+                "`{name}` names storage {key} as {} elements of {}, another tensor as {} of {}",
+                view.storage.len, view.storage.class, storage.len, storage.class
+            ));
+        }
+        let values = gather(values, &view, &mut budget).map_err(|e| format!("`{name}` {e}"))?;
         tensors.push(WeightTensor {
             name,
             shape: view.shape,
@@ -355,6 +362,11 @@ impl<'a> TorchArchive<'a> {
         let element = Element::of_torch_storage(&storage.class)?;
         budget.spend(storage.len)?;
         let expected = storage.len * element.size();
+        if expected as u64 > MAX_WEIGHT_FILE_BYTES {
+            return Err(format!(
+                "has a storage of {expected} bytes, more than a weight file may have"
+            ));
+        }
         let bytes = self.entry(&format!("data/{}", storage.key), expected as u64)?;
         if bytes.len() != expected {
             return Err(format!(

@@ -21,10 +21,10 @@ use crate::files::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
 use crate::network::{ModelConfig, ModelKind, Network};
 use custom_kernels::KernelBackend;
 
-/// Largest `model.json` read.
+/// Largest JSON settings file read (`model.json`, a run's `config.json`).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
-/// Largest record (`model.mpk`, a checkpoint) read: the largest here, the MLP's Adam state, is
-/// about 45 MB.
+/// Largest record (`model.mpk`, a checkpoint) read: far above the largest here, the MLP's
+/// optimizer state.
 pub const MAX_RECORD_BYTES: u64 = 1 << 30;
 
 /// Why a model could not be saved or loaded.

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use mnist_data::{Augmentation, Elastic};
@@ -320,9 +320,6 @@ impl TrainArgs {
 
     /// Turns the options into a [`TrainConfig`], checked by [`TrainConfig::validate`].
     pub fn to_config(&self) -> Result<TrainConfig> {
-        if self.epochs == Some(0) {
-            bail!("--epochs must be at least 1");
-        }
         let optimizer = match self.optimizer {
             OptimizerArg::Adam => OptimizerConfig::Adam {
                 beta1: self.beta1,

@@ -5,14 +5,14 @@ use mnist_data::{Augmentation, IMAGE_SIDE};
 use model::{ModelConfig, ModelKind};
 use serde::{Deserialize, Serialize};
 
-/// Most images per batch: the whole training set.
-pub const MAX_BATCH_SIZE: usize = 60_000;
 /// Most epochs of one run.
 pub const MAX_EPOCHS: usize = 100_000;
 /// Most random restarts of one session.
 pub const MAX_RESTARTS: usize = 1_000;
 /// Images in MNIST's training file, which the validation set is taken from.
 pub const TRAIN_FILE_IMAGES: usize = 60_000;
+/// Most images per batch: the whole training file.
+pub const MAX_BATCH_SIZE: usize = TRAIN_FILE_IMAGES;
 /// The largest elastic strength accepted, pixels (Simard's MNIST setting is 34; beyond a few
 /// hundred every image is torn apart).
 pub const MAX_ELASTIC_ALPHA: f32 = 1000.0;

@@ -45,9 +45,6 @@ pub fn run_dir(artifacts: &Path, index: usize, runs: usize) -> PathBuf {
     }
 }
 
-/// Largest `config.json` read by `--resume`.
-const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
 /// Reads the configuration of the session in `artifacts` (for `--resume`), checked exactly as
 /// the command line's options are ([`TrainConfig::validate`]).
 pub fn read_config(artifacts: &Path) -> Result<TrainConfig> {
@@ -59,7 +56,7 @@ pub fn read_config(artifacts: &Path) -> Result<TrainConfig> {
             path.display()
         );
     }
-    let bytes = mnist_data::read_limited(&path, MAX_CONFIG_BYTES)
+    let bytes = mnist_data::read_limited(&path, model::persist::MAX_CONFIG_BYTES)
         .with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
     let config: TrainConfig = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a valid training config", path.display()))?;

@@ -262,6 +262,10 @@ async fn predict(
             })?,
     };
     let json = is_json(&headers);
+    let _slot = decode_slots()
+        .acquire()
+        .await
+        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
     // Parsing, decoding, preprocessing and inference off the async threads: other requests go
     // on meanwhile.
     let look = tokio::task::spawn_blocking(move || {
@@ -280,6 +284,19 @@ async fn predict(
         )
     })??;
     Ok(axum::Json(look))
+}
+
+/// Requests decoded and run at once, per core. Beyond that a request waits for a slot
+/// (asynchronously, holding no thread), so many uploads at once cannot take the memory of as
+/// many decoders.
+const DECODES_PER_CORE: usize = 2;
+
+fn decode_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores * DECODES_PER_CORE)
+    })
 }
 
 /// Whether `headers` declare JSON (`application/json`, any case, any parameters).
