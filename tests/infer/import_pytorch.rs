@@ -46,6 +46,21 @@ fn run(args: &[&str]) -> (bool, String) {
     (out.status.success(), stderr)
 }
 
+/// `infer import --from FROM --kind lenet5 --out OUT EXTRA...`: (success, stderr).
+fn import_lenet5(from: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
+    let mut args = vec![
+        "import",
+        "--from",
+        from.to_str().unwrap(),
+        "--kind",
+        "lenet5",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    run(&args)
+}
+
 /// The tensors of a model folder in PyTorch's layout, through `infer export`.
 fn exported(model: &Path) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
     let file = model.with_extension("safetensors");
@@ -81,20 +96,8 @@ fn every_layout_and_float_type_imports_the_values_pytorch_stored() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("imported");
-        let from = fixture(file);
-        let mut args = vec![
-            "import",
-            "--from",
-            from.to_str().unwrap(),
-            "--kind",
-            "lenet5",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        if let Some(key) = key {
-            args.extend(["--key", key]);
-        }
-        let (ok, stderr) = run(&args);
+        let key: Vec<&str> = key.map(|key| vec!["--key", key]).unwrap_or_default();
+        let (ok, stderr) = import_lenet5(&fixture(file), &out, &key);
         assert!(ok, "{file}: {stderr}");
         let tensors = exported(&out);
         assert_eq!(tensors.len(), LENET5.len(), "{file}");
@@ -113,22 +116,13 @@ fn a_checkpoint_read_without_its_key_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let from = fixture("lenet5-checkpoint.pt");
     let out = dir.path().join("imported");
-    let base = [
-        "import",
-        "--from",
-        from.to_str().unwrap(),
-        "--kind",
-        "lenet5",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    let (ok, stderr) = run(&base);
+    let (ok, stderr) = import_lenet5(&from, &out, &[]);
     assert!(!ok && stderr.contains("lenet5-checkpoint.pt"), "{stderr}");
     assert!(
         stderr.contains("`epoch` is an int, not a tensor"),
         "{stderr}"
     );
-    let (ok, stderr) = run(&[&base[..], &["--key", "weights"][..]].concat());
+    let (ok, stderr) = import_lenet5(&from, &out, &["--key", "weights"]);
     assert!(
         !ok && stderr.contains("--key weights: no such key")
             && stderr.contains("epoch, state_dict, optimizer"),
@@ -148,15 +142,7 @@ fn what_cannot_be_weights_is_refused_naming_the_tensor() {
     for (file, said) in cases {
         let from = fixture(file);
         let out = dir.path().join(file);
-        let (ok, stderr) = run(&[
-            "import",
-            "--from",
-            from.to_str().unwrap(),
-            "--kind",
-            "lenet5",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let (ok, stderr) = import_lenet5(&from, &out, &[]);
         assert!(
             !ok && stderr.contains(file) && stderr.contains(said),
             "{file}: {stderr}"
@@ -202,15 +188,7 @@ fn safetensors_in_every_float_type_import_and_integers_are_refused() {
         let file = dir.path().join(format!("{dtype:?}.safetensors"));
         std::fs::write(&file, lenet5_safetensors(dtype)).unwrap();
         let out = dir.path().join(format!("{dtype:?}"));
-        let (ok, stderr) = run(&[
-            "import",
-            "--from",
-            file.to_str().unwrap(),
-            "--kind",
-            "lenet5",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let (ok, stderr) = import_lenet5(&file, &out, &[]);
         if dtype == Dtype::I64 {
             assert!(
                 !ok && stderr.contains("` holds i64 values; weights must be float"),
@@ -331,15 +309,7 @@ fn import_error(dir: &Path, name: &str, pickle: &[u8], storages: &[(&str, &[u8])
     let file = dir.join(format!("{name}.pt"));
     archive(&file, pickle, storages);
     let out = dir.join(name);
-    let (ok, stderr) = run(&[
-        "import",
-        "--from",
-        file.to_str().unwrap(),
-        "--kind",
-        "lenet5",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, stderr) = import_lenet5(&file, &out, &[]);
     assert!(
         !ok && stderr.contains(&format!("{name}.pt")),
         "{name}: {stderr}"
