@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::programs::program;
-use model::files::{CONFUSION_FILE, REPORT_FILE};
+use workbench_io::names::{CONFUSION_FILE, REPORT_FILE};
 
 /// MNIST's test images and labels, as shipped with the repository.
 const TEST_IMAGES: &str = "data/mnist/t10k-images-idx3-ubyte.gz";

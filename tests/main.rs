@@ -7,8 +7,13 @@
 //! (`--test workspace` instead of `--workspace` builds less, but not the programs some tests
 //! run: those then fail, or run a stale build of the program).
 
+// Tests unwrap freely: a failure there is the test failing (the workspace lints forbid
+// `unwrap` in the libraries and programs).
+#![allow(clippy::unwrap_used)]
+
 mod custom_kernels;
 mod data;
+mod docs;
 mod end_to_end;
 mod infer;
 mod model;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use custom_kernels::KernelChoice;
-use model::files::TRAIN_CONFIG_FILE;
+use workbench_io::names::TRAIN_CONFIG_FILE;
 use xtask::bench::cases::{CaseResult, Selection, run_cases};
 use xtask::bench::timing::Repeats;
 

@@ -5,7 +5,7 @@ use super::common::{infer, model_dir, test_idx};
 use image::{GrayImage, Luma};
 use infer::{Classifier, DefaultBackend};
 use mnist_data::{Mnist, bundled_data_dir};
-use model::files::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
+use workbench_io::names::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
 
 #[test]
 fn predict_on_idx_images_prints_json() {

@@ -6,7 +6,7 @@ use mnist_data::{Mnist, bundled_data_dir};
 
 use super::common::{infer, model_dir, test_idx};
 use crate::programs::{assert_clean_failure, text};
-use model::files::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
+use workbench_io::names::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
 
 /// MNIST test image 0 (a 7) as a white-on-black picture.
 fn seven() -> GrayImage {

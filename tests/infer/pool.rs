@@ -3,7 +3,8 @@
 
 use burn_ndarray::NdArray;
 use infer::matrix::Matrix;
-use infer::pool::{PoolChoice, pool};
+use infer::pool::{Pooling, pool};
+use model::PoolKind;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -108,8 +109,8 @@ fn the_library_pools_as_the_definition_says() {
         for size in 1..=rows.min(cols) {
             for stride in 1..=3 {
                 for (kind, reduce) in [
-                    (PoolChoice::Max, max as fn(&[f32]) -> f32),
-                    (PoolChoice::Avg, mean),
+                    (Pooling::Window(PoolKind::Max), max as fn(&[f32]) -> f32),
+                    (Pooling::Window(PoolKind::Avg), mean),
                 ] {
                     let got = pool::<NdArray>(&input, kind, size, stride).unwrap();
                     let want = naive(&input, size, stride, reduce);
@@ -123,7 +124,7 @@ fn the_library_pools_as_the_definition_says() {
                 }
             }
         }
-        let global = pool::<NdArray>(&input, PoolChoice::Global, 0, 0).unwrap();
+        let global = pool::<NdArray>(&input, Pooling::Global, 0, 0).unwrap();
         assert_eq!((global.rows, global.cols), (1, 1));
         assert!((global.values[0] - mean(&input.values)).abs() <= 1e-5);
     }

@@ -3,7 +3,7 @@
 use super::common::{infer, model_dir, test_idx, test_labels};
 use burn::prelude::*;
 use infer::{Classifier, DefaultBackend};
-use model::files::{CONFUSION_FILE, MISTAKES_FILE};
+use workbench_io::names::{CONFUSION_FILE, MISTAKES_FILE};
 
 fn assert_success(out: &std::process::Output) {
     assert!(

@@ -3,11 +3,11 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use model::files::{
+use training::epoch_log::read_metrics_csv;
+use workbench_io::names::{
     CURVES_FILE, LOCK_FILE, METRICS_FILE, MODEL_CONFIG_FILE, REPORT_FILE, TRAIN_CONFIG_FILE,
     WEIGHTS_FILE,
 };
-use training::epoch_log::read_metrics_csv;
 
 fn training() -> Command {
     let mut command = Command::new(crate::programs::program("training"));
@@ -219,7 +219,7 @@ fn resume_after_sigkill_mid_epoch_loses_and_repeats_no_epoch() {
     assert!(artifacts.join(REPORT_FILE).is_file());
 }
 
-/// What `cargo run --release -p training` does with no options: the README's default run.
+/// What `cargo run --release -p training` does with no options: the README's quick start.
 #[test]
 fn the_default_run_is_the_documented_recipe() {
     use training::TrainArgs;

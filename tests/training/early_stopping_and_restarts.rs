@@ -4,9 +4,9 @@
 use super::common;
 
 use mnist_data::{Mnist, bundled_data_dir, train_valid_split};
-use model::files::{METRICS_FILE, WEIGHTS_FILE};
 use training::backend::NdarrayTraining;
 use training::evaluate::evaluate;
+use workbench_io::names::{METRICS_FILE, WEIGHTS_FILE};
 
 type Inner = <NdarrayTraining as burn::tensor::backend::AutodiffBackend>::InnerBackend;
 

@@ -3,8 +3,8 @@
 //! name, and a start that failed before its first epoch leaves a folder the same command can
 //! start again in. Also the options whose values would size an allocation.
 
-use model::files::{CHECKPOINT_DIR, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE};
 use serde_json::{Value, json};
+use workbench_io::names::{CHECKPOINT_DIR, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE};
 
 use super::failures::{assert_ok, failure, interrupted_run, resume, tiny, training};
 use crate::programs::assert_clean_failure;

@@ -13,7 +13,7 @@ use training::epoch_log::read_metrics_csv;
 
 use super::common::{self, wait_for_epochs};
 use crate::programs::{assert_clean_failure, text};
-use model::files::{CHECKPOINT_DIR, METRICS_FILE, REPORT_FILE, RUN_SUMMARY_FILE};
+use workbench_io::names::{CHECKPOINT_DIR, METRICS_FILE, REPORT_FILE, RUN_SUMMARY_FILE};
 
 type B = burn_ndarray::NdArray;
 

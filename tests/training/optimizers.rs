@@ -2,10 +2,10 @@
 //! each epoch's time is recorded with its split into training steps, validation and the rest.
 
 use super::common;
-use model::files::METRICS_FILE;
 use training::epoch_clock::EpochClock;
 use training::epoch_log::EpochRecord;
 use training::report::RunSummary;
+use workbench_io::names::METRICS_FILE;
 
 #[test]
 fn adam_rmsprop_and_sgd_all_learn() {

@@ -6,7 +6,7 @@
 use training::TrainingReport;
 
 use super::common;
-use model::files::METRICS_FILE;
+use workbench_io::names::METRICS_FILE;
 
 #[test]
 fn same_seed_same_weights_and_metrics() {

@@ -3,35 +3,10 @@
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use training::backend::{BackendChoice, NdarrayTraining};
+use xtask::cli::{Cli, Task};
 use xtask::{bench, check_features, robustness};
-
-/// Developer tasks.
-#[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about)]
-struct Cli {
-    #[command(subcommand)]
-    task: Task,
-}
-
-#[derive(Debug, Subcommand)]
-enum Task {
-    /// Run CI's checks as separate commands: format check, clippy, and the test suite
-    /// (release build; the wgpu tests skip without a GPU adapter). `.ci/run` lints during the
-    /// test build instead, which from an empty target directory saves checking every
-    /// dependency twice.
-    Ci,
-    /// Check that `cargo run -p training` (or infer, xtask) builds every dependency with the
-    /// same features as `cargo test --workspace` (see crates/workspace-hack).
-    CheckFeatures,
-    /// Time the custom kernels against Burn's built-in ops: conv blocks, training steps,
-    /// inference. Prints a markdown table.
-    Bench(bench::BenchArgs),
-    /// Train each network with each augmentation recipe; score it clean, shifted by up to
-    /// ±6 px and with pixel noise. Prints a markdown table (also saved in the --out folder).
-    Robustness(robustness::RobustnessArgs),
-}
 
 fn main() -> ExitCode {
     match Cli::parse().task {
@@ -46,8 +21,8 @@ fn main() -> ExitCode {
         Task::Robustness(args) => report(robustness::run(&args).and_then(|rows| {
             let table = robustness::table(&rows);
             print!("{table}");
-            let path = args.out.join(model::files::ROBUSTNESS_TABLE_FILE);
-            model::atomic_write(&path, table.as_bytes())
+            let path = args.out.join(workbench_io::names::ROBUSTNESS_TABLE_FILE);
+            workbench_io::atomic_write(&path, table.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))
         })),
         Task::Ci => report(run_all(&[
@@ -90,15 +65,4 @@ fn run_all(steps: &[&[&str]]) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    /// Clap's own check of the command line: conflicting names, defaults that do not parse.
-    #[test]
-    fn the_command_line_is_well_formed() {
-        super::Cli::command().debug_assert();
-    }
 }

@@ -1,6 +1,6 @@
 //! `cargo xtask robustness`: trains each network with each augmentation recipe and scores it on
 //! the clean test set, the test set shifted by up to ±6 pixels, and with pixel noise of sigma
-//! 0.2 and 0.4. Prints the README's robustness table (markdown).
+//! 0.2 and 0.4. Prints the robustness table of docs/results.md (markdown).
 //!
 //! Every run is an ordinary training run (the training tool's own options, in its own folder
 //! under `--out`); a finished run is read back, not trained again, and an interrupted one
@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use model::ModelKind;
-use model::files::{REPORT_FILE, ROBUSTNESS_DIR, TRAIN_CONFIG_FILE};
 use training::backend::BackendChoice;
 use training::session::read_config;
 use training::{SessionOptions, TrainArgs, TrainingReport, run_on_backend};
+use workbench_io::names::{REPORT_FILE, ROBUSTNESS_DIR, TRAIN_CONFIG_FILE};
 
 /// The shift of the translated test set, pixels per axis.
 pub const TEST_SHIFT: usize = 6;
@@ -73,7 +73,12 @@ impl Recipe {
 #[derive(Debug, Args)]
 pub struct RobustnessArgs {
     /// Networks, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "lenet5,mlp,convnet")]
+    #[arg(
+        long,
+        ignore_case = true,
+        value_delimiter = ',',
+        default_value = "lenet5,mlp,convnet"
+    )]
     pub models: Vec<ModelKind>,
     /// Recipes, comma-separated.
     #[arg(

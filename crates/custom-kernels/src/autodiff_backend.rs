@@ -11,6 +11,7 @@ use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{Shape, TensorMetadata};
 
 use crate::backend::{KernelBackend, LayerGrads, RawKernels};
+use crate::builtin::BuiltinLayers;
 use crate::spec::{ConvSpec, PoolSpec};
 
 #[derive(Debug)]
@@ -168,8 +169,8 @@ impl<B: RawKernels> Backward<B, 3> for LinearBackward {
         let (input_id, weight_id, relu_output) = ops.state;
         let input: FloatTensor<B> = checkpointer.retrieve_node_output(input_id);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_id);
-        let input_grad = parents[0].is_some();
-        let g = B::linear_backward(input, weight, relu_output, output_grad, input_grad);
+        let want_input_grad = parents[0].is_some();
+        let g = B::linear_backward(input, weight, relu_output, output_grad, want_input_grad);
         register_layer_grads::<B>(grads, parents, g);
     }
 }
@@ -210,6 +211,9 @@ fn untracked_zero_bias<B: RawKernels, C: CheckpointStrategy>(
     let dtype = weight.primitive.dtype().into();
     Autodiff::<B, C>::float_zeros([shape[outputs_dim]].into(), &device, dtype)
 }
+
+/// Burn's own layer ops on `Autodiff<B>`: the defaults, with Burn's own backward.
+impl<B: RawKernels, C: CheckpointStrategy> BuiltinLayers for Autodiff<B, C> {}
 
 impl<B: RawKernels, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
     fn softmax_cross_entropy(

@@ -5,7 +5,7 @@
 use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{Scalar, Shape, TensorMetadata, backend::Backend};
 
-use crate::builtin::primitive as builtin;
+use crate::builtin::BuiltinLayers;
 use crate::spec::AdamStep;
 
 use crate::spec::{ConvSpec, PoolSpec};
@@ -23,7 +23,7 @@ pub struct LayerGrads<B: Backend> {
 
 /// The hand-written kernels a concrete (non-autodiff) backend implements: forward passes that
 /// keep what their backward needs, and the backward passes.
-pub trait RawKernels: Backend {
+pub trait RawKernels: BuiltinLayers {
     /// `relu?(conv2d(input, weight) + bias)`, NCHW, weights `[k, c, kh, kw]`.
     fn conv2d_forward(
         input: FloatTensor<Self>,
@@ -33,7 +33,7 @@ pub trait RawKernels: Backend {
     ) -> FloatTensor<Self>;
 
     /// Gradients of [`RawKernels::conv2d_forward`] from its inputs, its `output` (the ReLU mask)
-    /// and the output gradient. The input gradient is computed only if `input_grad` is set
+    /// and the output gradient. The input gradient is computed only if `want_input_grad` is set
     /// (a network's first layer does not need it).
     fn conv2d_backward(
         input: FloatTensor<Self>,
@@ -41,7 +41,7 @@ pub trait RawKernels: Backend {
         output: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         spec: ConvSpec,
-        input_grad: bool,
+        want_input_grad: bool,
     ) -> LayerGrads<Self>;
 
     /// Max-pool; also returns the flat in-plane index (`y * w + x`) of each maximum.
@@ -95,7 +95,7 @@ pub trait RawKernels: Backend {
         pooled_grad: FloatTensor<Self>,
         conv: ConvSpec,
         pool: PoolSpec,
-        input_grad: bool,
+        want_input_grad: bool,
     ) -> LayerGrads<Self> {
         let [n, _, h, w] = input.shape().dims::<4>();
         let [k, _, kh, kw] = weight.shape().dims::<4>();
@@ -121,7 +121,7 @@ pub trait RawKernels: Backend {
             conv_grad.clone(),
             conv_grad,
             linear,
-            input_grad,
+            want_input_grad,
         )
     }
 
@@ -140,55 +140,23 @@ pub trait RawKernels: Backend {
 
     /// Gradients of [`RawKernels::linear_forward`] from its input, weights, output where it
     /// ends with a ReLU (the ReLU's mask), and output gradient; the input gradient only if
-    /// `input_grad` is set. The default uses Burn's own backward ops.
+    /// `want_input_grad` is set. The default uses Burn's own backward ops.
     fn linear_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         relu_output: Option<FloatTensor<Self>>,
         output_grad: FloatTensor<Self>,
-        input_grad: bool,
+        want_input_grad: bool,
     ) -> LayerGrads<Self> {
         let output_grad = match relu_output {
             Some(output) => Self::relu_backward(output, output_grad),
             None => output_grad,
         };
         LayerGrads {
-            input: input_grad.then(|| Self::linear_x_backward(weight, output_grad.clone())),
+            input: want_input_grad.then(|| Self::linear_x_backward(weight, output_grad.clone())),
             weight: Self::linear_weight_backward(x, output_grad.clone()),
             bias: Self::linear_bias_backward(output_grad),
         }
-    }
-
-    /// Burn's own conv (+ bias, ReLU): the `builtin` conv layer. The defaults of the four
-    /// `builtin_*_forward` methods call Burn's generic ops ([`crate::builtin::primitive`]); a
-    /// concrete backend may override them with the same calls, which compiles Burn's ops for
-    /// it once, in this crate (the ndarray backend does).
-    fn builtin_conv2d_forward(
-        input: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
-        spec: ConvSpec,
-    ) -> FloatTensor<Self> {
-        builtin::conv2d::<Self>(input, weight, bias, spec)
-    }
-
-    /// Burn's own max-pool.
-    fn builtin_max_pool2d_forward(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
-        builtin::max_pool2d::<Self>(input, spec)
-    }
-
-    /// Burn's own average pool.
-    fn builtin_avg_pool2d_forward(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
-        builtin::avg_pool2d::<Self>(input, spec)
-    }
-
-    /// Burn's own fully connected layer.
-    fn builtin_linear_forward(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
-    ) -> FloatTensor<Self> {
-        builtin::linear::<Self>(x, weight, bias)
     }
 
     /// One Adam update ([`crate::FusedAdam`]): returns the new parameter and moments. The
@@ -245,7 +213,7 @@ pub fn conv_then_max_pool<B: RawKernels>(
 
 /// The custom ops as the models use them: implemented by every backend the workbench runs on
 /// (ndarray, wgpu, and `Autodiff` over either, with hand-written backward passes).
-pub trait KernelBackend: Backend {
+pub trait KernelBackend: BuiltinLayers {
     /// `relu?(conv2d(input, weight) + bias)` with the hand-written kernel.
     fn custom_conv2d(
         input: FloatTensor<Self>,
@@ -277,38 +245,6 @@ pub trait KernelBackend: Backend {
         bias: Option<FloatTensor<Self>>,
         relu: bool,
     ) -> FloatTensor<Self>;
-
-    /// Burn's own conv (+ bias, ReLU), as [`crate::conv2d`] runs it with
-    /// [`crate::KernelChoice::Builtin`]. The defaults of the four `builtin_*` methods call
-    /// Burn's generic ops (on `Autodiff<B>`, with Burn's own backward); on a concrete backend
-    /// they are the [`RawKernels`] `builtin_*_forward` methods.
-    fn builtin_conv2d(
-        input: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
-        spec: ConvSpec,
-    ) -> FloatTensor<Self> {
-        builtin::conv2d::<Self>(input, weight, bias, spec)
-    }
-
-    /// Burn's own max-pool.
-    fn builtin_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
-        builtin::max_pool2d::<Self>(input, spec)
-    }
-
-    /// Burn's own average pool.
-    fn builtin_avg_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
-        builtin::avg_pool2d::<Self>(input, spec)
-    }
-
-    /// Burn's own fully connected layer.
-    fn builtin_linear(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: Option<FloatTensor<Self>>,
-    ) -> FloatTensor<Self> {
-        builtin::linear::<Self>(x, weight, bias)
-    }
 
     /// Mean softmax cross-entropy of `logits` `[n, classes]` against `targets` `[n]` (see
     /// [`crate::cross_entropy`]). Concrete backends use the default (tensor ops); `Autodiff`
@@ -358,30 +294,5 @@ impl<B: RawKernels> KernelBackend for B {
         relu: bool,
     ) -> FloatTensor<B> {
         B::linear_forward(x, weight, bias, relu)
-    }
-
-    fn builtin_conv2d(
-        input: FloatTensor<B>,
-        weight: FloatTensor<B>,
-        bias: Option<FloatTensor<B>>,
-        spec: ConvSpec,
-    ) -> FloatTensor<B> {
-        B::builtin_conv2d_forward(input, weight, bias, spec)
-    }
-
-    fn builtin_max_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
-        B::builtin_max_pool2d_forward(input, spec)
-    }
-
-    fn builtin_avg_pool2d(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
-        B::builtin_avg_pool2d_forward(input, spec)
-    }
-
-    fn builtin_linear(
-        x: FloatTensor<B>,
-        weight: FloatTensor<B>,
-        bias: Option<FloatTensor<B>>,
-    ) -> FloatTensor<B> {
-        B::builtin_linear_forward(x, weight, bias)
     }
 }

@@ -6,36 +6,17 @@ use burn::backend::wgpu::WgpuDevice;
 use burn::tensor::Tensor;
 
 /// The backend to run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
     /// Burn's ndarray backend on the CPU, with the hand-written CPU kernels.
+    #[value(alias = "cpu")]
     Ndarray,
     /// Burn's wgpu backend (Vulkan, Metal, DX12) with the CubeCL kernels.
+    #[value(alias = "gpu")]
     Wgpu,
 }
 
-impl std::str::FromStr for BackendChoice {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "ndarray" | "cpu" => Ok(Self::Ndarray),
-            "wgpu" | "gpu" => Ok(Self::Wgpu),
-            other => Err(format!(
-                "unknown backend '{other}' (expected ndarray or wgpu)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for BackendChoice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Ndarray => "ndarray",
-            Self::Wgpu => "wgpu",
-        })
-    }
-}
+crate::value_enum_text!(BackendChoice, "backend");
 
 /// Why there is no wgpu device: the message a program prints.
 pub const NO_GPU_ADAPTER: &str = "--backend wgpu: no GPU adapter found (install a Vulkan driver; \

@@ -1,13 +1,9 @@
 //! The layers on Burn's built-in ops alone, on any backend: the `builtin` side of the layer
 //! switches in [`crate::ops`], and the tests' reference.
 //!
-//! [`primitive`] runs the same layers on a backend's raw tensors, for the defaults of the
-//! `builtin_*` methods of [`crate::RawKernels`] and [`crate::KernelBackend`]. The ndarray
-//! backend overrides those methods with the same calls, so that Burn's generic ndarray layer
-//! ops are compiled once, optimised, in this crate: a program compiled at a low optimisation
-//! level (the `infer` program, see the workspace's `Cargo.toml`) still runs them at full speed.
+//! [`BuiltinLayers`] runs the same layers on a backend's raw tensors, as the backend traits
+//! take them.
 
-use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{
@@ -15,6 +11,8 @@ use burn::tensor::module::{
     linear as burn_linear, max_pool2d as burn_max_pool2d,
 };
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Tensor, TensorPrimitive};
 
 use crate::spec::{ConvSpec, PoolSpec};
 
@@ -67,51 +65,68 @@ pub fn linear<B: Backend>(
     burn_linear(x, weight, bias)
 }
 
-/// The layers above on raw float tensors (`FloatTensor<B>`), as the backend traits take them.
-pub mod primitive {
-    use burn::tensor::ops::FloatTensor;
-    use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
+/// A tensor of `B` from a raw float tensor, as [`BuiltinLayers`] receives them.
+pub fn from_raw<B: Backend, const D: usize>(tensor: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(tensor))
+}
 
-    use crate::spec::{ConvSpec, PoolSpec};
-
-    fn wrap<B: Backend, const D: usize>(tensor: FloatTensor<B>) -> Tensor<B, D> {
-        Tensor::from_primitive(TensorPrimitive::Float(tensor))
-    }
-
-    /// [`super::conv2d`].
-    pub fn conv2d<B: Backend>(
-        input: FloatTensor<B>,
-        weight: FloatTensor<B>,
-        bias: Option<FloatTensor<B>>,
-        spec: ConvSpec,
-    ) -> FloatTensor<B> {
-        super::conv2d::<B>(wrap(input), wrap(weight), bias.map(wrap), spec)
+/// The methods of [`BuiltinLayers`], written once: the trait's defaults, and the ndarray
+/// backend's impl (see there).
+macro_rules! builtin_layer_methods {
+    () => {
+        /// Burn's own conv (+ bias, ReLU): [`crate::builtin::conv2d`].
+        fn builtin_conv2d(
+            input: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: Option<FloatTensor<Self>>,
+            spec: ConvSpec,
+        ) -> FloatTensor<Self> {
+            use $crate::builtin::from_raw;
+            $crate::builtin::conv2d::<Self>(
+                from_raw(input),
+                from_raw(weight),
+                bias.map(from_raw),
+                spec,
+            )
             .into_primitive()
             .tensor()
-    }
+        }
 
-    /// [`super::max_pool2d`].
-    pub fn max_pool2d<B: Backend>(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
-        super::max_pool2d::<B>(wrap(input), spec)
-            .into_primitive()
-            .tensor()
-    }
+        /// Burn's own max-pool: [`crate::builtin::max_pool2d`].
+        fn builtin_max_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+            $crate::builtin::max_pool2d::<Self>($crate::builtin::from_raw(input), spec)
+                .into_primitive()
+                .tensor()
+        }
 
-    /// [`super::avg_pool2d`].
-    pub fn avg_pool2d<B: Backend>(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
-        super::avg_pool2d::<B>(wrap(input), spec)
-            .into_primitive()
-            .tensor()
-    }
+        /// Burn's own average pool: [`crate::builtin::avg_pool2d`].
+        fn builtin_avg_pool2d(input: FloatTensor<Self>, spec: PoolSpec) -> FloatTensor<Self> {
+            $crate::builtin::avg_pool2d::<Self>($crate::builtin::from_raw(input), spec)
+                .into_primitive()
+                .tensor()
+        }
 
-    /// [`super::linear`].
-    pub fn linear<B: Backend>(
-        x: FloatTensor<B>,
-        weight: FloatTensor<B>,
-        bias: Option<FloatTensor<B>>,
-    ) -> FloatTensor<B> {
-        super::linear::<B>(wrap(x), wrap(weight), bias.map(wrap))
-            .into_primitive()
-            .tensor()
-    }
+        /// Burn's own fully connected layer: [`crate::builtin::linear`].
+        fn builtin_linear(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: Option<FloatTensor<Self>>,
+        ) -> FloatTensor<Self> {
+            use $crate::builtin::from_raw;
+            $crate::builtin::linear::<Self>(from_raw(x), from_raw(weight), bias.map(from_raw))
+                .into_primitive()
+                .tensor()
+        }
+    };
+}
+pub(crate) use builtin_layer_methods;
+
+/// The layers above on a backend's raw float tensors, as [`crate::ops`] runs them with
+/// [`crate::KernelChoice::Builtin`]. Every backend takes the defaults (Burn's generic ops; on
+/// `Autodiff<B>`, with Burn's own backward) but ndarray, whose impl repeats them through
+/// [`builtin_layer_methods`]: a non-generic impl is compiled here, optimised, so a program
+/// compiled at a low optimisation level (the `infer` program, see the workspace's
+/// `Cargo.toml`) still runs Burn's ndarray layers at full speed.
+pub trait BuiltinLayers: Backend {
+    builtin_layer_methods!();
 }

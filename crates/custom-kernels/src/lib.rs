@@ -30,10 +30,12 @@ pub mod loss;
 mod ndarray_backend;
 pub mod ops;
 pub mod spec;
+pub mod value_names;
 
 pub use adam::{FusedAdam, FusedAdamConfig};
 pub use backend::{KernelBackend, LayerGrads, RawKernels};
 pub use backend_choice::{BackendChoice, wgpu_device};
+pub use builtin::BuiltinLayers;
 pub use ops::{
     KernelChoice, PoolKind, avg_pool2d, conv2d, conv2d_pool, cross_entropy, global_avg_pool2d,
     linear, linear_relu, max_pool2d, pool2d,

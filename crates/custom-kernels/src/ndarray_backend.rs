@@ -6,7 +6,7 @@ use burn_ndarray::{NdArray, NdArrayTensor};
 use ndarray::{ArcArray, IxDyn};
 
 use crate::backend::{LayerGrads, RawKernels};
-use crate::builtin::primitive as builtin;
+use crate::builtin::{BuiltinLayers, builtin_layer_methods};
 use crate::cpu::{
     AdamTarget, ConvGeometry, LinearGeometry, PoolGeometry, adam_update, avg_pool2d_backward,
     avg_pool2d_forward, conv2d_backward, conv2d_forward, conv2d_pool_backward, conv2d_pool_forward,
@@ -87,6 +87,11 @@ where
         .into()
 }
 
+/// Burn's own layer ops, compiled here for ndarray (see [`BuiltinLayers`]).
+impl BuiltinLayers for B {
+    builtin_layer_methods!();
+}
+
 impl RawKernels for B {
     fn conv2d_forward(
         input: FloatTensor<B>,
@@ -110,7 +115,7 @@ impl RawKernels for B {
         output: FloatTensor<B>,
         output_grad: FloatTensor<B>,
         spec: ConvSpec,
-        input_grad: bool,
+        want_input_grad: bool,
     ) -> LayerGrads<B> {
         let input_shape = dims4(&input);
         let weight_shape = dims4(&weight);
@@ -119,7 +124,7 @@ impl RawKernels for B {
             with_f32(&weight, |w| {
                 with_f32(&output, |y| {
                     with_f32(&output_grad, |dy| {
-                        conv2d_backward(x, w, y, dy, &g, input_grad)
+                        conv2d_backward(x, w, y, dy, &g, want_input_grad)
                     })
                 })
             })
@@ -201,7 +206,7 @@ impl RawKernels for B {
         pooled_grad: FloatTensor<B>,
         conv: ConvSpec,
         pool: PoolSpec,
-        input_grad: bool,
+        want_input_grad: bool,
     ) -> LayerGrads<B> {
         let (input_shape, weight_shape) = (dims4(&input), dims4(&weight));
         let g = ConvGeometry::new(input_shape, weight_shape, conv);
@@ -211,7 +216,7 @@ impl RawKernels for B {
                 with_f32(&pooled, |y| {
                     with_i32(&argmax, |arg| {
                         with_f32(&pooled_grad, |dy| {
-                            conv2d_pool_backward(x, w, y, arg, dy, &g, &p, input_grad)
+                            conv2d_pool_backward(x, w, y, arg, dy, &g, &p, want_input_grad)
                         })
                     })
                 })
@@ -245,14 +250,16 @@ impl RawKernels for B {
         weight: FloatTensor<B>,
         relu_output: Option<FloatTensor<B>>,
         output_grad: FloatTensor<B>,
-        input_grad: bool,
+        want_input_grad: bool,
     ) -> LayerGrads<B> {
         let g = LinearGeometry::new(dims2(&x), dims2(&weight));
         let (dx, dw, db) = with_f32(&x, |x| {
             with_f32(&weight, |w| {
                 with_f32(&output_grad, |dy| match &relu_output {
-                    Some(y) => with_f32(y, |y| linear_backward(x, w, dy, Some(y), &g, input_grad)),
-                    None => linear_backward(x, w, dy, None, &g, input_grad),
+                    Some(y) => with_f32(y, |y| {
+                        linear_backward(x, w, dy, Some(y), &g, want_input_grad)
+                    }),
+                    None => linear_backward(x, w, dy, None, &g, want_input_grad),
                 })
             })
         });
@@ -261,32 +268,6 @@ impl RawKernels for B {
             weight: tensor(dw, &[g.inputs, g.outputs]),
             bias: tensor(db, &[g.outputs]),
         }
-    }
-
-    // Burn's own layer ops, compiled here (see `RawKernels::builtin_conv2d_forward`).
-    fn builtin_conv2d_forward(
-        input: FloatTensor<B>,
-        weight: FloatTensor<B>,
-        bias: Option<FloatTensor<B>>,
-        spec: ConvSpec,
-    ) -> FloatTensor<B> {
-        builtin::conv2d::<B>(input, weight, bias, spec)
-    }
-
-    fn builtin_max_pool2d_forward(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
-        builtin::max_pool2d::<B>(input, spec)
-    }
-
-    fn builtin_avg_pool2d_forward(input: FloatTensor<B>, spec: PoolSpec) -> FloatTensor<B> {
-        builtin::avg_pool2d::<B>(input, spec)
-    }
-
-    fn builtin_linear_forward(
-        x: FloatTensor<B>,
-        weight: FloatTensor<B>,
-        bias: Option<FloatTensor<B>>,
-    ) -> FloatTensor<B> {
-        builtin::linear::<B>(x, weight, bias)
     }
 
     fn adam_step(

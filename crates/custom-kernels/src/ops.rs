@@ -3,6 +3,7 @@
 //! softmax cross-entropy.
 
 use burn::tensor::{Int, Tensor, TensorPrimitive};
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::KernelBackend;
@@ -13,72 +14,33 @@ use crate::spec::{ConvSpec, PoolSpec};
 /// [`crate::FusedAdam`] with `Custom`, Burn's `Adam` with `Builtin`). The loss is the
 /// project's [`cross_entropy`] either way (Burn's loss is not reproducible, see
 /// [`crate::loss`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum KernelChoice {
     /// Burn's own `conv2d`, `relu`, `max_pool2d`, `avg_pool2d` (`adaptive_avg_pool2d` for
     /// global pooling) and `linear` (and Burn's Adam in training).
+    #[value(alias = "burn")]
     Builtin,
     /// This crate's hand-written kernels.
     #[default]
     Custom,
 }
 
-impl std::str::FromStr for KernelChoice {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "builtin" | "burn" => Ok(KernelChoice::Builtin),
-            "custom" => Ok(KernelChoice::Custom),
-            other => Err(format!(
-                "unknown kernels '{other}' (expected builtin or custom)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for KernelChoice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            KernelChoice::Builtin => "builtin",
-            KernelChoice::Custom => "custom",
-        })
-    }
-}
+crate::value_enum_text!(KernelChoice, "kernels");
 
 /// Which pooling a conv block ends with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum PoolKind {
-    /// The maximum of each window (the networks' default; said to work better in practice,
-    /// which the README's results put to the test on MNIST).
+    /// The maximum of each window (the networks' default).
     #[default]
     Max,
     /// The mean of each window (LeNet-5's original subsampling was a trainable average).
+    #[value(alias = "average")]
     Avg,
 }
 
-impl std::str::FromStr for PoolKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "max" => Ok(PoolKind::Max),
-            "avg" | "average" => Ok(PoolKind::Avg),
-            other => Err(format!("unknown pooling '{other}' (expected max or avg)")),
-        }
-    }
-}
-
-impl std::fmt::Display for PoolKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            PoolKind::Max => "max",
-            PoolKind::Avg => "avg",
-        })
-    }
-}
+crate::value_enum_text!(PoolKind, "pooling");
 
 /// `relu?(conv2d(input, weight) + bias)` on `[n, c, h, w]` with weights `[k, c, kh, kw]`.
 pub fn conv2d<B: KernelBackend>(

@@ -38,7 +38,7 @@ pub fn read_raw(path: &Path) -> Result<RawIdx, DataError> {
         path: path.to_path_buf(),
         source,
     };
-    let file_bytes = crate::read_limited(path, MAX_IDX_BYTES).map_err(io)?;
+    let file_bytes = workbench_io::read_limited(path, MAX_IDX_BYTES).map_err(io)?;
     let bytes = if file_bytes.starts_with(&[0x1f, 0x8b]) {
         let mut decoder = MultiGzDecoder::new(file_bytes.as_slice());
         let mut magic = Vec::with_capacity(4);
@@ -50,8 +50,9 @@ pub fn read_raw(path: &Path) -> Result<RawIdx, DataError> {
             // Not IDX (or truncated): `header` says which, from these bytes alone.
             magic
         } else {
-            let rest = crate::read_all_limited(decoder, MAX_IDX_BYTES - 4, file_bytes.len() * 4)
-                .map_err(|source| gzip_error(path, source))?;
+            let rest =
+                workbench_io::read_all_limited(decoder, MAX_IDX_BYTES - 4, file_bytes.len() * 4)
+                    .map_err(|source| gzip_error(path, source))?;
             [magic, rest].concat()
         }
     } else {
@@ -110,7 +111,10 @@ fn header(
             detail: format!("{} bytes, too short for an IDX header", raw.bytes.len()),
         });
     }
-    let word = |i: usize| u32::from_be_bytes(raw.bytes[4 * i..4 * i + 4].try_into().unwrap());
+    let word = |i: usize| {
+        let b = &raw.bytes[4 * i..4 * i + 4];
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+    };
     let found = word(0);
     if found != magic {
         return Err(DataError::WrongMagic {

@@ -13,7 +13,6 @@
 
 pub mod augment;
 pub mod batcher;
-pub mod bounded_read;
 pub mod dataset;
 pub mod distort;
 pub mod epoch_order;
@@ -24,7 +23,6 @@ pub mod set;
 
 pub use augment::{Augmentation, add_pixel_noise, noisy_set, translate, translated_set};
 pub use batcher::{MnistBatch, MnistBatcher, normalize_pixel};
-pub use bounded_read::{open_regular, read_all_limited, read_limited};
 pub use dataset::{MnistDataset, MnistItem, train_valid_split};
 pub use distort::{Distortion, Elastic};
 pub use epoch_order::{EpochShuffled, epoch_seed};

@@ -25,7 +25,7 @@ pub enum InferError {
     /// The model path is a file other than a model's weights.
     #[error(
         "{0} is a file, not a model: pass a training run directory or its {weights}",
-        weights = model::files::WEIGHTS_FILE
+        weights = workbench_io::names::WEIGHTS_FILE
     )]
     NotAModel(PathBuf),
     /// An image file could not be read or decoded.
@@ -86,7 +86,7 @@ impl<B: KernelBackend> Classifier<B> {
             return Err(InferError::ModelNotFound(path.to_path_buf()));
         }
         let dir = if !path.is_dir() {
-            if path.file_name() != Some(model::files::WEIGHTS_FILE.as_ref()) {
+            if path.file_name() != Some(workbench_io::names::WEIGHTS_FILE.as_ref()) {
                 return Err(InferError::NotAModel(path.to_path_buf()));
             }
             path.parent().unwrap_or(Path::new(".")).to_path_buf()

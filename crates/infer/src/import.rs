@@ -64,7 +64,7 @@ pub fn saved_config(path: &Path) -> Result<Option<ModelConfig>, ImportError> {
     if WeightFormat::of(path) != Some(WeightFormat::Safetensors) {
         return Ok(None);
     }
-    let bytes = mnist_data::read_limited(path, MAX_WEIGHT_FILE_BYTES)
+    let bytes = workbench_io::read_limited(path, MAX_WEIGHT_FILE_BYTES)
         .map_err(|e| unreadable(e.to_string()))?;
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| unreadable(format!("not a safetensors file: {e}")))?;

@@ -42,7 +42,7 @@ impl Matrix {
     /// error says why, without the path.
     pub fn read(path: &std::path::Path) -> Result<Self, String> {
         let bytes =
-            mnist_data::read_limited(path, MAX_MATRIX_FILE_BYTES).map_err(|e| e.to_string())?;
+            workbench_io::read_limited(path, MAX_MATRIX_FILE_BYTES).map_err(|e| e.to_string())?;
         let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string())?;
         let matrix: Matrix = text.parse()?;
         if matrix.values.len() > MAX_MATRIX_VALUES {

@@ -71,6 +71,6 @@ pub fn decode_picture(bytes: &[u8]) -> Result<DynamicImage, PictureError> {
 /// [`MAX_PICTURE_FILE_BYTES`]); the error says why, without the path (callers name it).
 pub fn read_picture(path: &Path) -> Result<DynamicImage, String> {
     let bytes =
-        mnist_data::read_limited(path, MAX_PICTURE_FILE_BYTES).map_err(|e| e.to_string())?;
+        workbench_io::read_limited(path, MAX_PICTURE_FILE_BYTES).map_err(|e| e.to_string())?;
     decode_picture(&bytes).map_err(|e| e.to_string())
 }

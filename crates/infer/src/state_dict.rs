@@ -71,8 +71,8 @@ pub fn read_weights(
                     "--key {key}: a safetensors file holds one flat set of tensors, no nested dicts"
                 ));
             }
-            let bytes =
-                mnist_data::read_limited(path, MAX_WEIGHT_FILE_BYTES).map_err(|e| e.to_string())?;
+            let bytes = workbench_io::read_limited(path, MAX_WEIGHT_FILE_BYTES)
+                .map_err(|e| e.to_string())?;
             read_safetensors(&bytes)?
         }
         WeightFormat::Torch => read_torch(path, top_level_key)?,
@@ -203,7 +203,7 @@ impl ElementBudget {
 }
 
 fn read_torch(path: &Path, top_level_key: Option<&str>) -> Result<Vec<WeightTensor>, String> {
-    let file = mnist_data::open_regular(path).map_err(|e| e.to_string())?;
+    let file = workbench_io::open_regular(path).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     if len > MAX_WEIGHT_FILE_BYTES {
         return Err(format!(

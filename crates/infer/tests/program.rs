@@ -8,6 +8,10 @@
 //! root `tests/infer/`, part of the one unoptimised test binary (see `tests/programs.rs`), so
 //! this one stays small: it runs the program and links nothing else.
 
+// Tests unwrap freely: a failure there is the test failing (the workspace lints forbid
+// `unwrap` in the libraries and programs).
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 /// Runs the program with `args`, which must fail; returns its standard error.

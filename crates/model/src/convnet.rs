@@ -7,10 +7,9 @@ use burn::prelude::*;
 
 use crate::init::InitScheme;
 use crate::layers::{
-    ConvBlockShape, conv, conv_block, dense, dense_description, dense_relu, flat_features, flatten,
-    linear,
+    ConvBlockShape, DenseEnd, conv, conv_block, dense_block, flat_features, flatten, linear,
 };
-use crate::trace::{LayerObserver, emit_features};
+use crate::trace::LayerObserver;
 use custom_kernels::{KernelBackend, KernelChoice, PoolKind};
 use mnist_data::{CLASSES, IMAGE_SIDE};
 
@@ -105,23 +104,8 @@ impl<B: KernelBackend> ConvNet<B> {
             observer,
         );
         let x = conv_block(&self.conv2, block2, x, self.pool, self.kernels, observer);
-        let x = dense_relu(&self.fc1, flatten(x), self.kernels);
-        let x = self.dropout.forward(x);
-        emit_features(
-            observer,
-            "fc1",
-            || dense_description(&self.fc1, " + ReLU, dropout"),
-            self.fc1.num_params(),
-            &x,
-        );
-        let x = dense(&self.fc2, x, self.kernels);
-        emit_features(
-            observer,
-            "fc2",
-            || dense_description(&self.fc2, " (logits)"),
-            self.fc2.num_params(),
-            &x,
-        );
-        x
+        let (k, dropout) = (self.kernels, DenseEnd::ReluDropout(&self.dropout));
+        let x = dense_block(&self.fc1, "fc1", flatten(x), dropout, k, observer);
+        dense_block(&self.fc2, "fc2", x, DenseEnd::Logits, k, observer)
     }
 }

@@ -2,11 +2,11 @@
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Dropout, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::init::InitScheme;
-use crate::trace::{LayerObserver, emit_maps};
+use crate::trace::{LayerObserver, emit_features, emit_maps};
 use custom_kernels::{
     ConvSpec, KernelBackend, KernelChoice, PoolKind, PoolSpec, conv2d, conv2d_pool, pool2d,
 };
@@ -141,32 +141,48 @@ pub(crate) fn conv_block<B: KernelBackend>(
     x
 }
 
-/// `x * weight + bias` of a fully connected layer through the chosen kernels.
-pub(crate) fn dense<B: KernelBackend>(
-    layer: &Linear<B>,
-    x: Tensor<B, 2>,
-    kernels: KernelChoice,
-) -> Tensor<B, 2> {
-    let bias = layer.bias.as_ref().map(|b| b.val());
-    linear_op(x, layer.weight.val(), bias, kernels)
+/// What ends a fully connected block after its product and bias.
+#[derive(Clone, Copy)]
+pub(crate) enum DenseEnd<'a> {
+    /// A ReLU (a hidden layer; the custom kernels apply it inside the layer's op).
+    Relu,
+    /// A ReLU, then dropout (the ConvNet's fc1).
+    ReluDropout(&'a Dropout),
+    /// Nothing: the network's logits.
+    Logits,
 }
 
-/// `relu(x * weight + bias)` of a hidden fully connected layer through the chosen kernels (the
-/// custom ones apply the ReLU inside the layer's op).
-pub(crate) fn dense_relu<B: KernelBackend>(
+/// A fully connected block on `x`: the layer `name` through the chosen kernels, ended as
+/// `end` says, reported to `observer` (the fully connected counterpart of [`conv_block`]).
+pub(crate) fn dense_block<B: KernelBackend>(
     layer: &Linear<B>,
+    name: &'static str,
     x: Tensor<B, 2>,
+    end: DenseEnd<'_>,
     kernels: KernelChoice,
+    observer: &mut impl LayerObserver<B>,
 ) -> Tensor<B, 2> {
     let bias = layer.bias.as_ref().map(|b| b.val());
-    linear_relu(x, layer.weight.val(), bias, kernels)
-}
-
-/// How the summary describes a fully connected layer: `fully connected 400 -> 120` followed by
-/// `after` (e.g. ` + ReLU`).
-pub(crate) fn dense_description<B: Backend>(layer: &Linear<B>, after: &str) -> String {
-    let [inputs, outputs] = layer.weight.dims();
-    format!("fully connected {inputs} -> {outputs}{after}")
+    let weight = layer.weight.val();
+    let (x, after) = match end {
+        DenseEnd::Relu => (linear_relu(x, weight, bias, kernels), " + ReLU"),
+        DenseEnd::ReluDropout(dropout) => (
+            dropout.forward(linear_relu(x, weight, bias, kernels)),
+            " + ReLU, dropout",
+        ),
+        DenseEnd::Logits => (linear_op(x, weight, bias, kernels), " (logits)"),
+    };
+    emit_features(
+        observer,
+        name,
+        || {
+            let [inputs, outputs] = layer.weight.dims();
+            format!("fully connected {inputs} -> {outputs}{after}")
+        },
+        layer.num_params(),
+        &x,
+    );
+    x
 }
 
 /// The same parameter, set to zero. `zeros_like` makes a fresh tensor that does not track

@@ -8,10 +8,9 @@ use burn::prelude::*;
 
 use crate::init::InitScheme;
 use crate::layers::{
-    ConvBlockShape, conv, conv_block, dense, dense_description, dense_relu, flat_features, flatten,
-    linear,
+    ConvBlockShape, DenseEnd, conv, conv_block, dense_block, flat_features, flatten, linear,
 };
-use crate::trace::{LayerObserver, emit_features};
+use crate::trace::LayerObserver;
 use custom_kernels::{KernelBackend, KernelChoice, PoolKind};
 use mnist_data::{CLASSES, IMAGE_SIDE};
 
@@ -105,30 +104,9 @@ impl<B: KernelBackend> LeNet5<B> {
         );
         let x = conv_block(&self.conv2, block2, x, self.pool, self.kernels, observer);
         let x = flatten(x);
-        let x = dense_relu(&self.fc1, x, self.kernels);
-        emit_features(
-            observer,
-            "fc1",
-            || dense_description(&self.fc1, " + ReLU"),
-            self.fc1.num_params(),
-            &x,
-        );
-        let x = dense_relu(&self.fc2, x, self.kernels);
-        emit_features(
-            observer,
-            "fc2",
-            || dense_description(&self.fc2, " + ReLU"),
-            self.fc2.num_params(),
-            &x,
-        );
-        let x = dense(&self.fc3, x, self.kernels);
-        emit_features(
-            observer,
-            "fc3",
-            || dense_description(&self.fc3, " (logits)"),
-            self.fc3.num_params(),
-            &x,
-        );
-        x
+        let k = self.kernels;
+        let x = dense_block(&self.fc1, "fc1", x, DenseEnd::Relu, k, observer);
+        let x = dense_block(&self.fc2, "fc2", x, DenseEnd::Relu, k, observer);
+        dense_block(&self.fc3, "fc3", x, DenseEnd::Logits, k, observer)
     }
 }

@@ -15,10 +15,7 @@
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("../examples/classify.rs"), "```")]
 
-pub mod atomic_file;
-pub mod console;
 pub mod convnet;
-pub mod files;
 pub mod init;
 pub mod layer_math;
 mod layers;
@@ -29,7 +26,6 @@ pub mod persist;
 pub mod summary;
 pub mod trace;
 
-pub use atomic_file::{atomic_write, create_folder, report_file_size_limit};
 pub use convnet::{CONVNET_CONV_BLOCKS, ConvNet};
 pub use init::InitScheme;
 pub use layers::ConvBlockShape;

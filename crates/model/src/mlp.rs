@@ -5,8 +5,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 
 use crate::init::InitScheme;
-use crate::layers::{dense, dense_description, dense_relu, flatten, linear};
-use crate::trace::{LayerObserver, emit_features};
+use crate::layers::{DenseEnd, dense_block, flatten, linear};
+use crate::trace::LayerObserver;
 use custom_kernels::{KernelBackend, KernelChoice};
 use mnist_data::{CLASSES, IMAGE_PIXELS};
 
@@ -45,38 +45,10 @@ impl<B: KernelBackend> Mlp<B> {
         observer: &mut impl LayerObserver<B>,
     ) -> Tensor<B, 2> {
         let x = flatten(images);
-        let x = dense_relu(&self.fc1, x, self.kernels);
-        emit_features(
-            observer,
-            "fc1",
-            || dense_description(&self.fc1, " + ReLU"),
-            self.fc1.num_params(),
-            &x,
-        );
-        let x = dense_relu(&self.fc2, x, self.kernels);
-        emit_features(
-            observer,
-            "fc2",
-            || dense_description(&self.fc2, " + ReLU"),
-            self.fc2.num_params(),
-            &x,
-        );
-        let x = dense_relu(&self.fc3, x, self.kernels);
-        emit_features(
-            observer,
-            "fc3",
-            || dense_description(&self.fc3, " + ReLU"),
-            self.fc3.num_params(),
-            &x,
-        );
-        let x = dense(&self.fc4, x, self.kernels);
-        emit_features(
-            observer,
-            "fc4",
-            || dense_description(&self.fc4, " (logits)"),
-            self.fc4.num_params(),
-            &x,
-        );
-        x
+        let k = self.kernels;
+        let x = dense_block(&self.fc1, "fc1", x, DenseEnd::Relu, k, observer);
+        let x = dense_block(&self.fc2, "fc2", x, DenseEnd::Relu, k, observer);
+        let x = dense_block(&self.fc3, "fc3", x, DenseEnd::Relu, k, observer);
+        dense_block(&self.fc4, "fc4", x, DenseEnd::Logits, k, observer)
     }
 }

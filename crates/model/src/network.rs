@@ -16,17 +16,23 @@ use custom_kernels::{KernelBackend, KernelChoice, PoolKind};
 pub const SCORING_BATCH: usize = 500;
 
 /// Which architecture to build.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
-    /// [`LeNet5`], 61,706 parameters.
+    /// LeNet-5: 61,706 parameters.
     #[default]
+    #[value(alias = "lenet", alias = "lenet-5", alias = "lenet_5")]
     Lenet5,
-    /// [`ConvNet`], the 32/64-filter net, 3,274,634 parameters.
+    /// The 32/64-filter ConvNet: 3,274,634 parameters.
+    #[value(alias = "cnn", alias = "conv-net", alias = "conv_net")]
     Convnet,
-    /// [`Mlp`], 784-1200-1200-1200-10, 3,836,410 parameters.
+    /// The fully connected baseline, 784-1200-1200-1200-10: 3,836,410 parameters.
     Mlp,
 }
+
+custom_kernels::value_enum_text!(ModelKind, "model");
 
 impl ModelKind {
     /// Every kind, in the order the CLI lists them.
@@ -38,36 +44,6 @@ impl ModelKind {
             ModelKind::Lenet5 => &LENET5_CONV_BLOCKS,
             ModelKind::Convnet => &CONVNET_CONV_BLOCKS,
             ModelKind::Mlp => &[],
-        }
-    }
-
-    /// The CLI spelling: `lenet5`, `convnet` or `mlp`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Lenet5 => "lenet5",
-            ModelKind::Convnet => "convnet",
-            ModelKind::Mlp => "mlp",
-        }
-    }
-}
-
-impl std::fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for ModelKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
-            "lenet5" | "lenet" => Ok(ModelKind::Lenet5),
-            "convnet" | "cnn" => Ok(ModelKind::Convnet),
-            "mlp" => Ok(ModelKind::Mlp),
-            _ => Err(format!(
-                "unknown model '{s}' (expected one of: lenet5, convnet, mlp)"
-            )),
         }
     }
 }

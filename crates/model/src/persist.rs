@@ -16,10 +16,10 @@ use burn::record::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::atomic_file::atomic_write;
-use crate::files::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
 use crate::network::{ModelConfig, ModelKind, Network};
 use custom_kernels::KernelBackend;
+use workbench_io::atomic_write;
+use workbench_io::names::{MODEL_CONFIG_FILE, WEIGHTS_FILE};
 
 /// Largest JSON settings file read (`model.json`, a run's `config.json`).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -27,39 +27,38 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// optimizer state.
 pub const MAX_RECORD_BYTES: u64 = 1 << 30;
 
-/// Why a model could not be saved or loaded.
-#[derive(Debug)]
+/// Why a model could not be saved or loaded. Each names the file.
+#[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     /// Reading a file failed.
-    Io(PathBuf, std::io::Error),
-    /// Writing a file failed (nothing was left half-written); the message names the file.
-    Write(String),
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Writing `model.json` failed (nothing was left half-written).
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Writing `model.mpk` failed (nothing was left half-written); Burn's message names the
+    /// file.
+    #[error("{}", recorder_message(.0))]
+    Record(RecorderError),
     /// `model.json` is not a valid model description.
-    Config(PathBuf, String),
-    /// `model.mpk` could not be decoded or does not fit the architecture.
-    Weights(PathBuf, String),
+    #[error("{}: not a valid model description: {source}", path.display())]
+    Config {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// `model.mpk` could not be decoded.
+    #[error("{}: cannot load the weights: {}", path.display(), recorder_message(error))]
+    Weights { path: PathBuf, error: RecorderError },
+    /// `model.mpk` holds the weights of another network than `model.json` describes.
+    #[error("{}: cannot load the weights: the weights are not those of a {expected} network", path.display())]
+    WrongNetwork { path: PathBuf, expected: ModelKind },
 }
-
-impl std::fmt::Display for PersistError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PersistError::Io(path, err) => write!(f, "{}: {err}", path.display()),
-            PersistError::Write(message) => f.write_str(message),
-            PersistError::Config(path, err) => {
-                write!(
-                    f,
-                    "{}: not a valid model description: {err}",
-                    path.display()
-                )
-            }
-            PersistError::Weights(path, err) => {
-                write!(f, "{}: cannot load the weights: {err}", path.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for PersistError {}
 
 /// Extension of Burn's named MessagePack records.
 const RECORD_EXTENSION: &str = "mpk";
@@ -105,7 +104,7 @@ pub fn write_record_file(path: &Path, bytes: &[u8]) -> Result<(), RecorderError>
 
 /// The bytes of the record file at `path` (at most [`MAX_RECORD_BYTES`]).
 pub fn read_record_file(path: &Path) -> Result<Vec<u8>, RecorderError> {
-    mnist_data::read_limited(path, MAX_RECORD_BYTES).map_err(|e| {
+    workbench_io::read_limited(path, MAX_RECORD_BYTES).map_err(|e| {
         let message = format!("{}: {e}", path.display());
         match e.kind() {
             std::io::ErrorKind::NotFound => RecorderError::FileNotFound(message),
@@ -171,19 +170,23 @@ pub fn save_model<B: KernelBackend>(
         network.clone().into_record(),
         weights.clone(),
     )
-    .map_err(|e| PersistError::Write(recorder_message(&e)))?;
+    .map_err(PersistError::Record)?;
     let json = serde_json::to_vec_pretty(config).expect("a model config serialises");
     let config_path = dir.join(MODEL_CONFIG_FILE);
-    atomic_write(&config_path, &json)
-        .map_err(|e| PersistError::Write(format!("cannot write {}: {e}", config_path.display())))
+    atomic_write(&config_path, &json).map_err(|source| PersistError::Write {
+        path: config_path,
+        source,
+    })
 }
 
 /// Reads `model.json` from `dir`.
 pub fn load_config(dir: &Path) -> Result<ModelConfig, PersistError> {
     let path = dir.join(MODEL_CONFIG_FILE);
-    let bytes = mnist_data::read_limited(&path, MAX_CONFIG_BYTES)
-        .map_err(|e| PersistError::Io(path.clone(), e))?;
-    serde_json::from_slice(&bytes).map_err(|e| PersistError::Config(path, e.to_string()))
+    let bytes = match workbench_io::read_limited(&path, MAX_CONFIG_BYTES) {
+        Ok(bytes) => bytes,
+        Err(source) => return Err(PersistError::Read { path, source }),
+    };
+    serde_json::from_slice(&bytes).map_err(|source| PersistError::Config { path, source })
 }
 
 /// Loads the network saved in `dir` by [`save_model`] onto `device`.
@@ -194,20 +197,24 @@ pub fn load_model<B: KernelBackend>(
     let config = load_config(dir)?;
     let weights = dir.join(WEIGHTS_FILE);
     if !weights.is_file() {
-        return Err(PersistError::Io(
-            weights,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
-        ));
+        return Err(PersistError::Read {
+            path: weights,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
+        });
     }
     let record: <Network<B> as Module<B>>::Record =
-        Recorder::<B>::load(&DurableRecorder, weights.clone(), device)
-            .map_err(|e| PersistError::Weights(weights.clone(), recorder_message(&e)))?;
+        Recorder::<B>::load(&DurableRecorder, weights.clone(), device).map_err(|error| {
+            PersistError::Weights {
+                path: weights.clone(),
+                error,
+            }
+        })?;
     let network = config.init::<B>(device);
     if !record_matches(&network, &record) {
-        return Err(PersistError::Weights(
-            weights,
-            format!("the weights are not those of a {} network", config.kind),
-        ));
+        return Err(PersistError::WrongNetwork {
+            path: weights,
+            expected: config.kind,
+        });
     }
     Ok((network.load_record(record), config))
 }

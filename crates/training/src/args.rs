@@ -50,8 +50,8 @@ pub const PLAIN_RECIPE: [&str; 6] = [
 #[derive(Debug, Parser)]
 #[command(name = "training", version, about, long_about = None)]
 pub struct TrainArgs {
-    /// Network: lenet5, convnet or mlp.
-    #[arg(long, default_value = "lenet5")]
+    /// Network.
+    #[arg(long, ignore_case = true, default_value = "lenet5")]
     pub model: ModelKind,
     /// Optimizer.
     #[arg(long, value_enum, default_value = "adam")]
@@ -99,18 +99,18 @@ pub struct TrainArgs {
     /// Seed of initialisation, split, shuffling and augmentation.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Weight initialisation: he (Kaiming normal) or xavier (Glorot normal).
-    #[arg(long, default_value = "he")]
+    /// Weight initialisation.
+    #[arg(long, ignore_case = true, default_value = "he")]
     pub init: InitScheme,
     /// Layer and Adam implementation: custom (hand-written kernels) or builtin (Burn's conv,
     /// ReLU, pool, linear and Adam); the loss is the project's either way.
-    #[arg(long, default_value = "custom")]
+    #[arg(long, ignore_case = true, default_value = "custom")]
     pub kernels: KernelChoice,
-    /// Pooling after each conv of LeNet-5 and the ConvNet: max or avg (average).
-    #[arg(long, default_value = "max")]
+    /// Pooling after each conv of LeNet-5 and the ConvNet.
+    #[arg(long, ignore_case = true, default_value = "max")]
     pub pool: PoolKind,
     /// Burn backend: ndarray (CPU) or wgpu (GPU; the default in a `--features wgpu` build).
-    #[arg(long, default_value_t = default_backend())]
+    #[arg(long, ignore_case = true, default_value_t = default_backend())]
     pub backend: BackendChoice,
     /// Drop probability of the ConvNet's dropout (0.25 = keep 0.75).
     #[arg(long, default_value_t = 0.25, allow_negative_numbers = true)]
@@ -193,7 +193,7 @@ pub struct TrainArgs {
     pub given: Vec<String>,
 }
 
-/// The default number of epochs: what reaches each network's accuracy in the README's results
+/// The default number of epochs: what reaches each network's accuracy in docs/results.md
 /// in about a minute (LeNet-5, the MLP) or a few (the ConvNet) on two CPU cores.
 pub fn default_epochs(model: ModelKind) -> usize {
     match model {
@@ -388,7 +388,7 @@ impl TrainArgs {
         if let Some(dir) = &self.artifacts {
             return dir.clone();
         }
-        let base = PathBuf::from("runs").join(self.model.name());
+        let base = PathBuf::from("runs").join(self.model.to_string());
         (1..)
             .map(|n| {
                 if n == 1 {

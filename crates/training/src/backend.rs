@@ -35,7 +35,7 @@ impl LoaderWorkers for NdArray {
 /// Burn 0.21) gives each thread its own stream with its own memory pool, and a batch uploaded
 /// on a worker's stream could take memory that a kernel still queued on the training thread's
 /// stream had yet to read, so a validation batch was now and then scored on the next batch's
-/// images (issue 12: the validation metrics of one seeded run took one of two values).
+/// images (the validation metrics of one seeded run took one of two values).
 impl LoaderWorkers for Wgpu {
     const LOADER_WORKERS: usize = 0;
 }

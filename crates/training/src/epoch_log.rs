@@ -233,13 +233,13 @@ impl EpochLog {
             text.push_str(&record.csv_row());
             text.push('\n');
         }
-        model::atomic_write(&self.csv_path, text.as_bytes())
+        workbench_io::atomic_write(&self.csv_path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", self.csv_path.display()))?;
         if self.print_lines
             && let Some(record) = history.last()
         {
             let split = split_note(record.seconds, record.step_seconds, record.valid_seconds);
-            model::console::line(format_args!(
+            workbench_io::console::line(format_args!(
                 "{}epoch {:>3}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}%  lr {:.2e}  {:.1}s{split}",
                 self.prefix,
                 record.epoch,

@@ -3,12 +3,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use model::say;
 use training::args::TrainArgs;
 use training::session::{SessionOptions, read_config, run_on_backend};
+use workbench_io::say;
 
 fn main() -> ExitCode {
-    model::report_file_size_limit();
+    workbench_io::report_file_size_limit();
     custom_kernels::cpu::keep_freed_buffers();
     custom_kernels::cpu::flush_denormals_to_zero();
     let args = TrainArgs::try_parse_words(std::env::args_os()).unwrap_or_else(|e| e.exit());

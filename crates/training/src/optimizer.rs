@@ -118,7 +118,7 @@ pub fn scheduler(config: &TrainConfig, iterations_per_epoch: usize) -> Result<Co
 
 /// The optimizers of the training tool behind one type. Burn's `Learner` is generic over the
 /// optimizer, and each optimizer type compiled the whole training loop again (once per
-/// backend): with four optimizers and two backends, the training crate took most of the
+/// backend): with four optimizers and two backends, the training crate was most of the
 /// workspace's build. Each step only matches on the variant and calls Burn's optimizer.
 #[derive(Clone)]
 pub enum AnyOptimizer<M, B>

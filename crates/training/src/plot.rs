@@ -59,7 +59,7 @@ pub fn write_learning_curves(history: &[EpochRecord], title: &str, path: &Path) 
     let image = image::RgbImage::from_raw(WIDTH, HEIGHT, pixels).context("plot buffer size")?;
     let mut png = std::io::Cursor::new(Vec::new());
     image.write_to(&mut png, image::ImageFormat::Png)?;
-    model::atomic_write(path, png.get_ref())
+    workbench_io::atomic_write(path, png.get_ref())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

@@ -27,10 +27,11 @@ use crate::recorder::CheckpointRecorder;
 use crate::run_folder::{checkpoint_file, checkpointed_epochs};
 use crate::strategies::{KeepBestAndLatest, PatienceStopping, best_epoch};
 use custom_kernels::KernelBackend;
-use model::files::{
+use model::ModelKind;
+use workbench_io::names::{
     CHECKPOINT_DIR, CHECKPOINT_PARTS, METRICS_FILE, MODEL_PART, OPTIMIZER_PART, SCHEDULER_PART,
 };
-use model::{ModelKind, say};
+use workbench_io::say;
 
 /// Smallest validation batch: validation needs no gradients, so larger batches are cheaper.
 const MIN_VALID_BATCH: usize = 256;
@@ -101,7 +102,7 @@ fn check_checkpoint_kind<B: TrainingBackendBounds>(
         bail!(
             "{}: the checkpoint holds a {held} network, but {} names a {kind}: cannot resume",
             path.display(),
-            model::files::TRAIN_CONFIG_FILE
+            workbench_io::names::TRAIN_CONFIG_FILE
         );
     }
     Ok(())
@@ -195,7 +196,7 @@ pub fn train_once<B: TrainingBackendBounds>(
     spec: &RunSpec,
 ) -> Result<RunOutcome<B::InnerBackend>> {
     let dir = spec.dir.as_path();
-    model::create_folder(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    workbench_io::create_folder(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut history = read_metrics_csv(&dir.join(METRICS_FILE))?;
     let resume_from = if spec.resume {
         resume_point::<B>(dir, &history, &spec.label)?

@@ -1,5 +1,5 @@
 //! The run folder: where its checkpoints lie, and its lock (the names of its files are in
-//! `model::files`).
+//! `workbench_io::names`).
 //!
 //! A run folder belongs to one training process at a time. The process holds an exclusive lock
 //! on `<run folder>/.lock` (the operating system's advisory file lock, released when the process
@@ -12,11 +12,13 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use model::atomic_file::remove_stale_temporaries;
+use workbench_io::durable::remove_stale_temporaries;
 
-use model::say;
+use workbench_io::say;
 
-use model::files::{CHECKPOINT_DIR, CHECKPOINT_EXTENSION, CHECKPOINT_PARTS, LOCK_FILE, MODEL_PART};
+use workbench_io::names::{
+    CHECKPOINT_DIR, CHECKPOINT_EXTENSION, CHECKPOINT_PARTS, LOCK_FILE, MODEL_PART,
+};
 
 /// How deep below the run folder stale temporary files are looked for (restart folders and
 /// their checkpoint folders).
@@ -36,7 +38,7 @@ pub fn lock_run_folder(folder: &Path) -> Result<RunFolderLock> {
             folder.display()
         );
     }
-    model::create_folder(folder)
+    workbench_io::create_folder(folder)
         .with_context(|| format!("cannot create the run folder {}", folder.display()))?;
     let path = folder.join(LOCK_FILE);
     let mut file = OpenOptions::new()

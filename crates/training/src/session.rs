@@ -8,8 +8,11 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use mnist_data::{Mnist, MnistDataset, noisy_set, train_valid_split, translated_set};
 use model::ModelSummary;
-use model::files::{CURVES_FILE, METRICS_FILE, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE};
-use model::{SCORING_BATCH, atomic_write, load_model, save_model};
+use model::{SCORING_BATCH, load_model, save_model};
+use workbench_io::atomic_write;
+use workbench_io::names::{
+    CURVES_FILE, METRICS_FILE, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE,
+};
 
 use crate::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds, WgpuTraining};
 use crate::config::TrainConfig;
@@ -21,7 +24,7 @@ use crate::report::{NoisyEvaluation, RunSummary, TrainingReport};
 use crate::run::{RunData, RunSpec, train_once};
 use crate::run_folder::lock_run_folder;
 use crate::strategies::best_epoch;
-use model::say;
+use workbench_io::say;
 
 /// Where and how a session runs (not part of the saved configuration).
 #[derive(Clone, Debug)]
@@ -56,7 +59,7 @@ pub fn read_config(artifacts: &Path) -> Result<TrainConfig> {
             path.display()
         );
     }
-    let bytes = mnist_data::read_limited(&path, model::persist::MAX_CONFIG_BYTES)
+    let bytes = workbench_io::read_limited(&path, model::persist::MAX_CONFIG_BYTES)
         .with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
     let config: TrainConfig = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a valid training config", path.display()))?;

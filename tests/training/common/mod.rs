@@ -9,10 +9,10 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burn_ndarray::NdArray;
 use clap::Parser;
-use model::files::METRICS_FILE;
 use training::backend::{BackendChoice, default_backend};
 use training::epoch_log::read_metrics_csv;
 use training::{SessionOptions, TrainArgs, TrainConfig, TrainingReport, run_on_backend};
+use workbench_io::names::METRICS_FILE;
 
 /// The recipe of the test runs, whatever the program's defaults (which aim at accuracy over a
 /// full run, not at a few hundred images).

@@ -11,12 +11,12 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use model::ModelKind;
-use model::files::METRICS_FILE;
 use serde::Serialize;
 use training::args::{PLAIN_RECIPE, TrainArgs};
 use training::config::{OptimizerConfig, TrainConfig};
 use training::epoch_log::read_metrics_csv;
 use training::run::valid_batch_size;
+use workbench_io::names::METRICS_FILE;
 
 use super::peer::{Peer, PeerEpoch};
 
@@ -50,7 +50,8 @@ pub struct EpochComparison {
 
 /// The training tool's options for a one-epoch run of `network` into `artifacts`.
 fn tool_args(network: ModelKind, artifacts: &Path) -> Vec<String> {
-    let epoch = ["--model", network.name(), "--epochs", "1", "--plain"];
+    let network = network.to_string();
+    let epoch = ["--model", &network, "--epochs", "1", "--plain"];
     // The test evaluation after training is not part of the epoch: keep it short.
     let short_test = ["--test-limit", "256", "--artifacts"];
     // What the PyTorch script does: the plain recipe (the tool's defaults aim at a full run's

@@ -26,7 +26,7 @@ use timing::Repeats;
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Backend to measure (wgpu needs `--features wgpu`).
-    #[arg(long, default_value_t = BackendChoice::Ndarray)]
+    #[arg(long, ignore_case = true, default_value_t = BackendChoice::Ndarray)]
     pub backend: BackendChoice,
     /// Only cases whose name contains this, e.g. `convnet.conv2`, `fwd+bwd`, `train`, `b64`.
     #[arg(long)]

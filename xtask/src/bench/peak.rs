@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use custom_kernels::cpu::{Threads, matmul};
+use custom_kernels::cpu::{Operand, Threads, Write, matmul};
 use serde::Serialize;
 
 use super::timing::{Repeats, time};
@@ -47,7 +47,10 @@ pub fn measure() -> Peak {
     let mut gflops = |threads| {
         let timing = time(
             repeats,
-            || matmul(&mut c, &a, false, &b, false, [SIDE; 3], false, threads),
+            || {
+                let (a, b) = (Operand::Plain(&a), Operand::Plain(&b));
+                matmul(&mut c, a, b, [SIDE; 3], Write::Overwrite, threads)
+            },
             || {},
         );
         flops / (timing.median_ms * 1e-3) / 1e9

@@ -17,7 +17,8 @@ use super::timing::{Repeats, Timing};
 /// The script, found in the source tree (the bench always runs from a checkout).
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/peer/pytorch_bench.py");
 
-/// Pythons tried when `--python` is not given: the venv the README suggests, then the system's.
+/// Pythons tried when `--python` is not given: the venv docs/performance.md suggests, then the
+/// system's.
 const DEFAULT_PYTHONS: [&str; 2] = [".venv-peer/bin/python", "python3"];
 
 /// How to get a Python that can run the peer.

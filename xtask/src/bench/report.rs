@@ -166,7 +166,8 @@ pub fn peer_row(r: &CaseResult, peak: Option<&Peak>) -> String {
 /// Writes the report as pretty JSON to `path`.
 pub fn write_json(report: &BenchReport<'_>, path: &Path) -> Result<()> {
     let json = serde_json::to_vec_pretty(report)?;
-    model::atomic_write(path, &json).with_context(|| format!("cannot write {}", path.display()))
+    workbench_io::atomic_write(path, &json)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //!
 //! Every training step allocates the same large buffers again (activations, gradients, the
 //! outputs of these kernels). glibc's malloc serves big requests with fresh `mmap`s and gives
-//! them back on `free`, so each step page-faults its memory in anew; in a profile of a conv
-//! layer's forward+backward the kernel's page-fault handling took a quarter of the time.
+//! them back on `free`, so each step page-faults its memory in anew (in a profile of a conv
+//! layer's forward+backward, see docs/kernels.md, page faults were a large share of the time).
 //! Raising the mmap and trim thresholds makes freed buffers stay in the heap for the next step
 //! (the process keeps its peak footprint, as PyTorch's caching allocator does).
 

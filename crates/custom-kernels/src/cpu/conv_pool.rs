@@ -8,7 +8,8 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeometry, ForwardWeights, backward_over_images, image_forward};
+use super::conv::{ForwardWeights, backward_over_images, image_forward};
+use super::geometry::ConvGeometry;
 use super::pool::{PoolGeometry, pool_plane};
 
 thread_local! {

@@ -2,7 +2,7 @@
 //! available ([`Isa`] has no values), so every convolution takes the im2col + GEMM path and
 //! the functions below cannot be called.
 
-use super::conv::{ConvGeometry, Lanes};
+use super::geometry::ConvGeometry;
 
 /// An instruction set the direct kernels run on: none on this target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl std::fmt::Display for Isa {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct DirectKernels {
     pub isa: Isa,
-    pub lanes: Lanes,
+    pub allow_filter_lanes: bool,
 }
 
 /// The direct path never computes a convolution on this target.

@@ -2,7 +2,8 @@
 //! transposes of the backward pass read through strides instead of copied, and the ReLU that
 //! follows a hidden layer applied to its output (forward) and to its gradient (backward).
 
-use super::matmul::{Threads, matmul, matmul_new};
+use super::matmul::Operand::{Plain, Transposed};
+use super::matmul::{Threads, Write, matmul, matmul_new};
 
 /// Sizes of `x [batch, inputs] * w [inputs, outputs]` (Burn's `Linear` weight layout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,11 +68,18 @@ fn affine(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &LinearGeometry) -> Vec
     assert_eq!(w.len(), inputs * outputs, "linear: weight length");
     let product = [batch, outputs, inputs];
     let Some(bias) = bias else {
-        return matmul_new(x, false, w, false, product, Threads::All);
+        return matmul_new(Plain(x), Plain(w), product, Threads::All);
     };
     assert_eq!(bias.len(), outputs, "linear: bias length");
     let mut y = bias.repeat(batch);
-    matmul(&mut y, x, false, w, false, product, true, Threads::All);
+    matmul(
+        &mut y,
+        Plain(x),
+        Plain(w),
+        product,
+        Write::Add,
+        Threads::All,
+    );
     y
 }
 
@@ -106,9 +114,20 @@ pub fn linear_backward(
         }
         None => dy,
     };
-    let dx = want_input_grad
-        .then(|| matmul_new(dy, false, w, true, [batch, inputs, outputs], Threads::All));
-    let dw = matmul_new(x, true, dy, false, [inputs, outputs, batch], Threads::All);
+    let dx = want_input_grad.then(|| {
+        matmul_new(
+            Plain(dy),
+            Transposed(w),
+            [batch, inputs, outputs],
+            Threads::All,
+        )
+    });
+    let dw = matmul_new(
+        Transposed(x),
+        Plain(dy),
+        [inputs, outputs, batch],
+        Threads::All,
+    );
     let mut db = vec![0.0f32; outputs];
     for row in dy.chunks_exact(outputs) {
         db.iter_mut().zip(row).for_each(|(sum, d)| *sum += d);

@@ -3,7 +3,7 @@
 //! copied. On all threads, the output is split into one block of rows or columns per thread,
 //! each a single-threaded `gemm`, instead of `gemm`'s own parallel split (on the fully
 //! connected layers' shapes, a few dozen to a few hundred rows, the threads then meet once per
-//! product; the README's Performance section has what it bought).
+//! product; docs/performance.md has what it bought).
 //! One shape takes a path of its own: a single row times a matrix (a fully connected layer at
 //! batch 1), where `gemm` reads the matrix on one thread.
 
@@ -12,9 +12,8 @@ use rayon::prelude::*;
 
 /// Multiply-adds below which a row times a matrix stays with `gemm` on the calling thread:
 /// handing tasks to the pool costs microseconds, more than LeNet-5's fully connected layers
-/// (48 K multiply-adds and less) take at batch 1 (measured: its batch-1 inference went from
-/// 0.028 to 0.065 ms on the pool). The ConvNet's fc1 (3.2 M) and the MLP's hidden layers
-/// (0.9-1.4 M) take the pool.
+/// (48 K multiply-adds and less) take at batch 1 (docs/kernels.md, tuning constants). The
+/// ConvNet's fc1 (3.2 M) and the MLP's hidden layers (0.9-1.4 M) take the pool.
 const ROW_TIMES_MATRIX_MIN_MACS: usize = 1 << 18;
 /// Rows of the matrix per task of [`row_times_matrix`]: each task streams its rows once into
 /// a partial sum, and the partials are added in order, so the result does not depend on the
@@ -36,23 +35,50 @@ pub enum Threads {
     All,
 }
 
-/// `dst (m x n) = [dst +] a (m x k) * b (k x n)`, row-major, with `a`/`b` transposed when
-/// their flag is set (their stored shape is then `k x m` / `n x k`). With `accumulate` the
-/// product is added to what `dst` holds; otherwise `dst` is overwritten.
+/// A factor of a product: a row-major matrix, read as stored or as its transpose.
+#[derive(Clone, Copy, Debug)]
+pub enum Operand<'a> {
+    /// As stored: `m x k` on the left of a product, `k x n` on the right.
+    Plain(&'a [f32]),
+    /// The transpose of what is stored (stored `k x m` on the left, `n x k` on the right),
+    /// read through its strides, never copied.
+    Transposed(&'a [f32]),
+}
+
+impl<'a> Operand<'a> {
+    /// The stored values, and whether they are read transposed.
+    fn parts(self) -> (&'a [f32], bool) {
+        match self {
+            Operand::Plain(values) => (values, false),
+            Operand::Transposed(values) => (values, true),
+        }
+    }
+}
+
+/// What a product does with what its output held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Replaces it.
+    Overwrite,
+    /// Adds the product to it.
+    Add,
+}
+
+/// `dst (m x n) = [dst +] a (m x k) * b (k x n)`, row-major, `dst` overwritten or added to as
+/// `write` says.
 ///
 /// # Panics
 /// If an operand is shorter than its shape implies.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul(
     dst: &mut [f32],
-    a: &[f32],
-    a_transposed: bool,
-    b: &[f32],
-    b_transposed: bool,
+    a: Operand<'_>,
+    b: Operand<'_>,
     [m, n, k]: [usize; 3],
-    accumulate: bool,
+    write: Write,
     threads: Threads,
 ) {
+    let ((a, a_transposed), (b, b_transposed)) = (a.parts(), b.parts());
+    let accumulate = write == Write::Add;
     assert!(
         dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
         "matmul: operands too short for {m}x{k} * {k}x{n}"
@@ -82,7 +108,7 @@ pub fn matmul(
     unsafe { product.run(accumulate, threads) };
 }
 
-/// `a * b` as a new `m x n` row-major vector: [`matmul`] without `accumulate`, into a vector
+/// `a * b` as a new `m x n` row-major vector: [`matmul`] with [`Write::Overwrite`], into a vector
 /// that is not zero-filled first where `gemm` writes every element of its output without
 /// reading it (the shapes of the fully connected layers and their gradients, where the fill
 /// was a pass over every gradient of the layer's weights, on one thread).
@@ -90,27 +116,17 @@ pub fn matmul(
 /// # Panics
 /// If an operand is shorter than its shape implies.
 pub fn matmul_new(
-    a: &[f32],
-    a_transposed: bool,
-    b: &[f32],
-    b_transposed: bool,
+    a: Operand<'_>,
+    b: Operand<'_>,
     [m, n, k]: [usize; 3],
     threads: Threads,
 ) -> Vec<f32> {
     if !(BLIND_WRITES && on_micro_kernels(m, n, k)) {
         let mut dst = vec![0.0f32; m * n];
-        matmul(
-            &mut dst,
-            a,
-            a_transposed,
-            b,
-            b_transposed,
-            [m, n, k],
-            false,
-            threads,
-        );
+        matmul(&mut dst, a, b, [m, n, k], Write::Overwrite, threads);
         return dst;
     }
+    let ((a, a_transposed), (b, b_transposed)) = (a.parts(), b.parts());
     assert!(
         a.len() >= m * k && b.len() >= k * n,
         "matmul: operands too short for {m}x{k} * {k}x{n}"
@@ -351,6 +367,22 @@ unsafe fn add_rows_avx2(sum: &mut [f32], a: &[f32], rows: &[f32]) {
 mod tests {
     use super::*;
 
+    fn operand(values: &[f32], transposed: bool) -> Operand<'_> {
+        if transposed {
+            Operand::Transposed(values)
+        } else {
+            Operand::Plain(values)
+        }
+    }
+
+    fn write(accumulate: bool) -> Write {
+        if accumulate {
+            Write::Add
+        } else {
+            Write::Overwrite
+        }
+    }
+
     fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len as u32)
             .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) % 2001)
@@ -380,7 +412,8 @@ mod tests {
             let (a, b, start) = (values(m * k, 4), values(k * n, 5), values(m * n, 6));
             let run = |threads| {
                 let mut dst = start.clone();
-                matmul(&mut dst, &a, a_t, &b, b_t, [m, n, k], accumulate, threads);
+                let (a, b) = (operand(&a, a_t), operand(&b, b_t));
+                matmul(&mut dst, a, b, [m, n, k], write(accumulate), threads);
                 dst
             };
             let (all, one) = (run(Threads::All), run(Threads::One));
@@ -419,19 +452,11 @@ mod tests {
         ] {
             let (a, b) = (values(m * k, 7), values(k * n, 8));
             let mut want = vec![0.0; m * n];
-            matmul(
-                &mut want,
-                &a,
-                false,
-                &b,
-                true,
-                [m, n, k],
-                false,
-                Threads::One,
-            );
+            let (a, b) = (Operand::Plain(&a), Operand::Transposed(&b));
+            matmul(&mut want, a, b, [m, n, k], Write::Overwrite, Threads::One);
             for threads in [Threads::All, Threads::One] {
                 drop(std::hint::black_box(vec![f32::NAN; m * n]));
-                let got = matmul_new(&a, false, &b, true, [m, n, k], threads);
+                let got = matmul_new(a, b, [m, n, k], threads);
                 assert_eq!(got.len(), m * n);
                 assert!(
                     got.iter()
@@ -456,14 +481,13 @@ mod tests {
             let start = values(n, 3);
             for threads in [Threads::All, Threads::One] {
                 let mut got = start.clone();
+                let operands = (Operand::Plain(&a), Operand::Plain(&b));
                 matmul(
                     &mut got,
-                    &a,
-                    false,
-                    &b,
-                    false,
+                    operands.0,
+                    operands.1,
                     [1, n, k],
-                    accumulate,
+                    write(accumulate),
                     threads,
                 );
                 for (j, &got) in got.iter().enumerate() {

@@ -15,20 +15,23 @@ mod direct;
 #[cfg(not(target_arch = "x86_64"))]
 #[path = "direct_unsupported.rs"]
 mod direct;
+mod geometry;
 mod linear;
 mod matmul;
 mod pool;
+mod scratch;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 
 pub use adam::{AdamTarget, adam_update};
 pub use allocator::keep_freed_buffers;
-pub use conv::{CONV_PATH_ENV, ConvGeometry, ConvPath, Lanes, conv2d_backward, conv2d_forward};
+pub use conv::{CONV_PATH_ENV, ConvPath, Lanes, conv2d_backward, conv2d_forward};
 pub use conv_pool::{conv2d_pool_backward, conv2d_pool_forward, pool_geometry};
 pub use denormals::flush_denormals_to_zero;
 pub use direct::Isa;
+pub use geometry::ConvGeometry;
 pub use linear::{LinearGeometry, linear_backward, linear_forward};
-pub use matmul::{Threads, matmul};
+pub use matmul::{Operand, Threads, Write, matmul};
 pub use pool::{
     PoolGeometry, avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
 };

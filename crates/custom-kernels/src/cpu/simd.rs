@@ -63,10 +63,12 @@ impl Simd for Avx512 {
     }
     #[inline(always)]
     unsafe fn zero() -> __m512 {
+        // SAFETY: the CPU has the instruction set (the caller vouches); no memory is touched.
         unsafe { _mm512_setzero_ps() }
     }
     #[inline(always)]
     unsafe fn splat(x: f32) -> __m512 {
+        // SAFETY: the CPU has the instruction set (the caller vouches); no memory is touched.
         unsafe { _mm512_set1_ps(x) }
     }
     #[inline(always)]
@@ -91,14 +93,17 @@ impl Simd for Avx512 {
     }
     #[inline(always)]
     unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: the CPU has the instruction set (the caller vouches); no memory is touched.
         unsafe { _mm512_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
     unsafe fn relu(v: __m512) -> __m512 {
+        // SAFETY: the CPU has the instruction set (the caller vouches); no memory is touched.
         unsafe { _mm512_max_ps(v, _mm512_setzero_ps()) }
     }
     #[inline(always)]
     unsafe fn sum(v: __m512) -> f32 {
+        // SAFETY: the CPU has the instruction set (the caller vouches); no memory is touched.
         unsafe { _mm512_reduce_add_ps(v) }
     }
 }
@@ -137,10 +142,12 @@ impl Simd for Avx2 {
     }
     #[inline(always)]
     unsafe fn zero() -> __m256 {
+        // SAFETY: the CPU has the instruction set (the caller vouches); no memory is touched.
         unsafe { _mm256_setzero_ps() }
     }
     #[inline(always)]
     unsafe fn splat(x: f32) -> __m256 {
+        // SAFETY: the CPU has the instruction set (the caller vouches); no memory is touched.
         unsafe { _mm256_set1_ps(x) }
     }
     #[inline(always)]
@@ -181,15 +188,18 @@ impl Simd for Avx2 {
     }
     #[inline(always)]
     unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+        // SAFETY: the CPU has the instruction set (the caller vouches); no memory is touched.
         unsafe { _mm256_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
     unsafe fn relu(v: __m256) -> __m256 {
+        // SAFETY: the CPU has the instruction set (the caller vouches); no memory is touched.
         unsafe { _mm256_max_ps(v, _mm256_setzero_ps()) }
     }
     #[inline(always)]
     unsafe fn sum(v: __m256) -> f32 {
         // (low half + high half), then pairs, then the last two: a fixed order.
+        // SAFETY: the CPU has the instruction set (the caller vouches); no memory is touched.
         unsafe {
             let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
             let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));

@@ -8,7 +8,7 @@ use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElemen
 use cubecl::{CubeCount, CubeDim};
 
 use super::conv::{
-    self, ConvGeometry, GemmTile, conv2d_forward_kernel, conv2d_input_grad_kernel,
+    self, ConvKernelShape, GemmTile, conv2d_forward_kernel, conv2d_input_grad_kernel,
     conv2d_max_pool_forward_kernel, conv2d_weight_grad_kernel, conv2d_weight_grad_reduce_kernel,
 };
 use super::pool::{
@@ -16,6 +16,7 @@ use super::pool::{
     max_pool2d_forward_kernel,
 };
 use crate::backend::{LayerGrads, RawKernels, conv_then_max_pool};
+use crate::builtin::BuiltinLayers;
 use crate::spec::{ConvSpec, PoolSpec};
 
 /// Threads per cube (workgroup) of the one-thread-per-element kernels.
@@ -52,8 +53,8 @@ fn launch_grid(elements: usize) -> (CubeCount, CubeDim) {
 }
 
 /// The comptime geometry of a conv with `spec` and a `kernel` `[height, width]`.
-fn geometry(spec: ConvSpec, [kernel_h, kernel_w]: [usize; 2]) -> ConvGeometry {
-    ConvGeometry {
+fn geometry(spec: ConvSpec, [kernel_h, kernel_w]: [usize; 2]) -> ConvKernelShape {
+    ConvKernelShape {
         kernel_h,
         kernel_w,
         stride_h: spec.stride[0],
@@ -100,6 +101,16 @@ where
 
 fn dims4<R: CubeRuntime>(tensor: &CubeTensor<R>) -> [usize; 4] {
     tensor.shape().dims::<4>()
+}
+
+/// Burn's own layer ops: the defaults.
+impl<R, F, I, BT> BuiltinLayers for CubeBackend<R, F, I, BT>
+where
+    R: CubeRuntime,
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
 }
 
 /// The conv and pool ops launch this crate's kernels (`cube::conv`, `cube::pool`). The fully

@@ -61,7 +61,7 @@ impl GemmTile {
 /// Kernel size, stride, zero padding and fused ReLU of a conv layer: known when the kernel is
 /// compiled, so the index arithmetic divides by constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConvGeometry {
+pub struct ConvKernelShape {
     pub kernel_h: usize,
     pub kernel_w: usize,
     pub stride_h: usize,
@@ -136,7 +136,7 @@ fn input_patch<F: Float>(
     r: usize,
     out_h: usize,
     out_w: usize,
-    #[comptime] geometry: ConvGeometry,
+    #[comptime] geometry: ConvKernelShape,
     #[comptime] pooled_order: bool,
 ) -> F {
     let kernel_w = comptime!(geometry.kernel_w);
@@ -204,7 +204,7 @@ fn forward_products<F: Float>(
     out_h: usize,
     out_w: usize,
     #[comptime] row_step: usize,
-    #[comptime] geometry: ConvGeometry,
+    #[comptime] geometry: ConvKernelShape,
     #[comptime] tile: GemmTile,
     #[comptime] pooled_order: bool,
 ) -> Array<F> {
@@ -261,7 +261,7 @@ pub fn conv2d_forward_kernel<F: Float>(
     weight: &Tensor<F>,
     bias: &Tensor<F>,
     output: &mut Tensor<F>,
-    #[comptime] geometry: ConvGeometry,
+    #[comptime] geometry: ConvKernelShape,
     #[comptime] tile: GemmTile,
     #[define(F)] _dtype: StorageType,
 ) {
@@ -318,7 +318,7 @@ pub fn conv2d_max_pool_forward_kernel<F: Float, I: Int>(
     bias: &Tensor<F>,
     pooled: &mut Tensor<F>,
     argmax: &mut Tensor<I>,
-    #[comptime] geometry: ConvGeometry,
+    #[comptime] geometry: ConvKernelShape,
     #[comptime] tile: GemmTile,
     #[define(F, I)] _dtypes: [StorageType; 2],
 ) {
@@ -397,7 +397,7 @@ pub fn conv2d_input_grad_kernel<F: Float>(
     output: &Tensor<F>,
     grad: &Tensor<F>,
     input_grad: &mut Tensor<F>,
-    #[comptime] geometry: ConvGeometry,
+    #[comptime] geometry: ConvKernelShape,
     #[comptime] tile: GemmTile,
     #[define(F)] _dtype: StorageType,
 ) {
@@ -500,7 +500,7 @@ pub fn conv2d_weight_grad_kernel<F: Float>(
     output: &Tensor<F>,
     grad: &Tensor<F>,
     partial: &mut Tensor<F>,
-    #[comptime] geometry: ConvGeometry,
+    #[comptime] geometry: ConvKernelShape,
     #[comptime] tile: GemmTile,
     #[define(F)] _dtype: StorageType,
 ) {

@@ -85,9 +85,9 @@ impl Canvas {
             .write_to(&mut bytes, ImageFormat::Png)
             .map_err(|e| error(e.to_string()))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            model::create_folder(dir).map_err(|e| error(e.to_string()))?;
+            workbench_io::create_folder(dir).map_err(|e| error(e.to_string()))?;
         }
-        model::atomic_write(path, bytes.get_ref()).map_err(|e| error(e.to_string()))
+        workbench_io::atomic_write(path, bytes.get_ref()).map_err(|e| error(e.to_string()))
     }
 }
 

@@ -4,11 +4,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use model::files::EVAL_REPORT_DIR;
 use model::{KernelChoice, ModelKind};
+use workbench_io::names::EVAL_REPORT_DIR;
 
 use infer::convolve::{Padding, parse_padding};
-use infer::pool::PoolChoice;
+use infer::pool::Pooling;
 
 /// Inference with a model trained by `cargo run -p training`.
 #[derive(Debug, Parser)]
@@ -41,7 +41,7 @@ pub enum Command {
     /// `import` reads back), with the model's config in its metadata.
     Export(ExportArgs),
     /// Serve a web page to draw a digit on and see what each layer of the network sees, and
-    /// its JSON API (see the README).
+    /// its JSON API (docs/inference.md).
     Serve(ServeArgs),
 }
 
@@ -58,7 +58,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
     /// Layer implementation: custom or builtin (default: the one recorded with each model).
-    #[arg(long)]
+    #[arg(long, ignore_case = true)]
     pub kernels: Option<KernelChoice>,
     /// MNIST folder for the page's random test digits (default: $MNIST_DIR, ./data/mnist or
     /// the repository's copy).
@@ -81,7 +81,7 @@ pub struct PredictArgs {
     #[arg(long, requires = "idx")]
     pub index: Vec<usize>,
     /// Layer implementation: custom or builtin (default: the one recorded with the model).
-    #[arg(long)]
+    #[arg(long, ignore_case = true)]
     pub kernels: Option<KernelChoice>,
     /// Machine-readable output.
     #[arg(long)]
@@ -101,7 +101,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub labels: PathBuf,
     /// Layer implementation: custom or builtin (default: the one recorded with the model).
-    #[arg(long)]
+    #[arg(long, ignore_case = true)]
     pub kernels: Option<KernelChoice>,
     /// Folder for confusion.png and mistakes.png.
     #[arg(long, default_value = EVAL_REPORT_DIR)]
@@ -154,9 +154,9 @@ pub struct ConvolveArgs {
 /// The arguments of `infer pool`.
 #[derive(Debug, Args)]
 pub struct PoolArgs {
-    /// max, avg, or global (the mean of the whole matrix).
-    #[arg(long)]
-    pub kind: PoolChoice,
+    /// Pooling.
+    #[arg(long, ignore_case = true)]
+    pub kind: Pooling,
     /// Side of the square window (not used by global).
     #[arg(long, default_value_t = 2)]
     pub size: usize,
@@ -188,7 +188,7 @@ pub struct ImportArgs {
     pub from: PathBuf,
     /// The architecture the weights are for: lenet5, convnet or mlp (not needed for a file
     /// written by `infer export`, whose metadata says it).
-    #[arg(long)]
+    #[arg(long, ignore_case = true)]
     pub kind: Option<ModelKind>,
     /// Folder to write model.json and model.mpk into.
     #[arg(long)]

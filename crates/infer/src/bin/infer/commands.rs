@@ -6,8 +6,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE, LabelledImages};
-use model::files::{CONFUSION_FILE, MISTAKES_FILE};
-use model::{KernelChoice, ModelConfig, say};
+use model::{KernelChoice, ModelConfig};
+use workbench_io::names::{CONFUSION_FILE, MISTAKES_FILE};
+use workbench_io::say;
 
 use infer::convolve::{convolve as convolve_matrix, named_kernel, to_grey_levels};
 use infer::features::{conv_feature_maps, first_layer_kernels};
@@ -166,9 +167,12 @@ pub fn import(args: ImportArgs) -> Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("--out {}: is a file, not a folder", out.display());
     }
-    let existing = [model::files::MODEL_CONFIG_FILE, model::files::WEIGHTS_FILE]
-        .iter()
-        .any(|name| out.join(name).exists());
+    let existing = [
+        workbench_io::names::MODEL_CONFIG_FILE,
+        workbench_io::names::WEIGHTS_FILE,
+    ]
+    .iter()
+    .any(|name| out.join(name).exists());
     if existing && !force {
         bail!(
             "--out {} already holds a model; pass --force to replace it",
@@ -214,7 +218,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
     }
     let classifier = Classifier::<DefaultBackend>::load(&args.model)?;
     let bytes = infer::export::export_safetensors(classifier.network(), classifier.config())?;
-    model::atomic_write(&args.out, &bytes)
+    workbench_io::atomic_write(&args.out, &bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     say!(
         "exported {} weights ({} parameters) from {} to {}",
@@ -347,7 +351,7 @@ pub fn convolve(args: ConvolveArgs) -> Result<()> {
         picture
             .write_to(&mut bytes, format)
             .with_context(|| format!("cannot encode {}", output.display()))?;
-        model::atomic_write(output, bytes.get_ref())
+        workbench_io::atomic_write(output, bytes.get_ref())
             .with_context(|| format!("cannot write {}", output.display()))?;
         say!(
             "{}x{} -> {}x{}: wrote {}",
@@ -379,7 +383,7 @@ pub fn pool(args: PoolArgs) -> Result<()> {
 fn print_matrix(result: &Matrix, output: Option<&Path>) -> Result<()> {
     say!("{}", result.to_string().trim_end_matches('\n'))?;
     if let Some(output) = output {
-        model::atomic_write(output, result.to_string().as_bytes())
+        workbench_io::atomic_write(output, result.to_string().as_bytes())
             .with_context(|| format!("cannot write {}", output.display()))?;
     }
     Ok(())

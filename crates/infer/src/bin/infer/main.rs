@@ -18,7 +18,7 @@ mod commands;
 mod serve;
 
 fn main() -> ExitCode {
-    model::report_file_size_limit();
+    workbench_io::report_file_size_limit();
     custom_kernels::cpu::keep_freed_buffers();
     custom_kernels::cpu::flush_denormals_to_zero();
     // Every subcommand runs on the default backend: without a GPU adapter, say so (Burn's

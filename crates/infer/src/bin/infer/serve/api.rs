@@ -1,4 +1,4 @@
-//! The JSON API under the page (documented in the README):
+//! The JSON API under the page (documented in docs/inference.md):
 //!
 //! - `GET /api/models`: the served models, their layer tables and first-layer kernels;
 //! - `POST /api/predict?model=NAME&dx=N&dy=N&maps=true`: the body is a picture file (PNG,

@@ -28,7 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use model::{KernelChoice, say};
+use model::KernelChoice;
+use workbench_io::say;
 
 use connection::{Connection, TimedListener};
 use guard::HostCheck;

@@ -1,0 +1,44 @@
+//! The command line of `cargo xtask`: its tasks and their options, in the library so that
+//! the workspace's tests can render its `--help` (the docs' reference pages are checked
+//! against it).
+
+use clap::{Parser, Subcommand};
+
+use crate::{bench, robustness};
+
+/// Developer tasks.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Task {
+    /// Run CI's checks as separate commands: format check, clippy, and the test suite
+    /// (release build; the wgpu tests skip without a GPU adapter). `.ci/run` lints during the
+    /// test build instead, which from an empty target directory saves checking every
+    /// dependency twice.
+    Ci,
+    /// Check that `cargo run -p training` (or infer, xtask) builds every dependency with the
+    /// same features as `cargo test --workspace` (see crates/workspace-hack).
+    CheckFeatures,
+    /// Time the custom kernels against Burn's built-in ops: conv blocks, training steps,
+    /// inference. Prints a markdown table.
+    Bench(bench::BenchArgs),
+    /// Train each network with each augmentation recipe; score it clean, shifted by up to
+    /// ±6 px and with pixel noise. Prints a markdown table (also saved in the --out folder).
+    Robustness(robustness::RobustnessArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Clap's own check of the command line: conflicting names, defaults that do not parse.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}
