@@ -6,10 +6,14 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use custom_kernels::KernelBackend;
 use image::DynamicImage;
-use mnist_data::{CLASSES, IMAGE_PIXELS, IMAGE_SIDE, normalize_pixel};
-use model::{KernelChoice, ModelConfig, Network, PersistError};
+use mnist_data::{
+    CLASSES, IMAGE_PIXELS, IMAGE_SIDE, LabelledImages, MnistDataset, normalize_pixel,
+};
+use model::scoring::most_probable;
+use model::{KernelChoice, ModelConfig, Network, PersistError, SCORING_BATCH, SetScores};
 use serde::Serialize;
 
+use crate::picture::PictureError;
 use crate::preprocess::mnist_pixels;
 
 /// Why classification could not happen.
@@ -29,12 +33,12 @@ pub enum InferError {
     )]
     NotAModel(PathBuf),
     /// An image file could not be read or decoded.
-    #[error("cannot read image {path}: {reason}")]
+    #[error("cannot read image {path}: {source}")]
     Image {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        reason: String,
+        source: PictureError,
     },
     /// The picture holds no digit (nothing stands out from the background).
     #[error("{0}: no digit found (nothing stands out from the background)")]
@@ -153,15 +157,18 @@ impl<B: KernelBackend> Classifier<B> {
             .map(|p| {
                 let mut probabilities = [0f32; CLASSES];
                 probabilities.copy_from_slice(p);
-                let digit = (0..CLASSES)
-                    .max_by(|&a, &b| p[a].total_cmp(&p[b]))
-                    .unwrap_or(0) as u8;
                 Prediction {
-                    digit,
+                    digit: most_probable(&probabilities),
                     probabilities,
                 }
             })
             .collect()
+    }
+
+    /// Scores the network on every image of a labelled set ([`model::score_set`]).
+    pub fn score_set(&self, set: &LabelledImages) -> SetScores {
+        let dataset = MnistDataset::all(set.clone());
+        model::score_set(&self.network, &dataset, SCORING_BATCH, &self.device)
     }
 
     /// Classifies a picture of a digit of any size and colour, preprocessed the way MNIST was
@@ -180,9 +187,9 @@ impl<B: KernelBackend> Classifier<B> {
 /// Reads a picture of a digit (PNG, JPEG; the format is recognised from the content, not the
 /// file name) and preprocesses it into MNIST's 28x28 format.
 pub fn read_digit(path: &Path) -> Result<[u8; IMAGE_PIXELS], InferError> {
-    let error = |reason: String| InferError::Image {
+    let error = |source| InferError::Image {
         path: path.to_path_buf(),
-        reason,
+        source,
     };
     let picture = crate::picture::read_picture(path).map_err(error)?;
     mnist_pixels(&picture).ok_or_else(|| InferError::Blank(path.display().to_string()))

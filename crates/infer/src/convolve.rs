@@ -96,6 +96,45 @@ impl Matrix {
     }
 }
 
+/// Why a convolution of text matrices was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConvolveError {
+    #[error("the stride must be at least 1")]
+    ZeroStride,
+    #[error("the input and the kernel must each hold at least one value")]
+    Empty,
+    #[error(
+        "padding {}x{} by {rows:?} rows and {cols:?} columns makes more than the \
+         {MAX_MATRIX_VALUES} values a matrix may have",
+        .input[0], .input[1]
+    )]
+    PaddedTooLarge {
+        input: [usize; 2],
+        rows: [usize; 2],
+        cols: [usize; 2],
+    },
+    #[error(
+        "a {}x{} kernel over a {}x{} input (padded) is about {macs} multiply-adds, more than \
+         the {MAX_CONVOLVE_MACS} this command does",
+        .kernel[0], .kernel[1], .input[0], .input[1]
+    )]
+    TooMuchWork {
+        kernel: [usize; 2],
+        input: [usize; 2],
+        macs: usize,
+    },
+    #[error(
+        "a {}x{} kernel with stride {stride} does not fit a {}x{} input padded to {}x{}",
+        .kernel[0], .kernel[1], .input[0], .input[1], .padded[0], .padded[1]
+    )]
+    KernelTooLarge {
+        kernel: [usize; 2],
+        stride: usize,
+        input: [usize; 2],
+        padded: [usize; 2],
+    },
+}
+
 /// `input` cross-correlated with `kernel` (no bias, no ReLU) by the project's `conv2d` on
 /// backend `B` (its default device), after zero-padding the input as `padding` says (the conv
 /// itself pads nothing, so uneven `SAME` padding is exact). Errors if the kernel does not fit
@@ -105,12 +144,12 @@ pub fn convolve<B: KernelBackend>(
     kernel: &Matrix,
     stride: usize,
     padding: Padding,
-) -> Result<Matrix, String> {
+) -> Result<Matrix, ConvolveError> {
     if stride == 0 {
-        return Err("the stride must be at least 1".into());
+        return Err(ConvolveError::ZeroStride);
     }
     if input.values.is_empty() || kernel.values.is_empty() {
-        return Err("the input and the kernel must each hold at least one value".into());
+        return Err(ConvolveError::Empty);
     }
     let rows = zeros(padding, input.rows, kernel.rows, stride);
     let cols = zeros(padding, input.cols, kernel.cols, stride);
@@ -120,20 +159,18 @@ pub fn convolve<B: KernelBackend>(
         .zip(padded_len(input.cols, cols))
         .and_then(|(r, c)| r.checked_mul(c))
         .filter(|&values| values <= MAX_MATRIX_VALUES)
-        .ok_or_else(|| {
-            format!(
-                "padding {}x{} by {rows:?} rows and {cols:?} columns makes more than the \
-                 {MAX_MATRIX_VALUES} values a matrix may have",
-                input.rows, input.cols
-            )
+        .ok_or(ConvolveError::PaddedTooLarge {
+            input: [input.rows, input.cols],
+            rows,
+            cols,
         })?;
     let macs = (padded_values / stride.saturating_mul(stride)).saturating_mul(kernel.values.len());
     if macs > MAX_CONVOLVE_MACS {
-        return Err(format!(
-            "a {}x{} kernel over a {}x{} input (padded) is about {macs} multiply-adds, more than \
-             the {MAX_CONVOLVE_MACS} this command does",
-            kernel.rows, kernel.cols, input.rows, input.cols
-        ));
+        return Err(ConvolveError::TooMuchWork {
+            kernel: [kernel.rows, kernel.cols],
+            input: [input.rows, input.cols],
+            macs,
+        });
     }
     let padded = input.padded(rows, cols);
     let spec = ConvSpec {
@@ -142,11 +179,11 @@ pub fn convolve<B: KernelBackend>(
         relu: false,
     };
     spec.output_size([padded.rows, padded.cols], [kernel.rows, kernel.cols])
-        .ok_or_else(|| {
-            format!(
-                "a {}x{} kernel with stride {stride} does not fit a {}x{} input padded to {}x{}",
-                kernel.rows, kernel.cols, input.rows, input.cols, padded.rows, padded.cols
-            )
+        .ok_or(ConvolveError::KernelTooLarge {
+            kernel: [kernel.rows, kernel.cols],
+            stride,
+            input: [input.rows, input.cols],
+            padded: [padded.rows, padded.cols],
         })?;
     let device = Default::default();
     let output = conv2d(

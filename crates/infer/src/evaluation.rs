@@ -1,11 +1,11 @@
-//! Accuracy, per-class precision and recall, and the confusion matrix of a classifier on a
-//! labelled image set.
+//! Accuracy, per-class precision and recall, the confusion matrix and the worst mistakes of a
+//! classifier on a labelled image set, built from [`model::score_set`] (the pass the training
+//! tool's test scores come from too).
 
 use std::fmt;
 
 use custom_kernels::KernelBackend;
-use mnist_data::{CLASSES, IMAGE_PIXELS, LabelledImages};
-use model::SCORING_BATCH;
+use mnist_data::{CLASSES, LabelledImages};
 use serde::Serialize;
 
 use crate::classifier::Classifier;
@@ -69,36 +69,25 @@ pub fn evaluate<B: KernelBackend>(
     classifier: &Classifier<B>,
     set: &LabelledImages,
 ) -> EvaluationReport {
-    let mut predicted = Vec::with_capacity(set.len());
-    let mut mistakes = Vec::new();
-    for start in (0..set.len()).step_by(SCORING_BATCH) {
-        let end = (start + SCORING_BATCH).min(set.len());
-        let images: Vec<[u8; IMAGE_PIXELS]> = (start..end)
-            .map(|i| {
-                set.image(i)
-                    .try_into()
-                    .expect("MNIST images have IMAGE_PIXELS pixels")
-            })
-            .collect();
-        for (offset, p) in classifier.classify_pixels(&images).iter().enumerate() {
-            let index = start + offset;
-            let truth = set.labels()[index];
-            if p.digit != truth {
-                mistakes.push(Mistake {
-                    index,
-                    truth,
-                    predicted: p.digit,
-                    confidence: p.probabilities[p.digit as usize],
-                });
-            }
-            predicted.push(p.digit);
-        }
-    }
+    let scores = classifier.score_set(set);
+    let predicted: Vec<u8> = scores.predicted().collect();
+    let mut mistakes: Vec<Mistake> = predicted
+        .iter()
+        .zip(&scores.labels)
+        .enumerate()
+        .filter(|(_, (p, t))| p != t)
+        .map(|(index, (&predicted, &truth))| Mistake {
+            index,
+            truth,
+            predicted,
+            confidence: scores.probabilities[index][predicted as usize],
+        })
+        .collect();
     mistakes.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     mistakes.truncate(WORST_MISTAKES);
     EvaluationReport {
         worst_mistakes: mistakes,
-        ..EvaluationReport::from_predictions(set.labels(), &predicted)
+        ..EvaluationReport::from_predictions(&scores.labels, &predicted)
     }
 }
 

@@ -40,16 +40,12 @@ impl Matrix {
 
     /// Reads a text matrix file (a regular file of at most [`MAX_MATRIX_FILE_BYTES`]); the
     /// error says why, without the path.
-    pub fn read(path: &std::path::Path) -> Result<Self, String> {
-        let bytes =
-            workbench_io::read_limited(path, MAX_MATRIX_FILE_BYTES).map_err(|e| e.to_string())?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string())?;
+    pub fn read(path: &std::path::Path) -> Result<Self, MatrixError> {
+        let bytes = workbench_io::read_limited(path, MAX_MATRIX_FILE_BYTES)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| MatrixError::NotText)?;
         let matrix: Matrix = text.parse()?;
         if matrix.values.len() > MAX_MATRIX_VALUES {
-            return Err(format!(
-                "{} values, more than the {MAX_MATRIX_VALUES} a matrix may have",
-                matrix.values.len()
-            ));
+            return Err(MatrixError::TooLarge(matrix.values.len()));
         }
         Ok(matrix)
     }
@@ -75,12 +71,30 @@ impl Matrix {
     }
 }
 
+/// Why a text matrix was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    /// The file could not be read (or is not a regular file, or is too large).
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    #[error("not UTF-8 text")]
+    NotText,
+    #[error("row {row}: '{word}' is not a number")]
+    NotANumber { row: usize, word: String },
+    #[error("no numbers found")]
+    Empty,
+    #[error("row {row} has {len} values, row 1 has {cols} (the matrix must be rectangular)")]
+    NotRectangular { row: usize, len: usize, cols: usize },
+    #[error("{0} values, more than the {MAX_MATRIX_VALUES} a matrix may have")]
+    TooLarge(usize),
+}
+
 impl FromStr for Matrix {
-    type Err = String;
+    type Err = MatrixError;
 
     /// Rows on separate lines (or separated by `;`), values separated by spaces or commas;
     /// `#` starts a comment; `1/16` style fractions are accepted.
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, MatrixError> {
         let mut rows = Vec::new();
         for (number, line) in text
             .lines()
@@ -98,22 +112,24 @@ impl FromStr for Matrix {
             let row = words
                 .iter()
                 .map(|w| {
-                    parse_number(w)
-                        .ok_or_else(|| format!("row {}: '{w}' is not a number", number + 1))
+                    parse_number(w).ok_or_else(|| MatrixError::NotANumber {
+                        row: number + 1,
+                        word: (*w).to_owned(),
+                    })
                 })
-                .collect::<Result<Vec<f32>, String>>()?;
+                .collect::<Result<Vec<f32>, MatrixError>>()?;
             rows.push(row);
         }
         if rows.is_empty() {
-            return Err("no numbers found".into());
+            return Err(MatrixError::Empty);
         }
         let cols = rows[0].len();
         if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != cols) {
-            return Err(format!(
-                "row {} has {} values, row 1 has {cols} (the matrix must be rectangular)",
-                i + 1,
-                row.len()
-            ));
+            return Err(MatrixError::NotRectangular {
+                row: i + 1,
+                len: row.len(),
+                cols,
+            });
         }
         Ok(Matrix::from_rows(rows).expect("rectangular and non-empty"))
     }

@@ -39,6 +39,9 @@ pub enum PictureError {
     /// Decoding it would take more memory than a picture is given.
     #[error("the picture needs more memory to decode than one is given here: {0}")]
     NeedsTooMuchMemory(String),
+    /// The file could not be read (or is not a regular file, or is too large).
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
 }
 
 /// Decodes a PNG or JPEG held in `bytes`, refusing one larger than [`MAX_PICTURE_PIXELS`]
@@ -69,8 +72,7 @@ pub fn decode_picture(bytes: &[u8]) -> Result<DynamicImage, PictureError> {
 
 /// Reads and decodes the picture file at `path` (a regular file of at most
 /// [`MAX_PICTURE_FILE_BYTES`]); the error says why, without the path (callers name it).
-pub fn read_picture(path: &Path) -> Result<DynamicImage, String> {
-    let bytes =
-        workbench_io::read_limited(path, MAX_PICTURE_FILE_BYTES).map_err(|e| e.to_string())?;
-    decode_picture(&bytes).map_err(|e| e.to_string())
+pub fn read_picture(path: &Path) -> Result<DynamicImage, PictureError> {
+    let bytes = workbench_io::read_limited(path, MAX_PICTURE_FILE_BYTES)?;
+    decode_picture(&bytes)
 }

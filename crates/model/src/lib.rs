@@ -23,6 +23,7 @@ pub mod lenet5;
 pub mod mlp;
 pub mod network;
 pub mod persist;
+pub mod scoring;
 pub mod summary;
 pub mod trace;
 
@@ -33,6 +34,7 @@ pub use lenet5::{LENET5_CONV_BLOCKS, LeNet5};
 pub use mlp::Mlp;
 pub use network::{ModelConfig, ModelKind, Network, SCORING_BATCH};
 pub use persist::{DurableRecorder, PersistError, load_model, save_model};
+pub use scoring::{SetScores, score_set};
 pub use summary::{LayerSummary, ModelSummary};
 pub use trace::{LayerEvent, LayerObserver, LayerOutput};
 

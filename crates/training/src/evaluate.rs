@@ -1,14 +1,11 @@
-//! Accuracy and loss of a trained network on a labelled image set.
+//! Accuracy and loss of a trained network on a labelled image set: the summary the training
+//! report keeps of [`model::score_set`].
 
 use std::path::Path;
 
-use burn::data::dataloader::batcher::Batcher;
-use burn::data::dataset::Dataset;
-use burn::prelude::*;
 use custom_kernels::KernelBackend;
-use custom_kernels::ops::cross_entropy;
-use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
-use model::{Network, load_model};
+use mnist_data::MnistDataset;
+use model::{Network, SetScores, load_model, score_set};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendChoice;
@@ -33,41 +30,17 @@ pub fn evaluate<B: KernelBackend>(
     batch_size: usize,
     device: &B::Device,
 ) -> Evaluation {
-    let batcher = MnistBatcher::default();
-    let (mut correct, mut loss_sum) = (0usize, 0f64);
-    let batch_size = batch_size.max(1);
-    for start in (0..dataset.len()).step_by(batch_size) {
-        let end = (start + batch_size).min(dataset.len());
-        let items = (start..end).filter_map(|i| dataset.get(i)).collect();
-        let batch: MnistBatch<B> = batcher.batch(items, device);
-        let logits = network.forward(batch.images);
-        // The loss training minimises (the project's, whichever kernels the network uses).
-        let loss = cross_entropy(logits.clone(), batch.targets.clone())
-            .into_scalar()
-            .elem::<f64>();
-        loss_sum += loss * (end - start) as f64;
-        let predicted = logits.argmax(1).reshape([end - start]);
-        correct += predicted
-            .equal(batch.targets)
-            .int()
-            .sum()
-            .into_scalar()
-            .elem::<i64>() as usize;
-    }
-    let images = dataset.len();
-    Evaluation {
-        images,
-        correct,
-        accuracy: if images > 0 {
-            100.0 * correct as f64 / images as f64
-        } else {
-            0.0
-        },
-        loss: if images > 0 {
-            loss_sum / images as f64
-        } else {
-            f64::NAN
-        },
+    Evaluation::from(&score_set(network, dataset, batch_size, device))
+}
+
+impl From<&SetScores> for Evaluation {
+    fn from(scores: &SetScores) -> Self {
+        Self {
+            images: scores.len(),
+            correct: scores.correct(),
+            accuracy: scores.accuracy(),
+            loss: scores.loss,
+        }
     }
 }
 

@@ -346,6 +346,8 @@ fn pixels_from_picture(body: &[u8]) -> Result<[u8; IMAGE_PIXELS], ApiError> {
             PictureError::TooLarge { .. } | PictureError::NeedsTooMuchMemory(_) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            // Not from bytes in memory.
+            PictureError::Read(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, error.to_string())
     })?;
