@@ -15,6 +15,7 @@ mod custom_kernels;
 mod data;
 mod docs;
 mod end_to_end;
+mod house;
 mod infer;
 mod model;
 mod not_run;

@@ -31,6 +31,7 @@ use infer::preprocess::mnist_pixels;
 use infer::render::FeatureMaps;
 
 use super::connection::track_requests;
+use super::error::{ApiError, is_json};
 use super::guard::{HostCheck, check_host, json_errors, security_headers};
 use super::models::{Look, Served};
 use super::{BODY_READ_TIMEOUT, MAX_REQUEST_BYTES, MAX_SHIFT, page};
@@ -63,45 +64,6 @@ pub fn router(served: Arc<Served>, hosts: HostCheck) -> Router {
         .layer(map_response(json_errors))
         .layer(map_response(security_headers))
         .with_state(served)
-}
-
-/// An API error: the status and a message for the client.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-
-    fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body {
-            error: String,
-        }
-        let body = Body {
-            error: self.message,
-        };
-        (self.status, axum::Json(body)).into_response()
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(rejection: QueryRejection) -> Self {
-        Self::bad_request(rejection.body_text())
-    }
 }
 
 fn too_large() -> ApiError {
@@ -297,15 +259,6 @@ fn decode_slots() -> &'static tokio::sync::Semaphore {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         tokio::sync::Semaphore::new(cores * DECODES_PER_CORE)
     })
-}
-
-/// Whether `headers` declare JSON (`application/json`, any case, any parameters).
-pub fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
 fn pixels_from_json(body: &[u8]) -> Result<[u8; IMAGE_PIXELS], ApiError> {

@@ -17,7 +17,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::api::{ApiError, is_json};
+use super::error::{ApiError, is_json};
 
 /// Which Host headers the server answers.
 #[derive(Clone, Debug)]

@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod connection;
+pub mod error;
 pub mod guard;
 pub mod models;
 pub mod page;
