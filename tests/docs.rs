@@ -12,6 +12,7 @@ use std::process::Command;
 
 use clap::Parser;
 
+use crate::house::files_under;
 use crate::programs::{program, text};
 
 /// Set to write the `docs/cli/` pages instead of checking them.
@@ -33,18 +34,7 @@ fn root() -> PathBuf {
 /// `README.md` and every Markdown file under `docs/`.
 fn doc_files() -> Vec<PathBuf> {
     let mut files = vec![root().join("README.md")];
-    let mut folders = vec![root().join("docs")];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
+    files.extend(files_under(&root().join("docs"), "md"));
     files
 }
 

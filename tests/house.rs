@@ -27,6 +27,11 @@ fn root() -> PathBuf {
 
 /// Every `.rs` file under `folder`.
 fn rust_files(folder: &Path) -> Vec<PathBuf> {
+    files_under(folder, "rs")
+}
+
+/// Every file under `folder` whose extension is `extension`, sorted.
+pub fn files_under(folder: &Path, extension: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut folders = vec![folder.to_path_buf()];
     while let Some(folder) = folders.pop() {
@@ -34,7 +39,7 @@ fn rust_files(folder: &Path) -> Vec<PathBuf> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
+            } else if path.extension().is_some_and(|e| e == extension) {
                 files.push(path);
             }
         }

@@ -3,13 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use custom_kernels::KernelBackend;
 use image::DynamicImage;
 use mnist_data::{
     CLASSES, IMAGE_PIXELS, IMAGE_SIDE, LabelledImages, MnistDataset, normalize_pixel,
 };
-use model::scoring::most_probable;
+use model::scoring::{most_probable, probabilities};
 use model::{KernelChoice, ModelConfig, Network, PersistError, SCORING_BATCH, SetScores};
 use serde::Serialize;
 
@@ -147,20 +146,11 @@ impl<B: KernelBackend> Classifier<B> {
 
     /// The predictions of logits `[n, 10]`: softmax probabilities and the most probable digit.
     pub fn predictions(&self, logits: Tensor<B, 2>) -> Vec<Prediction> {
-        let probabilities = softmax(logits, 1)
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .expect("f32 probabilities");
-        probabilities
-            .chunks_exact(CLASSES)
-            .map(|p| {
-                let mut probabilities = [0f32; CLASSES];
-                probabilities.copy_from_slice(p);
-                Prediction {
-                    digit: most_probable(&probabilities),
-                    probabilities,
-                }
+        probabilities(logits)
+            .into_iter()
+            .map(|probabilities| Prediction {
+                digit: most_probable(&probabilities),
+                probabilities,
             })
             .collect()
     }

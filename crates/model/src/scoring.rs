@@ -64,6 +64,22 @@ pub fn most_probable(probabilities: &[f32; CLASSES]) -> u8 {
         .unwrap_or(0) as u8
 }
 
+/// The softmax probabilities of logits `[n, 10]`, one array per image.
+pub fn probabilities<B: Backend>(logits: Tensor<B, 2>) -> Vec<[f32; CLASSES]> {
+    softmax(logits, 1)
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("f32 probabilities")
+        .chunks_exact(CLASSES)
+        .map(|p| {
+            let mut image = [0f32; CLASSES];
+            image.copy_from_slice(p);
+            image
+        })
+        .collect()
+}
+
 /// Scores `network` (in inference mode: no dropout) on every image of `dataset`, `batch_size`
 /// images per forward pass (the results do not depend on it).
 pub fn score_set<B: KernelBackend>(
@@ -89,18 +105,7 @@ pub fn score_set<B: KernelBackend>(
             .into_scalar()
             .elem::<f64>();
         scores.loss += loss * (end - start) as f64;
-        let probabilities = softmax(logits, 1)
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .expect("f32 probabilities");
-        scores
-            .probabilities
-            .extend(probabilities.chunks_exact(CLASSES).map(|p| {
-                let mut image = [0f32; CLASSES];
-                image.copy_from_slice(p);
-                image
-            }));
+        scores.probabilities.extend(probabilities(logits));
     }
     scores.loss = if scores.is_empty() {
         f64::NAN
