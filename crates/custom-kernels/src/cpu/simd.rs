@@ -19,6 +19,8 @@ pub(super) trait Simd: Copy {
     const ROWS: usize;
     /// Filters per forward register tile.
     const FILTERS: usize;
+    /// Vectors of filters per filter-lane weight-gradient tile (x the kernel's columns).
+    const GRAD_VECTORS: usize;
     /// A mask of the low `lanes` lanes (all of them when `lanes >= LANES`).
     unsafe fn mask(lanes: usize) -> Self::Mask;
     unsafe fn zero() -> Self::V;
@@ -52,6 +54,9 @@ impl Simd for Avx512 {
     /// every tap).
     const ROWS: usize = 6;
     const FILTERS: usize = 4;
+    /// GRAD_VECTORS x 5 kernel columns = 20 accumulators, the 4 gradient vectors of a
+    /// position and the broadcast input: 25 of the 32 registers.
+    const GRAD_VECTORS: usize = 4;
 
     #[inline(always)]
     unsafe fn mask(lanes: usize) -> __mmask16 {
@@ -127,6 +132,9 @@ impl Simd for Avx2 {
     /// in flight: 15 of the 16 registers.
     const ROWS: usize = 6;
     const FILTERS: usize = 2;
+    /// GRAD_VECTORS x 5 kernel columns = 10 accumulators, the 2 gradient vectors of a
+    /// position and the broadcast input: 13 of the 16 registers.
+    const GRAD_VECTORS: usize = 2;
 
     #[inline(always)]
     unsafe fn mask(lanes: usize) -> Avx2Mask {

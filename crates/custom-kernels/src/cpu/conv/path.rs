@@ -37,11 +37,11 @@ pub enum ConvPath {
 /// What the lanes of the direct kernels' vectors hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lanes {
-    /// Per pass (forward, input gradient, weight gradient), whichever fills more lanes: on
-    /// AVX2, filters, where the pass's filter count is a multiple of the lane count, its
-    /// output rows are not, and it is deep enough to pay for the reordering (the ConvNet's
-    /// 14-wide conv2 rows fill 14 of 16 lanes, its 64 filters all of them; see `direct`);
-    /// else a run of an output row's positions.
+    /// Per pass (forward, input gradient, weight gradient), whichever fills more lanes:
+    /// filters, where the pass's filter count is a multiple of the lane count, its output
+    /// rows are not, and it is deep enough to pay for the reordering (the ConvNet's 14-wide
+    /// conv2 rows fill 14 of 16 lanes, its 64 filters all of them); on AVX-512 in the weight
+    /// gradient only (see `direct`); else a run of an output row's positions.
     Best,
     /// Always a run of an output row's positions (the only layout before filter lanes; kept
     /// to measure what they buy).

@@ -10,14 +10,15 @@ use crate::spec::ConvSpec;
 /// Input `[n, c, h, w]`, filters, kernel, padding and stride.
 type Case = ([usize; 4], usize, [usize; 2], [usize; 2], [usize; 2]);
 
-/// Stride 1 (the direct path where the CPU has AVX-512 or AVX2) but for the last case,
+/// Stride 1 (the direct path where the CPU has AVX-512 or AVX2) but for case 8,
 /// whose stride and kernel width take the im2col + GEMM path everywhere. The batches of 1
 /// (2.6 and 2.8 M multiply-adds, above `SPREAD_MIN_MACS`) spread the image's filters over
 /// the threads (9 filters: a share of 8 and one of 1 on two threads; 24 filters in the
-/// lanes of AVX2: shares of 16 and 8). On AVX2, cases 2-4 put filters in the lanes (16
-/// filters: in the forward and weight gradient; 32 channels: in the input gradient too),
-/// with partial tiles of positions.
-const CASES: [Case; 9] = [
+/// lanes of AVX2: shares of 16 and 8). On AVX2, cases 2-4 and 9 put filters in the lanes
+/// (16 filters: in the forward and weight gradient; 32 channels: in the input gradient
+/// too), with partial tiles of positions. On AVX-512, cases 2 and 9 put them in the lanes of
+/// the weight gradient (case 9: 112 filters, a tile of 4 vectors and one of 3).
+const CASES: [Case; 10] = [
     ([11, 3, 9, 20], 5, [5, 5], [2, 2], [1, 1]),
     ([1, 24, 20, 24], 9, [5, 5], [2, 2], [1, 1]),
     ([5, 6, 10, 10], 16, [5, 5], [0, 0], [1, 1]),
@@ -27,6 +28,7 @@ const CASES: [Case; 9] = [
     ([10, 1, 28, 28], 6, [5, 5], [2, 2], [1, 1]),
     ([3, 4, 6, 18], 7, [2, 4], [1, 3], [1, 1]),
     ([9, 2, 9, 9], 3, [3, 6], [1, 2], [2, 1]),
+    ([3, 4, 7, 7], 112, [5, 5], [2, 2], [1, 1]),
 ];
 
 fn values(len: usize, seed: u32) -> Vec<f32> {

@@ -4,8 +4,8 @@
 //! gradients transposed to `[position][filter]`.
 
 use super::{
-    Avx2, Avx512, FILTER_LANE_POSITIONS, FILTER_LANE_VECTORS, GRAD_VECTORS, GRADS_BY_POSITION, Isa,
-    PassOperands, Simd, WEIGHT_GRAD_BY_TAP, WeightGrad, with_buffer,
+    Avx2, Avx512, FILTER_LANE_POSITIONS, FILTER_LANE_VECTORS, GRADS_BY_POSITION, Isa, PassOperands,
+    Simd, WEIGHT_GRAD_BY_TAP, WeightGrad, with_buffer,
 };
 
 /// [`add_weight_grad`] with the filters in the lanes: the output gradients transposed to
@@ -20,11 +20,7 @@ pub(super) fn add_weight_grad_by_filter_lanes(isa: Isa, grad: &WeightGrad<'_>, d
             .chunks_exact(g.output_len())
             .zip(by_position.chunks_exact_mut(g.output_len()))
         {
-            for (k, plane) in dy.chunks_exact(positions).enumerate() {
-                for (p, &d) in plane.iter().enumerate() {
-                    out[p * g.filters + k] = d;
-                }
-            }
+            transpose_into(dy, [g.filters, positions], out, |o, d| *o = d);
         }
         with_buffer(&WEIGHT_GRAD_BY_TAP, dw.len(), |by_tap| {
             by_tap.fill(0.0);
@@ -36,13 +32,37 @@ pub(super) fn add_weight_grad_by_filter_lanes(isa: Isa, grad: &WeightGrad<'_>, d
             // lengths of the padded images and the gradients (transposed here, same length),
             // and `by_tap` has the length of `dw`.
             unsafe { filter_lane_weight_grad_for(isa, &grad, by_tap) };
-            for (k, filter) in dw.chunks_exact_mut(g.channels * taps).enumerate() {
-                for (i, w) in filter.iter_mut().enumerate() {
-                    *w += by_tap[i * g.filters + k];
-                }
-            }
+            transpose_into(by_tap, [g.channels * taps, g.filters], dw, |w, d| *w += d);
         });
     });
+}
+
+/// Rows of the source per block of [`transpose_into`]: a block's source rows and its
+/// destination lines stay in L1 while it is read across.
+const TRANSPOSE_BLOCK: usize = 16;
+
+/// `op(&mut dst[j][i], src[i][j])` for every element of `src` (`rows x cols`), `dst` being
+/// `cols x rows`; in blocks of [`TRANSPOSE_BLOCK`] source rows, so neither side is walked
+/// across a whole matrix with a cache line per element.
+#[inline(always)]
+fn transpose_into(
+    src: &[f32],
+    [rows, cols]: [usize; 2],
+    dst: &mut [f32],
+    op: impl Fn(&mut f32, f32),
+) {
+    assert!(
+        src.len() >= rows * cols && dst.len() >= rows * cols,
+        "transpose: operand lengths"
+    );
+    for i0 in (0..rows).step_by(TRANSPOSE_BLOCK) {
+        let block = &src[i0 * cols..(i0 + TRANSPOSE_BLOCK).min(rows) * cols];
+        for (j, line) in dst.chunks_exact_mut(rows).take(cols).enumerate() {
+            for (d, row) in line[i0..].iter_mut().zip(block.chunks_exact(cols)) {
+                op(d, row[j]);
+            }
+        }
+    }
 }
 
 compiled_per_isa!(
@@ -69,8 +89,8 @@ unsafe fn filter_lane_weight_grad<S: Simd>(grad: &WeightGrad<'_>, by_tap: &mut [
     let [hp, wp] = pass.padded;
     let vectors = g.filters / S::LANES;
     for n in 0..images {
-        for v0 in (0..vectors).step_by(GRAD_VECTORS) {
-            let v = (vectors - v0).min(GRAD_VECTORS);
+        for v0 in (0..vectors).step_by(S::GRAD_VECTORS) {
+            let v = (vectors - v0).min(S::GRAD_VECTORS);
             let k0 = v0 * S::LANES;
             for c in 0..g.channels {
                 for ky in 0..kh {
@@ -108,7 +128,7 @@ struct FilterLaneGradTile {
     sums: *mut f32,
 }
 
-/// Calls the filter-lane weight-gradient tile of `vectors` (1..=GRAD_VECTORS) x `taps`
+/// Calls the filter-lane weight-gradient tile of `vectors` (1..=S::GRAD_VECTORS) x `taps`
 /// (1..=MAX_TAPS).
 ///
 /// # Safety
@@ -133,9 +153,13 @@ unsafe fn filter_lane_grad_tile_dispatch<S: Simd>(
     }
     // SAFETY: forwarded from the caller.
     unsafe {
+        // The arms above S::GRAD_VECTORS are never taken; the compiler drops them.
         match vectors {
             1 => by_taps!(1),
-            _ => by_taps!(2),
+            2 => by_taps!(2),
+            3 if S::GRAD_VECTORS >= 3 => by_taps!(3),
+            _ if S::GRAD_VECTORS >= 4 => by_taps!(4),
+            _ => unreachable!("filter-lane weight-gradient tile of {vectors} vectors"),
         }
     }
 }

@@ -17,13 +17,16 @@
 //!
 //! Those tiles waste lanes where an output row is not a multiple of the lane count (the
 //! ConvNet's conv2 rows of 14 fill 14 of 16 AVX2 lanes, LeNet-5's rows of 10 fill 10 of 16).
-//! On AVX2, where a pass's filter count is a multiple of the lane count and its rows are not,
-//! the filters go in the lanes instead (`Lanes::Best`), so every lane computes:
+//! Where a pass's filter count is a multiple of the lane count and its rows are not, the
+//! filters go in the lanes instead (`Lanes::Best`), so every lane computes: on AVX2 in all
+//! three passes, on AVX-512 in the weight gradient only (its forward tile measured slower
+//! with filters in the lanes; [`DirectKernels::pass_filter_lanes`]):
 //! * forward and input gradient: a tile of [`FILTER_LANE_POSITIONS`] positions of an output
 //!   row x [`FILTER_LANE_VECTORS`] vectors of filters accumulates `broadcast input value *
 //!   weight vector` (the packed weights already hold a tap's filters side by side), then
 //!   scatters its lanes to the filters' planes;
-//! * weight gradient: a tile of [`GRAD_VECTORS`] vectors of filters x the kernel's columns
+//! * weight gradient: a tile of `Simd::GRAD_VECTORS` vectors of filters (2 on AVX2, 4 on
+//!   AVX-512) x the kernel's columns
 //!   accumulates `broadcast input value * output gradient vector` over every position, from
 //!   the output gradients transposed to `[position][filter]`, into a `[c][ky][kx][k]` sum
 //!   that is added to the weight gradient once per group of images.
@@ -88,10 +91,6 @@ const MAX_TAPS: usize = 5;
 /// instruction set's tile, so no share ends in a partial tile that a whole one could cover
 /// (with filters in the lanes, shares are whole vectors: a multiple of the lane count).
 const SPREAD_FILTERS: usize = 4;
-/// Vectors of filters per filter-lane weight-gradient tile: GRAD_VECTORS x MAX_TAPS = 10
-/// accumulators, the 2 gradient vectors of a position and the broadcast input fit AVX2's 16
-/// registers.
-const GRAD_VECTORS: usize = 2;
 /// Output positions per filter-lane forward tile, and vectors of filters: 12 accumulators,
 /// the 2 weight vectors of a tap and the broadcast input take 15 of AVX2's 16 registers.
 const FILTER_LANE_POSITIONS: usize = 6;
@@ -178,26 +177,28 @@ pub(super) struct DirectKernels {
 
 impl DirectKernels {
     /// Whether a pass of `filters` output planes with rows of `width` positions, each the sum
-    /// of `depth` multiply-adds, puts its filters in the lanes. On
-    /// AVX2 only: the filter-lane tiles were written and measured on an AVX2 machine, and no
-    /// AVX-512 machine has measured them yet (the compiler spilled accumulators of the
-    /// AVX-512 tile shapes tried), so AVX-512 keeps positions in the lanes.
+    /// of `depth` multiply-adds, could put its filters in the lanes: they fill them where its
+    /// rows do not, and it is deep enough to pay for the reordering.
     fn filter_lanes(self, filters: usize, width: usize, depth: usize) -> bool {
         let lanes = self.isa.lanes();
-        self.isa == Isa::Avx2
-            && self.allow_filter_lanes
+        self.allow_filter_lanes
             && filters.is_multiple_of(lanes)
             && !width.is_multiple_of(lanes)
             && depth >= FILTER_LANES_MIN_DEPTH
     }
 
-    /// Whether the forward or input-gradient `pass` puts its filters in the lanes.
+    /// Whether the forward or input-gradient `pass` puts its filters in the lanes. On AVX2
+    /// only: on AVX-512 the filter-lane forward tile ran slower than positions in the lanes
+    /// (its 2 x 16 filters per tile stream the weights from L2 for every 6 positions, and the
+    /// 4-vector tiles tried kept their accumulators on the stack; docs/kernels.md).
     fn pass_filter_lanes(self, pass: &Pass) -> bool {
-        self.filter_lanes(pass.filters, pass.output[1], pass.channels * pass.taps())
+        self.isa == Isa::Avx2
+            && self.filter_lanes(pass.filters, pass.output[1], pass.channels * pass.taps())
     }
 
     /// Whether the weight gradient of `g` puts its filters in the lanes (the output
-    /// gradients are transposed first: a copy that a shallow layer does not earn back).
+    /// gradients are transposed first: a copy that a shallow layer does not earn back). On
+    /// both instruction sets.
     fn weight_grad_filter_lanes(self, g: &ConvGeometry) -> bool {
         self.filter_lanes(g.filters, g.output[1], g.patch_len())
     }
@@ -545,10 +546,19 @@ mod tests {
             ..best
         };
         assert_eq!(layouts(positions, [64, 32, 14, 14], 64, 2), [false; 3]);
+        // AVX-512: filters in the lanes for the weight gradient only, where 16 lanes fit.
         let avx512 = DirectKernels {
             isa: Isa::Avx512,
             ..best
         };
-        assert_eq!(layouts(avx512, [64, 32, 14, 14], 64, 2), [false; 3]);
+        assert_eq!(
+            layouts(avx512, [64, 32, 14, 14], 64, 2),
+            [false, false, true]
+        );
+        assert_eq!(
+            layouts(avx512, [64, 6, 14, 14], 16, 0),
+            [false, false, true]
+        );
+        assert_eq!(layouts(avx512, [64, 1, 28, 28], 32, 2), [false; 3]);
     }
 }
