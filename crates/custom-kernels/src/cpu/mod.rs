@@ -22,6 +22,7 @@ mod pool;
 mod scratch;
 #[cfg(target_arch = "x86_64")]
 mod simd;
+mod transpose;
 
 pub use adam::{AdamTarget, adam_update};
 pub use allocator::keep_freed_buffers;

@@ -3,6 +3,7 @@
 //! their lanes to the filters' planes, and the weight-gradient tiles, which read the output
 //! gradients transposed to `[position][filter]`.
 
+use super::super::transpose::transpose_into;
 use super::{
     Avx2, Avx512, FILTER_LANE_POSITIONS, FILTER_LANE_VECTORS, GRADS_BY_POSITION, Isa, PassOperands,
     Simd, WEIGHT_GRAD_BY_TAP, WeightGrad, with_buffer,
@@ -35,34 +36,6 @@ pub(super) fn add_weight_grad_by_filter_lanes(isa: Isa, grad: &WeightGrad<'_>, d
             transpose_into(by_tap, [g.channels * taps, g.filters], dw, |w, d| *w += d);
         });
     });
-}
-
-/// Rows of the source per block of [`transpose_into`]: a block's source rows and its
-/// destination lines stay in L1 while it is read across.
-const TRANSPOSE_BLOCK: usize = 16;
-
-/// `op(&mut dst[j][i], src[i][j])` for every element of `src` (`rows x cols`), `dst` being
-/// `cols x rows`; in blocks of [`TRANSPOSE_BLOCK`] source rows, so neither side is walked
-/// across a whole matrix with a cache line per element.
-#[inline(always)]
-fn transpose_into(
-    src: &[f32],
-    [rows, cols]: [usize; 2],
-    dst: &mut [f32],
-    op: impl Fn(&mut f32, f32),
-) {
-    assert!(
-        src.len() >= rows * cols && dst.len() >= rows * cols,
-        "transpose: operand lengths"
-    );
-    for i0 in (0..rows).step_by(TRANSPOSE_BLOCK) {
-        let block = &src[i0 * cols..(i0 + TRANSPOSE_BLOCK).min(rows) * cols];
-        for (j, line) in dst.chunks_exact_mut(rows).take(cols).enumerate() {
-            for (d, row) in line[i0..].iter_mut().zip(block.chunks_exact(cols)) {
-                op(d, row[j]);
-            }
-        }
-    }
 }
 
 compiled_per_isa!(
