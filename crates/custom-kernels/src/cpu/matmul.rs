@@ -30,15 +30,21 @@ const MIN_EXTENT_PER_TASK: usize = 48;
 /// features; not the logits layer's over 10 outputs.
 const TRANSPOSE_MIN_INNER: usize = 256;
 
+/// Rows up to which a wide product is computed transposed ([`computes_faster_transposed`]):
+/// one block of `gemm`'s AVX-512 micro-kernel; the MLP's inference at batch 256 ran slower
+/// transposed (the output's transpose costs more than the product gains there).
+const TRANSPOSE_MAX_ROWS: usize = 64;
+
 /// Whether an `m x n x k` product is computed as its transpose (`b^T * a^T`, `n x m`) and
-/// transposed into place: a wide output of few rows (a fully connected layer's output or
-/// input gradient at a training batch) over a deep inner dimension, where the CPU has
-/// AVX-512. `gemm` computes such a product slower as stated than transposed: on the AVX-512
-/// Xeon the ConvNet's fc1 input gradient (64 x 3136 x 1024) took 3.1 ms against 1.4 ms
-/// transposed (docs/performance.md). The AVX2 machine, where `gemm` has other
-/// micro-kernels, has not measured it and keeps the product as stated.
+/// transposed into place: a wide output of at most [`TRANSPOSE_MAX_ROWS`] rows (a fully
+/// connected layer's output or input gradient at a training batch) over a deep inner
+/// dimension, where the CPU has
+/// AVX-512, where `gemm` computes such a product up to twice as fast transposed (the
+/// ConvNet's fc1 input gradient, 64 x 3136 x 1024; docs/performance.md). The AVX2 machine,
+/// where `gemm` has other micro-kernels, has not measured it and keeps the product as
+/// stated.
 fn computes_faster_transposed(m: usize, n: usize, k: usize) -> bool {
-    m < n && k >= TRANSPOSE_MIN_INNER && avx512_gemm()
+    m <= TRANSPOSE_MAX_ROWS && m < n && k >= TRANSPOSE_MIN_INNER && avx512_gemm()
 }
 
 /// Whether `gemm` runs its AVX-512 micro-kernels on this CPU.

@@ -134,7 +134,7 @@ fn pool_two_by_two(plane: &[f32], w: usize, out: &mut [f32], arg: &mut [i32]) {
 /// split into their even and odd columns (two permutes each), then the same four-way chain
 /// of compares and selects as the scalar loop, on whole vectors, so the results are the
 /// same (ties to the first maximum, NaNs propagating). The scalar loop does not vectorise
-/// on the rows here (7 or 14 windows), and took 3-5% of a ConvNet training step.
+/// on the networks' short rows (7 or 14 windows; docs/performance.md).
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
