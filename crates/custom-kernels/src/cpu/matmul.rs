@@ -4,8 +4,10 @@
 //! each a single-threaded `gemm`, instead of `gemm`'s own parallel split (on the fully
 //! connected layers' shapes, a few dozen to a few hundred rows, the threads then meet once per
 //! product; docs/performance.md has what it bought).
-//! One shape takes a path of its own: a single row times a matrix (a fully connected layer at
-//! batch 1), where `gemm` reads the matrix on one thread.
+//! Two kinds of product take a path of their own on all threads: a single row times a matrix
+//! (a fully connected layer at batch 1), where `gemm` reads the matrix on one thread; and, on
+//! AVX-512, a wide product of at most 64 rows over a deep inner dimension (a fully connected
+//! layer at a training batch), computed as its transpose.
 
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
@@ -36,15 +38,20 @@ const TRANSPOSE_MIN_INNER: usize = 256;
 const TRANSPOSE_MAX_ROWS: usize = 64;
 
 /// Whether an `m x n x k` product is computed as its transpose (`b^T * a^T`, `n x m`) and
-/// transposed into place: a wide output of at most [`TRANSPOSE_MAX_ROWS`] rows (a fully
-/// connected layer's output or input gradient at a training batch) over a deep inner
+/// transposed into place: on all threads (the fully connected layers; the convolutions' GEMMs
+/// run one per image on one thread), a wide output of 2 to [`TRANSPOSE_MAX_ROWS`] rows (a
+/// fully connected layer's output or input gradient at a training batch) over a deep inner
 /// dimension, where the CPU has
 /// AVX-512, where `gemm` computes such a product up to twice as fast transposed (the
 /// ConvNet's fc1 input gradient, 64 x 3136 x 1024; docs/performance.md). The AVX2 machine,
 /// where `gemm` has other micro-kernels, has not measured it and keeps the product as
 /// stated.
-fn computes_faster_transposed(m: usize, n: usize, k: usize) -> bool {
-    m <= TRANSPOSE_MAX_ROWS && m < n && k >= TRANSPOSE_MIN_INNER && avx512_gemm()
+fn computes_faster_transposed(m: usize, n: usize, k: usize, threads: Threads) -> bool {
+    threads == Threads::All
+        && (2..=TRANSPOSE_MAX_ROWS).contains(&m)
+        && m < n
+        && k >= TRANSPOSE_MIN_INNER
+        && avx512_gemm()
 }
 
 /// Whether `gemm` runs its AVX-512 micro-kernels on this CPU.
@@ -131,7 +138,7 @@ pub fn matmul(
             return row_times_matrix(&mut dst[..n], &a[..k], &b[..k * n], accumulate);
         }
     }
-    if computes_faster_transposed(m, n, k) {
+    if computes_faster_transposed(m, n, k, threads) {
         // `dst^T = b^T * a^T`, then transposed into `dst`.
         let flip = |values, transposed: bool| {
             if transposed {
@@ -163,7 +170,8 @@ pub fn matmul(
 /// `a * b` as a new `m x n` row-major vector: [`matmul`] with [`Write::Overwrite`], into a vector
 /// that is not zero-filled first where `gemm` writes every element of its output without
 /// reading it (the shapes of the fully connected layers and their gradients, where the fill
-/// was a pass over every gradient of the layer's weights, on one thread).
+/// was a pass over every gradient of the layer's weights, on one thread). A product computed
+/// transposed ([`computes_faster_transposed`]) is zero-filled, then transposed into.
 ///
 /// # Panics
 /// If an operand is shorter than its shape implies.
@@ -173,7 +181,8 @@ pub fn matmul_new(
     [m, n, k]: [usize; 3],
     threads: Threads,
 ) -> Vec<f32> {
-    if !(BLIND_WRITES && on_micro_kernels(m, n, k)) || computes_faster_transposed(m, n, k) {
+    if !(BLIND_WRITES && on_micro_kernels(m, n, k)) || computes_faster_transposed(m, n, k, threads)
+    {
         let mut dst = vec![0.0f32; m * n];
         matmul(&mut dst, a, b, [m, n, k], Write::Overwrite, threads);
         return dst;
@@ -444,7 +453,10 @@ mod tests {
 
     /// On all threads, the columns (a wide output) or the rows (a tall one) split among the
     /// threads: the same bits as one thread, for every transposition, overwriting and
-    /// accumulating, with a last block narrower than the others.
+    /// accumulating, with a last block narrower than the others; every element against the
+    /// definition. On AVX-512 the wide shape (37 rows, 301 deep) is computed transposed on all
+    /// threads and as stated on one, so the bit-for-bit comparison also holds the two ways of
+    /// computing it to the same bits.
     #[test]
     fn a_split_product_equals_one_thread() {
         let (wide, tall) = (
@@ -475,18 +487,24 @@ mod tests {
                     .all(|(x, y)| x.to_bits() == y.to_bits()),
                 "transposed {a_t}/{b_t}, accumulate {accumulate}"
             );
-            let (i, j) = (m - 1, n - 1);
-            let mut want = if accumulate {
-                start[i * n + j] as f64
-            } else {
-                0.0
-            };
-            for l in 0..k {
-                let x = if a_t { a[l * m + i] } else { a[i * k + l] };
-                let y = if b_t { b[j * k + l] } else { b[l * n + j] };
-                want += x as f64 * y as f64;
+            for (i, j) in (0..m).flat_map(|i| (0..n).map(move |j| (i, j))) {
+                let mut want = if accumulate {
+                    start[i * n + j] as f64
+                } else {
+                    0.0
+                };
+                for l in 0..k {
+                    let x = if a_t { a[l * m + i] } else { a[i * k + l] };
+                    let y = if b_t { b[j * k + l] } else { b[l * n + j] };
+                    want += x as f64 * y as f64;
+                }
+                let got = all[i * n + j] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-3 * (1.0 + want.abs()),
+                    "{m}x{n}x{k} transposed {a_t}/{b_t}, accumulate {accumulate}: \
+                     [{i}][{j}] = {got}, want {want}"
+                );
             }
-            assert!((all[i * n + j] as f64 - want).abs() <= 1e-3 * (1.0 + want.abs()));
         }
     }
 
@@ -497,6 +515,7 @@ mod tests {
     fn a_new_product_ignores_what_its_memory_held() {
         for (m, n, k) in [
             (64, 300, 50),
+            (64, 300, TRANSPOSE_MIN_INNER + 1),
             (200, 120, 64),
             (1, 300, 50),
             (64, 300, 2),

@@ -100,7 +100,8 @@ fn better(best: (f32, usize), candidate: (f32, usize)) -> (f32, usize) {
 
 /// The 2x2 stride-2 case every network here uses, with the window unrolled; same results as
 /// the general loop. Written with `f32`/`i32` selects over whole rows so that it can
-/// vectorise (on long rows; AVX-512 CPUs take [`pool_two_by_two_avx512`]): the window's winner is tracked as an offset (0, 1, w, w + 1) from its top-left corner.
+/// vectorise on long rows (AVX-512 CPUs take `pool_two_by_two_avx512`): the window's winner
+/// is tracked as an offset (0, 1, w, w + 1) from its top-left corner.
 fn pool_two_by_two(plane: &[f32], w: usize, out: &mut [f32], arg: &mut [i32]) {
     let ow = w / 2;
     let (right, below, diagonal) = (1, w as i32, w as i32 + 1);
@@ -176,20 +177,22 @@ unsafe fn pool_two_by_two_avx512(plane: &[f32], w: usize, out: &mut [f32], arg: 
             let first_half = mask(2 * windows);
             let second_half = mask((2 * windows).saturating_sub(LANES));
             let store = mask(windows);
-            // SAFETY: the CPU has AVX-512F. The masked loads read columns `2 * ox0..2 * (ox0 +
-            // windows) <= 2 * ow <= w` of rows `2 * oy` and `2 * oy + 1` of the plane (inside
-            // it, checked above); the masked stores write windows `ox0..ox0 + windows <= ow`
-            // of this output row.
+            // SAFETY: the CPU has AVX-512F. `up` and `low` point into rows `2 * oy` and
+            // `2 * oy + 1` of the plane (inside it, checked above). The masked loads read
+            // columns `2 * ox0..2 * (ox0 + windows) <= 2 * ow <= w` of those rows and no
+            // others; the second half's address is formed with `wrapping_add`, as it lies
+            // past the plane when no lane of it is read. The masked stores write windows
+            // `ox0..ox0 + windows <= ow` of this output row.
             unsafe {
                 let up = plane.as_ptr().add(top + 2 * ox0);
                 let low = up.add(w);
                 let (up_a, up_b) = (
                     _mm512_maskz_loadu_ps(first_half, up),
-                    _mm512_maskz_loadu_ps(second_half, up.add(LANES)),
+                    _mm512_maskz_loadu_ps(second_half, up.wrapping_add(LANES)),
                 );
                 let (low_a, low_b) = (
                     _mm512_maskz_loadu_ps(first_half, low),
-                    _mm512_maskz_loadu_ps(second_half, low.add(LANES)),
+                    _mm512_maskz_loadu_ps(second_half, low.wrapping_add(LANES)),
                 );
                 let mut best = _mm512_permutex2var_ps(up_a, even, up_b);
                 let mut at = _mm512_setzero_si512();

@@ -16,8 +16,8 @@ type Case = ([usize; 4], usize, [usize; 2], [usize; 2], [usize; 2]);
 /// the threads (9 filters: a share of 8 and one of 1 on two threads; 24 filters in the
 /// lanes of AVX2: shares of 16 and 8). On AVX2, cases 2-4 and 9 put filters in the lanes
 /// (16 filters: in the forward and weight gradient; 32 channels: in the input gradient
-/// too), with partial tiles of positions. On AVX-512, cases 2 and 9 put them in the lanes of
-/// the weight gradient (case 9: 112 filters, a tile of 4 vectors and one of 3).
+/// too), with partial tiles of positions. On AVX-512, cases 2, 3 and 9 put them in the lanes
+/// of the weight gradient (case 9: 112 filters, a tile of 4 vectors and one of 3).
 const CASES: [Case; 10] = [
     ([11, 3, 9, 20], 5, [5, 5], [2, 2], [1, 1]),
     ([1, 24, 20, 24], 9, [5, 5], [2, 2], [1, 1]),

@@ -131,7 +131,7 @@ unsafe fn filter_lane_grad_tile_dispatch<S: Simd>(
             1 => by_taps!(1),
             2 => by_taps!(2),
             3 if S::GRAD_VECTORS >= 3 => by_taps!(3),
-            _ if S::GRAD_VECTORS >= 4 => by_taps!(4),
+            4 if S::GRAD_VECTORS >= 4 => by_taps!(4),
             _ => unreachable!("filter-lane weight-gradient tile of {vectors} vectors"),
         }
     }
