@@ -142,8 +142,9 @@ fn pool_two_by_two(plane: &[f32], w: usize, out: &mut [f32], arg: &mut [i32]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn pool_two_by_two_avx512(plane: &[f32], w: usize, out: &mut [f32], arg: &mut [i32]) {
+    use super::simd::{Avx512, Simd};
     use std::arch::x86_64::*;
-    const LANES: usize = 16;
+    const LANES: usize = Avx512::LANES;
     let ow = w / 2;
     assert!(
         out.len() == arg.len()
@@ -159,13 +160,6 @@ unsafe fn pool_two_by_two_avx512(plane: &[f32], w: usize, out: &mut [f32], arg: 
     // Lane i takes column 2i (even) or 2i + 1 (odd) of the 32 loaded: its window's columns.
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_add_epi32(even, right);
-    let mask = |lanes: usize| -> __mmask16 {
-        if lanes >= LANES {
-            0xFFFF
-        } else {
-            (1u16 << lanes) - 1
-        }
-    };
     for (oy, (out_row, arg_row)) in out
         .chunks_exact_mut(ow)
         .zip(arg.chunks_exact_mut(ow))
@@ -174,9 +168,10 @@ unsafe fn pool_two_by_two_avx512(plane: &[f32], w: usize, out: &mut [f32], arg: 
         let top = 2 * oy * w;
         for ox0 in (0..ow).step_by(LANES) {
             let windows = (ow - ox0).min(LANES);
-            let first_half = mask(2 * windows);
-            let second_half = mask((2 * windows).saturating_sub(LANES));
-            let store = mask(windows);
+            // SAFETY: the CPU has AVX-512F (the caller's contract).
+            let [first_half, second_half, store] = unsafe {
+                [2 * windows, (2 * windows).saturating_sub(LANES), windows].map(|l| Avx512::mask(l))
+            };
             // SAFETY: the CPU has AVX-512F. `up` and `low` point into rows `2 * oy` and
             // `2 * oy + 1` of the plane (inside it, checked above). The masked loads read
             // columns `2 * ox0..2 * (ox0 + windows) <= 2 * ow <= w` of those rows and no
