@@ -41,11 +41,10 @@ const TRANSPOSE_MAX_ROWS: usize = 64;
 /// transposed into place: on all threads (the fully connected layers; the convolutions' GEMMs
 /// run one per image on one thread), a wide output of 2 to [`TRANSPOSE_MAX_ROWS`] rows (a
 /// fully connected layer's output or input gradient at a training batch) over a deep inner
-/// dimension, where the CPU has
-/// AVX-512, where `gemm` computes such a product up to twice as fast transposed (the
-/// ConvNet's fc1 input gradient, 64 x 3136 x 1024; docs/performance.md). The AVX2 machine,
-/// where `gemm` has other micro-kernels, has not measured it and keeps the product as
-/// stated.
+/// dimension, where the CPU has AVX-512: there `gemm` computes such a product up to twice as
+/// fast transposed (the ConvNet's fc1 input gradient, 64 x 3136 x 1024; docs/performance.md).
+/// The AVX2 machine, where `gemm` has other micro-kernels, has not measured it and keeps the
+/// product as stated.
 fn computes_faster_transposed(m: usize, n: usize, k: usize, threads: Threads) -> bool {
     threads == Threads::All
         && (2..=TRANSPOSE_MAX_ROWS).contains(&m)
