@@ -5,9 +5,9 @@
 //! connected layers' shapes, a few dozen to a few hundred rows, the threads then meet once per
 //! product; docs/performance.md has what it bought).
 //! Two kinds of product take a path of their own on all threads: a single row times a matrix
-//! (a fully connected layer at batch 1), where `gemm` reads the matrix on one thread; and, on
-//! AVX-512, a wide product of at most 64 rows over a deep inner dimension (a fully connected
-//! layer at a training batch), computed as its transpose.
+//! (a fully connected layer at batch 1), where `gemm` reads the matrix on one thread; and a
+//! wide product of at most 64 rows over a deep inner dimension (a fully connected layer at a
+//! training batch), computed as its transpose where that was measured faster.
 
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
@@ -41,28 +41,48 @@ const TRANSPOSE_MAX_ROWS: usize = 64;
 /// transposed into place: on all threads (the fully connected layers; the convolutions' GEMMs
 /// run one per image on one thread), a wide output of 2 to [`TRANSPOSE_MAX_ROWS`] rows (a
 /// fully connected layer's output or input gradient at a training batch) over a deep inner
-/// dimension, where the CPU has AVX-512: there `gemm` computes such a product up to twice as
-/// fast transposed (the ConvNet's fc1 input gradient, 64 x 3136 x 1024; docs/performance.md).
-/// The AVX2 machine, where `gemm` has other micro-kernels, has not measured it and keeps the
-/// product as stated.
-fn computes_faster_transposed(m: usize, n: usize, k: usize, threads: Threads) -> bool {
+/// dimension, where `gemm` was measured faster so (docs/performance.md, tuning constants in
+/// docs/kernels.md): with AVX-512 always (up to twice as fast: the ConvNet's fc1 input
+/// gradient, 64 x 3136 x 1024); with AVX2 only where `b` is stored transposed and `a` is not
+/// (the input gradient `dy * w^T`: 25% faster for fc1's; the forward `x * w` ran 5-10%
+/// slower transposed there).
+fn computes_faster_transposed(
+    [m, n, k]: [usize; 3],
+    a_transposed: bool,
+    b_transposed: bool,
+    threads: Threads,
+) -> bool {
     threads == Threads::All
         && (2..=TRANSPOSE_MAX_ROWS).contains(&m)
         && m < n
         && k >= TRANSPOSE_MIN_INNER
-        && avx512_gemm()
+        && match gemm_isa() {
+            Some(GemmIsa::Avx512) => true,
+            Some(GemmIsa::Avx2) => b_transposed && !a_transposed,
+            None => false,
+        }
 }
 
-/// Whether `gemm` runs its AVX-512 micro-kernels on this CPU.
-fn avx512_gemm() -> bool {
+/// The widest x86-64 vector instructions `gemm`'s micro-kernels use on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GemmIsa {
+    Avx512,
+    Avx2,
+}
+
+/// Which of [`GemmIsa`] this CPU has, if any.
+fn gemm_isa() -> Option<GemmIsa> {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Some(GemmIsa::Avx512);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Some(GemmIsa::Avx2);
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    None
 }
 
 /// How many threads one product may use.
@@ -137,7 +157,7 @@ pub fn matmul(
             return row_times_matrix(&mut dst[..n], &a[..k], &b[..k * n], accumulate);
         }
     }
-    if computes_faster_transposed(m, n, k, threads) {
+    if computes_faster_transposed([m, n, k], a_transposed, b_transposed, threads) {
         // `dst^T = b^T * a^T`, then transposed into `dst`.
         let flip = |values, transposed: bool| {
             if transposed {
@@ -180,7 +200,8 @@ pub fn matmul_new(
     [m, n, k]: [usize; 3],
     threads: Threads,
 ) -> Vec<f32> {
-    if !(BLIND_WRITES && on_micro_kernels(m, n, k)) || computes_faster_transposed(m, n, k, threads)
+    if !(BLIND_WRITES && on_micro_kernels(m, n, k))
+        || computes_faster_transposed([m, n, k], a.parts().1, b.parts().1, threads)
     {
         let mut dst = vec![0.0f32; m * n];
         matmul(&mut dst, a, b, [m, n, k], Write::Overwrite, threads);
