@@ -62,6 +62,7 @@ fn robustness_trains_each_recipe_and_reads_finished_runs_back() {
         train_limit: Some(300),
         test_limit: Some(100),
         out: dir.path().to_path_buf(),
+        committee: None,
     };
     let rows = run(&args).unwrap();
     assert_eq!(rows.len(), 3);
@@ -106,4 +107,23 @@ fn robustness_trains_each_recipe_and_reads_finished_runs_back() {
         .expect("other options are refused")
         .to_string();
     assert!(error.contains("holds a run with other options"), "{error}");
+
+    // With --committee K every run trains K networks; the table adds their committee's row.
+    let committees = RobustnessArgs {
+        recipes: vec![Recipe::Plain],
+        committee: Some(2),
+        ..other
+    };
+    let rows = run(&committees).unwrap();
+    let printed = table(&rows);
+    assert_eq!(printed.lines().count(), 4, "{printed}");
+    assert!(
+        printed.contains("| lenet5 | plain (best of 2 runs) |")
+            && printed.contains("| lenet5 | plain, committee of 2 |"),
+        "{printed}"
+    );
+    let committee = rows[0].report.committee.as_ref().unwrap();
+    let sigmas: Vec<f32> = committee.noisy_tests.iter().map(|n| n.sigma).collect();
+    assert_eq!(sigmas, TEST_NOISE);
+    assert!(dir.path().join("lenet5-plain-committee2").is_dir());
 }

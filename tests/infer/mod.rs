@@ -7,6 +7,7 @@ mod arbitrary_pictures;
 mod browser;
 mod budgets;
 mod cli;
+mod committee;
 mod convolve;
 mod export;
 mod failures;

@@ -67,7 +67,7 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Waits for the child to end within `limit`, or kills it and fails.
-fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
+pub(super) fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > limit {

@@ -5,6 +5,7 @@
 pub(crate) mod common;
 
 mod cli;
+mod committee;
 mod early_stopping_and_restarts;
 mod edited_run_folders;
 mod failures;

@@ -13,6 +13,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use model::ModelKind;
 use training::backend::BackendChoice;
+use training::evaluate::Evaluation;
+use training::report::NoisyEvaluation;
 use training::session::read_config;
 use training::{SessionOptions, TrainArgs, TrainingReport, run_on_backend};
 use workbench_io::names::{REPORT_FILE, ROBUSTNESS_DIR, TRAIN_CONFIG_FILE};
@@ -100,6 +102,10 @@ pub struct RobustnessArgs {
     /// Folder of the runs, one per network and recipe.
     #[arg(long, default_value = ROBUSTNESS_DIR)]
     pub out: PathBuf,
+    /// Train every run K times (`--restarts K --ensemble`) and add the committee of the K
+    /// networks (their averaged probabilities) as a row below the kept network's.
+    #[arg(long, value_name = "K")]
+    pub committee: Option<usize>,
 }
 
 /// One row of the table.
@@ -117,7 +123,12 @@ pub fn run(args: &RobustnessArgs) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &model in &args.models {
         for &recipe in &args.recipes {
-            let dir = args.out.join(format!("{model}-{}", recipe.name()));
+            let committee = args
+                .committee
+                .map_or(String::new(), |k| format!("-committee{k}"));
+            let dir = args
+                .out
+                .join(format!("{model}-{}{committee}", recipe.name()));
             rows.push(Row {
                 model,
                 recipe,
@@ -139,6 +150,9 @@ fn training_words(args: &RobustnessArgs, model: ModelKind, recipe: Recipe) -> Ve
         "--test-noise".into(),
         noise.join(","),
     ]);
+    if let Some(k) = args.committee {
+        words.extend(["--restarts".into(), k.to_string(), "--ensemble".into()]);
+    }
     for (option, value) in [
         ("--epochs", args.epochs),
         ("--train-limit", args.train_limit),
@@ -191,7 +205,8 @@ fn train_or_read(
     run_on_backend(BackendChoice::Ndarray, config, &options)
 }
 
-/// The markdown table of `rows`: test accuracy on each variant, and the epochs trained.
+/// The markdown table of `rows`: test accuracy on each variant, and the epochs trained; a run
+/// trained as a committee adds the committee's row below its kept network's.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
         "| network | recipe | clean | shifted ±{TEST_SHIFT} px | noise σ {} | noise σ {} | epochs |\n|---|---|---|---|---|---|---|\n",
@@ -199,25 +214,60 @@ pub fn table(rows: &[Row]) -> String {
     );
     for row in rows {
         let report = &row.report;
-        let noisy = |sigma: f32| {
-            report
-                .noisy_tests
-                .iter()
-                .find(|n| n.sigma == sigma)
-                .map_or("-".to_string(), |n| {
-                    format!("{:.2}%", n.evaluation.accuracy)
-                })
+        let epochs = report.runs[report.chosen_run - 1].epochs_run;
+        let kept = if report.runs.len() > 1 {
+            format!(" (best of {} runs)", report.runs.len())
+        } else {
+            String::new()
         };
-        out.push_str(&format!(
-            "| {} | {} | {:.2}% | {:.2}% | {} | {} | {} |\n",
-            row.model,
-            row.recipe.name(),
-            report.test.accuracy,
-            report.translated_test.accuracy,
-            noisy(TEST_NOISE[0]),
-            noisy(TEST_NOISE[1]),
-            report.runs[report.chosen_run - 1].epochs_run,
+        out.push_str(&table_row(
+            &format!("{} | {}{kept}", row.model, row.recipe.name()),
+            [&report.test, &report.translated_test],
+            &report.noisy_tests,
+            &epochs.to_string(),
         ));
+        if let Some(committee) = &report.committee {
+            let epochs: Vec<String> = report
+                .runs
+                .iter()
+                .map(|r| r.epochs_run.to_string())
+                .collect();
+            out.push_str(&table_row(
+                &format!(
+                    "{} | {}, committee of {}",
+                    row.model,
+                    row.recipe.name(),
+                    committee.members
+                ),
+                [&committee.test, &committee.translated_test],
+                &committee.noisy_tests,
+                &epochs.join("+"),
+            ));
+        }
     }
     out
+}
+
+/// One line of the table: clean and shifted accuracy, then each of [`TEST_NOISE`]'s.
+fn table_row(
+    name: &str,
+    [clean, shifted]: [&Evaluation; 2],
+    noisy_tests: &[NoisyEvaluation],
+    epochs: &str,
+) -> String {
+    let noisy = |sigma: f32| {
+        noisy_tests
+            .iter()
+            .find(|n| n.sigma == sigma)
+            .map_or("-".to_string(), |n| {
+                format!("{:.2}%", n.evaluation.accuracy)
+            })
+    };
+    format!(
+        "| {name} | {:.2}% | {:.2}% | {} | {} | {epochs} |\n",
+        clean.accuracy,
+        shifted.accuracy,
+        noisy(TEST_NOISE[0]),
+        noisy(TEST_NOISE[1]),
+    )
 }

@@ -8,8 +8,11 @@ use image::DynamicImage;
 use mnist_data::{
     CLASSES, IMAGE_PIXELS, IMAGE_SIDE, LabelledImages, MnistDataset, normalize_pixel,
 };
+use model::committee::mean_probabilities;
 use model::scoring::{most_probable, probabilities};
-use model::{KernelChoice, ModelConfig, Network, PersistError, SCORING_BATCH, SetScores};
+use model::{
+    CommitteeScores, KernelChoice, ModelConfig, Network, PersistError, SCORING_BATCH, SetScores,
+};
 use serde::Serialize;
 
 use crate::picture::PictureError;
@@ -63,16 +66,20 @@ impl Prediction {
     }
 }
 
-/// A trained network ready to classify 28x28 digits.
+/// A trained network, or a committee of them, ready to classify 28x28 digits. A committee's
+/// prediction is its members' averaged probabilities ([`model::committee`]).
 pub struct Classifier<B: KernelBackend> {
-    network: Network<B>,
+    /// At least one.
+    members: Vec<Network<B>>,
+    /// The first member's.
     config: ModelConfig,
     device: B::Device,
 }
 
 impl<B: KernelBackend> Classifier<B> {
-    /// Loads the model saved by training: a run directory (`model.json` + `model.mpk`) or the
-    /// path of its `model.mpk`. Uses the kernels recorded with the model.
+    /// Loads the model saved by training: a run directory (`model.json` + `model.mpk`, or a
+    /// committee's `committee.json`) or the path of its `model.mpk`. Uses the kernels recorded
+    /// with the model.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, InferError> {
         Self::load_on(path, Default::default(), None)
     }
@@ -84,41 +91,61 @@ impl<B: KernelBackend> Classifier<B> {
         device: B::Device,
         kernels: Option<KernelChoice>,
     ) -> Result<Self, InferError> {
-        let path = path.as_ref();
-        if !path.exists() {
-            return Err(InferError::ModelNotFound(path.to_path_buf()));
+        Self::load_committee(&[path.as_ref().to_path_buf()], device, kernels)
+    }
+
+    /// Loads a committee: every model of `paths` (each as [`Classifier::load`] takes it; a
+    /// committee's folder brings all its members), in order, classifying by their averaged
+    /// probabilities. One path of one network is that network alone.
+    ///
+    /// # Panics
+    /// If `paths` is empty.
+    pub fn load_committee(
+        paths: &[PathBuf],
+        device: B::Device,
+        kernels: Option<KernelChoice>,
+    ) -> Result<Self, InferError> {
+        assert!(!paths.is_empty(), "a classifier needs a model");
+        let mut members = Vec::new();
+        let mut first_config = None;
+        for path in paths {
+            // A folder brings every network it holds; a `model.mpk` its own only.
+            let loaded = match model_file_dir(path)? {
+                None => model::load_members::<B>(path, &device)?,
+                Some(dir) => vec![model::load_model::<B>(&dir, &device)?],
+            };
+            for (network, mut config) in loaded {
+                let network = match kernels {
+                    Some(kernels) if kernels != config.kernels => {
+                        config.kernels = kernels;
+                        config.init::<B>(&device).load_record(network.into_record())
+                    }
+                    _ => network,
+                };
+                first_config.get_or_insert(config);
+                members.push(network);
+            }
         }
-        let dir = if !path.is_dir() {
-            if path.file_name() != Some(workbench_io::names::WEIGHTS_FILE.as_ref()) {
-                return Err(InferError::NotAModel(path.to_path_buf()));
-            }
-            path.parent().unwrap_or(Path::new(".")).to_path_buf()
-        } else {
-            path.to_path_buf()
-        };
-        let (network, mut config) = model::load_model::<B>(&dir, &device)?;
-        let network = match kernels {
-            Some(kernels) if kernels != config.kernels => {
-                config.kernels = kernels;
-                config.init::<B>(&device).load_record(network.into_record())
-            }
-            _ => network,
-        };
         Ok(Self {
-            network,
-            config,
+            members,
+            config: first_config.expect("every model folder holds a network"),
             device,
         })
     }
 
-    /// The configuration the model was built with.
+    /// The configuration the model was built with (a committee's first member's).
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }
 
-    /// The network itself.
+    /// The network itself (a committee's first member).
     pub fn network(&self) -> &Network<B> {
-        &self.network
+        &self.members[0]
+    }
+
+    /// Every network: one, or a committee's members in order.
+    pub fn members(&self) -> &[Network<B>] {
+        &self.members
     }
 
     /// The network's input for MNIST-style images (784 pixels each, row-major, 0 =
@@ -141,12 +168,24 @@ impl<B: KernelBackend> Classifier<B> {
             return Vec::new();
         }
         let input = self.input_tensor(images);
-        self.predictions(self.network.forward(input))
+        let first = self.members[0].forward(input.clone());
+        self.predictions(input, first)
     }
 
-    /// The predictions of logits `[n, 10]`: softmax probabilities and the most probable digit.
-    pub fn predictions(&self, logits: Tensor<B, 2>) -> Vec<Prediction> {
-        probabilities(logits)
+    /// The predictions for `input` given the first member's logits `[n, 10]` (computed by the
+    /// caller, who may have observed its layers): the softmax probabilities (a committee's
+    /// averaged with its other members') and the most probable digit.
+    pub fn predictions(&self, input: Tensor<B, 4>, first_logits: Tensor<B, 2>) -> Vec<Prediction> {
+        let mut members = vec![probabilities(first_logits)];
+        for network in &self.members[1..] {
+            members.push(probabilities(network.forward(input.clone())));
+        }
+        let probabilities = if members.len() == 1 {
+            members.remove(0)
+        } else {
+            mean_probabilities(&members.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        };
+        probabilities
             .into_iter()
             .map(|probabilities| Prediction {
                 digit: most_probable(&probabilities),
@@ -155,10 +194,17 @@ impl<B: KernelBackend> Classifier<B> {
             .collect()
     }
 
-    /// Scores the network on every image of a labelled set ([`model::score_set`]).
+    /// Scores the network (a committee: its averaged probabilities) on every image of a
+    /// labelled set ([`model::score_set`]).
     pub fn score_set(&self, set: &LabelledImages) -> SetScores {
+        self.score_committee(set).committee
+    }
+
+    /// Scores every member and the committee on every image of a labelled set
+    /// ([`model::score_committee`]; one network is a committee of one).
+    pub fn score_committee(&self, set: &LabelledImages) -> CommitteeScores {
         let dataset = MnistDataset::all(set.clone());
-        model::score_set(&self.network, &dataset, SCORING_BATCH, &self.device)
+        model::score_committee(&self.members, &dataset, SCORING_BATCH, &self.device)
     }
 
     /// Classifies a picture of a digit of any size and colour, preprocessed the way MNIST was
@@ -172,6 +218,20 @@ impl<B: KernelBackend> Classifier<B> {
     pub fn classify_file(&self, path: &Path) -> Result<Prediction, InferError> {
         Ok(self.classify_pixels(&[read_digit(path)?]).remove(0))
     }
+}
+
+/// `None` when `path` is a model folder; the folder of the `model.mpk` it names otherwise.
+fn model_file_dir(path: &Path) -> Result<Option<PathBuf>, InferError> {
+    if !path.exists() {
+        return Err(InferError::ModelNotFound(path.to_path_buf()));
+    }
+    if path.is_dir() {
+        return Ok(None);
+    }
+    if path.file_name() != Some(workbench_io::names::WEIGHTS_FILE.as_ref()) {
+        return Err(InferError::NotAModel(path.to_path_buf()));
+    }
+    Ok(Some(path.parent().unwrap_or(Path::new(".")).to_path_buf()))
 }
 
 /// Reads a picture of a digit (PNG, JPEG; the format is recognised from the content, not the

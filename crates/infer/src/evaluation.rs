@@ -1,5 +1,5 @@
 //! Accuracy, per-class precision and recall, the confusion matrix and the worst mistakes of a
-//! classifier on a labelled image set, built from [`model::score_set`] (the pass the training
+//! classifier (one network or a committee) on a labelled image set, built from [`model::score_set`] (the pass the training
 //! tool's test scores come from too).
 
 use std::fmt;
@@ -31,6 +31,8 @@ pub struct EvaluationReport {
     pub recall: [f64; CLASSES],
     /// Up to [`WORST_MISTAKES`] misclassified images, the most confident first.
     pub worst_mistakes: Vec<Mistake>,
+    /// A committee's members' accuracies (%), in order; empty for one network.
+    pub member_accuracies: Vec<f64>,
 }
 
 impl EvaluationReport {
@@ -60,6 +62,7 @@ impl EvaluationReport {
             precision,
             recall,
             worst_mistakes: Vec::new(),
+            member_accuracies: Vec::new(),
         }
     }
 }
@@ -69,7 +72,15 @@ pub fn evaluate<B: KernelBackend>(
     classifier: &Classifier<B>,
     set: &LabelledImages,
 ) -> EvaluationReport {
-    let scores = classifier.score_set(set);
+    let model::CommitteeScores {
+        members,
+        committee: scores,
+    } = classifier.score_committee(set);
+    let member_accuracies = if members.len() > 1 {
+        members.iter().map(model::SetScores::accuracy).collect()
+    } else {
+        Vec::new()
+    };
     let predicted: Vec<u8> = scores.predicted().collect();
     let mut mistakes: Vec<Mistake> = predicted
         .iter()
@@ -87,6 +98,7 @@ pub fn evaluate<B: KernelBackend>(
     mistakes.truncate(WORST_MISTAKES);
     EvaluationReport {
         worst_mistakes: mistakes,
+        member_accuracies,
         ..EvaluationReport::from_predictions(&scores.labels, &predicted)
     }
 }
@@ -98,6 +110,19 @@ impl fmt::Display for EvaluationReport {
             "accuracy {:.2}% ({} / {})",
             self.accuracy, self.correct, self.images
         )?;
+        if !self.member_accuracies.is_empty() {
+            let members: Vec<String> = self
+                .member_accuracies
+                .iter()
+                .map(|a| format!("{a:.2}%"))
+                .collect();
+            writeln!(
+                f,
+                "a committee of {} (averaged probabilities); each member alone: {}",
+                members.len(),
+                members.join(", ")
+            )?;
+        }
         writeln!(f, "\ndigit  precision  recall")?;
         for d in 0..CLASSES {
             writeln!(

@@ -33,7 +33,7 @@ pub fn conv_feature_maps<B: KernelBackend>(
 }
 
 /// The prediction for one MNIST-style image and the output of every conv layer (after its
-/// ReLU), from one forward pass.
+/// ReLU), from one forward pass (a committee: its prediction, and its first member's layers).
 pub fn classify_with_feature_maps<B: KernelBackend>(
     classifier: &Classifier<B>,
     pixels: &[u8; IMAGE_PIXELS],
@@ -52,8 +52,10 @@ pub fn classify_with_feature_maps<B: KernelBackend>(
         }
     };
     let input = classifier.input_tensor(&[*pixels]);
-    let logits = classifier.network().forward_observed(input, &mut observe);
-    let prediction = classifier.predictions(logits).remove(0);
+    let logits = classifier
+        .network()
+        .forward_observed(input.clone(), &mut observe);
+    let prediction = classifier.predictions(input, logits).remove(0);
     (prediction, layers)
 }
 

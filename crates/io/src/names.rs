@@ -11,6 +11,9 @@
 pub const WEIGHTS_FILE: &str = "model.mpk";
 /// The architecture description (`ModelConfig`).
 pub const MODEL_CONFIG_FILE: &str = "model.json";
+/// A committee of networks in a run folder (`training --restarts K --ensemble`): its members'
+/// folders, relative to it, whose averaged probabilities are the folder's model.
+pub const COMMITTEE_FILE: &str = "committee.json";
 
 // The training run folder: a model folder plus the session's records.
 

@@ -15,6 +15,7 @@
 //!
 #![doc = concat!("```rust,ignore\n", include_str!("../examples/classify.rs"), "```")]
 
+pub mod committee;
 pub mod convnet;
 pub mod init;
 pub mod layer_math;
@@ -27,6 +28,7 @@ pub mod scoring;
 pub mod summary;
 pub mod trace;
 
+pub use committee::{CommitteeScores, load_members, score_committee};
 pub use convnet::{CONVNET_CONV_BLOCKS, ConvNet};
 pub use init::InitScheme;
 pub use layers::ConvBlockShape;

@@ -55,6 +55,9 @@ pub enum PersistError {
     /// `model.mpk` could not be decoded.
     #[error("{}: cannot load the weights: {}", path.display(), recorder_message(error))]
     Weights { path: PathBuf, error: RecorderError },
+    /// `committee.json` is not a valid committee (the problem is named).
+    #[error("{}: not a valid committee: {problem}", path.display())]
+    Committee { path: PathBuf, problem: String },
     /// `model.mpk` holds the weights of another network than `model.json` describes.
     #[error("{}: cannot load the weights: the weights are not those of a {expected} network", path.display())]
     WrongNetwork { path: PathBuf, expected: ModelKind },

@@ -154,6 +154,11 @@ pub struct TrainArgs {
     /// Random restarts: train K times from different initialisations, keep the best.
     #[arg(long, default_value_t = 1)]
     pub restarts: usize,
+    /// With --restarts K: keep all K models as a committee that classifies by their averaged
+    /// probabilities (the run folder's model for `infer`), and report its test scores beside
+    /// each run's.
+    #[arg(long)]
+    pub ensemble: bool,
     /// Images of the training set held out for validation.
     #[arg(long, default_value_t = 5_000)]
     pub valid_size: usize,
@@ -376,6 +381,7 @@ impl TrainArgs {
                 MonitorArg::Accuracy => MonitorMetric::Accuracy,
             },
             restarts: self.restarts,
+            ensemble: self.ensemble,
             test_shift: self.test_shift,
             test_noise: self.test_noise.clone(),
         };

@@ -148,6 +148,10 @@ pub struct TrainConfig {
     pub monitor: MonitorMetric,
     /// Random restarts: independent runs from different initialisations, best kept.
     pub restarts: usize,
+    /// Keep every restart's model as a committee (`committee.json`), scored by the averaged
+    /// probabilities; false before this existed.
+    #[serde(default)]
+    pub ensemble: bool,
     /// Maximum offset (pixels per axis) of the translated test set.
     pub test_shift: usize,
     /// Sigmas of the noisy test sets (Gaussian noise on 0-1 pixels); none before this existed.
@@ -184,6 +188,12 @@ impl TrainConfig {
         if !(1..=MAX_RESTARTS).contains(&self.restarts) {
             bail!(
                 "--restarts must be between 1 and {MAX_RESTARTS}, got {}",
+                self.restarts
+            );
+        }
+        if self.ensemble && self.restarts < 2 {
+            bail!(
+                "--ensemble averages the models of several runs: give --restarts 2 or more, got {}",
                 self.restarts
             );
         }

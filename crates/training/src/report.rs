@@ -67,6 +67,23 @@ pub struct TrainingReport {
     /// one's is `test`): what choosing by validation bought over any one run. Empty for one run.
     #[serde(default)]
     pub restart_tests: Vec<Evaluation>,
+    /// With `--ensemble`, the committee of every run's model (their averaged probabilities).
+    #[serde(default)]
+    pub committee: Option<CommitteeEvaluation>,
     /// Wall time of the whole session, seconds.
     pub total_seconds: f64,
+}
+
+/// A committee of every run's model (`--ensemble`), scored by their averaged probabilities on
+/// the same test sets as the kept model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommitteeEvaluation {
+    /// Its networks: one per run.
+    pub members: usize,
+    /// On the MNIST test set (each member's alone: `restart_tests`).
+    pub test: Evaluation,
+    /// On the translated test set.
+    pub translated_test: Evaluation,
+    /// On the noisy test sets, one per `--test-noise` sigma.
+    pub noisy_tests: Vec<NoisyEvaluation>,
 }

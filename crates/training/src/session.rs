@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use mnist_data::{Mnist, MnistDataset, noisy_set, train_valid_split, translated_set};
 use model::ModelSummary;
-use model::{SCORING_BATCH, load_model, save_model};
+use model::committee::save_committee;
+use model::{SCORING_BATCH, load_model, save_model, score_committee};
 use workbench_io::atomic_write;
 use workbench_io::names::{
     CURVES_FILE, METRICS_FILE, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE,
@@ -18,9 +19,9 @@ use crate::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds, Wgpu
 use crate::config::TrainConfig;
 use crate::epoch_clock::split_note;
 use crate::epoch_log::EpochRecord;
-use crate::evaluate::evaluate;
+use crate::evaluate::{Evaluation, evaluate};
 use crate::plot::write_learning_curves;
-use crate::report::{NoisyEvaluation, RunSummary, TrainingReport};
+use crate::report::{CommitteeEvaluation, NoisyEvaluation, RunSummary, TrainingReport};
 use crate::run::{RunData, RunSpec, train_once};
 use crate::run_folder::lock_run_folder;
 use crate::strategies::best_epoch;
@@ -44,8 +45,13 @@ pub fn run_dir(artifacts: &Path, index: usize, runs: usize) -> PathBuf {
     if runs == 1 {
         artifacts.to_path_buf()
     } else {
-        artifacts.join(format!("restart-{}", index + 1))
+        artifacts.join(restart_folder(index))
     }
+}
+
+/// The folder of restart `index` (0-based) inside the session directory.
+fn restart_folder(index: usize) -> PathBuf {
+    PathBuf::from(format!("restart-{}", index + 1))
 }
 
 /// Reads the configuration of the session in `artifacts` (for `--resume`), checked exactly as
@@ -220,15 +226,34 @@ pub fn run_session<B: TrainingBackendBounds>(
         })
         .collect();
     let mut restart_tests = Vec::new();
+    let mut committee = None;
     if config.restarts > 1 {
-        for index in 0..config.restarts {
-            if index == chosen_index {
-                restart_tests.push(test_eval);
-                continue;
-            }
-            let dir = run_dir(artifacts, index, config.restarts);
-            let (run_network, _) = load_model::<B::InnerBackend>(&dir, &device)?;
-            restart_tests.push(evaluate(&run_network, &test, SCORING_BATCH, &device));
+        let networks = (0..config.restarts)
+            .map(|index| {
+                let dir = run_dir(artifacts, index, config.restarts);
+                Ok(load_model::<B::InnerBackend>(&dir, &device)?.0)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let test_scores = score_committee(&networks, &test, SCORING_BATCH, &device);
+        restart_tests = test_scores.members.iter().map(Evaluation::from).collect();
+        if config.ensemble {
+            let members: Vec<PathBuf> = (0..config.restarts).map(restart_folder).collect();
+            save_committee(artifacts, &members)?;
+            let score = |set| {
+                Evaluation::from(&score_committee(&networks, set, SCORING_BATCH, &device).committee)
+            };
+            committee = Some(CommitteeEvaluation {
+                members: networks.len(),
+                test: Evaluation::from(&test_scores.committee),
+                translated_test: score(&translated),
+                noisy_tests: noisy
+                    .iter()
+                    .map(|(sigma, set)| NoisyEvaluation {
+                        sigma: *sigma,
+                        evaluation: score(set),
+                    })
+                    .collect(),
+            });
         }
     }
     let report = TrainingReport {
@@ -242,6 +267,7 @@ pub fn run_session<B: TrainingBackendBounds>(
         test_shift: config.test_shift,
         noisy_tests,
         restart_tests,
+        committee,
         total_seconds: started.elapsed().as_secs_f64(),
     };
     write_json(&artifacts.join(REPORT_FILE), &report)?;
@@ -356,6 +382,23 @@ fn print_final_summary(report: &TrainingReport, artifacts: &Path) -> Result<()> 
             list.join(", "),
             report.chosen_run,
             report.test.accuracy
+        )?;
+    }
+    if let Some(committee) = &report.committee {
+        let noisy: Vec<String> = committee
+            .noisy_tests
+            .iter()
+            .map(|n| format!(", noisy (sigma {}) {:.2}%", n.sigma, n.evaluation.accuracy))
+            .collect();
+        say!(
+            "the committee of all {} runs (averaged probabilities, the folder's model): test accuracy {:.2}% ({} / {}), translated test (±{} px) {:.2}%{}",
+            committee.members,
+            committee.test.accuracy,
+            committee.test.correct,
+            committee.test.images,
+            report.test_shift,
+            committee.translated_test.accuracy,
+            noisy.concat()
         )?;
     }
     say!("artifacts in {}", artifacts.display())

@@ -43,6 +43,43 @@ pub fn model_dir() -> &'static Path {
     })
 }
 
+/// A committee of two LeNet-5s (`--restarts 2 --ensemble`), one epoch on 3,000 images each,
+/// shared by the tests.
+pub fn committee_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("infer-test-committee-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        let args = [
+            "training",
+            "--restarts",
+            "2",
+            "--ensemble",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "3000",
+            "--valid-size",
+            "500",
+            "--test-limit",
+            "100",
+        ];
+        let args = args.iter().chain(&crate::training::common::PLAIN_RECIPE);
+        let config = <training::TrainArgs as clap::Parser>::parse_from(args)
+            .to_config()
+            .unwrap();
+        let options = training::SessionOptions {
+            artifacts: dir.clone(),
+            data_dir: bundled_data_dir(),
+            resume: false,
+            plain_output: true,
+        };
+        training::run_on_backend(training::backend::default_backend(), config, &options).unwrap();
+        dir
+    })
+}
+
 pub fn infer(args: &[&str]) -> std::process::Output {
     Command::new(crate::programs::program("infer"))
         .args(args)

@@ -69,9 +69,10 @@ pub struct ServeArgs {
 /// The arguments of `infer predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// Training run directory (or its model.mpk).
-    #[arg(long)]
-    pub model: PathBuf,
+    /// Training run directory (or its model.mpk); repeat to classify by a committee: the
+    /// models' averaged probabilities (a folder written by `training --ensemble` is one).
+    #[arg(long = "model", required = true)]
+    pub models: Vec<PathBuf>,
     /// Image files.
     pub images: Vec<PathBuf>,
     /// An IDX image file to read from instead of pictures (with --index).
@@ -91,9 +92,10 @@ pub struct PredictArgs {
 /// The arguments of `infer eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Training run directory (or its model.mpk).
-    #[arg(long)]
-    pub model: PathBuf,
+    /// Training run directory (or its model.mpk); repeat to score a committee: the models'
+    /// averaged probabilities, with each member's accuracy.
+    #[arg(long = "model", required = true)]
+    pub models: Vec<PathBuf>,
     /// IDX images (raw or .gz), 28x28.
     #[arg(long)]
     pub images: PathBuf,

@@ -2,7 +2,7 @@
 //! Every model runs on [`DefaultBackend`].
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE, LabelledImages};
@@ -21,25 +21,41 @@ use crate::args::{
     ConvolveArgs, EvalArgs, ExportArgs, FiltersArgs, ImportArgs, PoolArgs, PredictArgs, ServeArgs,
 };
 
-fn load(model: &Path, kernels: Option<KernelChoice>) -> Result<Classifier<DefaultBackend>> {
-    Ok(Classifier::<DefaultBackend>::load_on(
-        model,
+/// The classifier of one or more `--model`s (several: a committee).
+fn load(models: &[PathBuf], kernels: Option<KernelChoice>) -> Result<Classifier<DefaultBackend>> {
+    Ok(Classifier::<DefaultBackend>::load_committee(
+        models,
         Default::default(),
         kernels,
     )?)
 }
 
+/// The one network of `model`, for the subcommands that look inside a network: a committee's
+/// folder is refused, naming where its members are.
+fn load_one(model: &Path) -> Result<Classifier<DefaultBackend>> {
+    let classifier = Classifier::<DefaultBackend>::load(model)?;
+    if classifier.members().len() > 1 {
+        bail!(
+            "{} is a committee of {} networks ({}); pass one of its members' folders",
+            model.display(),
+            classifier.members().len(),
+            workbench_io::names::COMMITTEE_FILE
+        );
+    }
+    Ok(classifier)
+}
+
 /// `infer predict`: the digit of each picture or IDX image.
 pub fn predict(args: PredictArgs) -> Result<()> {
     let PredictArgs {
-        model,
+        models,
         images,
         idx,
         index,
         kernels,
         json,
     } = args;
-    let classifier = load(&model, kernels)?;
+    let classifier = load(&models, kernels)?;
     // One result per input: a prediction, or why that input could not be classified.
     let mut results: Vec<(String, Result<Prediction, String>)> = Vec::new();
     if let Some(idx) = idx {
@@ -89,14 +105,14 @@ pub fn predict(args: PredictArgs) -> Result<()> {
 /// mistakes on a labelled IDX pair.
 pub fn eval(args: EvalArgs) -> Result<()> {
     let EvalArgs {
-        model,
+        models,
         images,
         labels,
         kernels,
         out,
         json,
     } = args;
-    let classifier = load(&model, kernels)?;
+    let classifier = load(&models, kernels)?;
     let set = LabelledImages::read_idx_pair(&images, &labels)?;
     if set.is_empty() {
         bail!("{}: holds no images; nothing to evaluate", images.display());
@@ -129,7 +145,7 @@ pub fn filters(args: FiltersArgs) -> Result<()> {
         idx,
         index,
     } = args;
-    let classifier = load(&model, None)?;
+    let classifier = load_one(&model)?;
     let kernels = first_layer_kernels(&classifier).with_context(|| {
         format!(
             "{}: a {} network has no conv layers to draw",
@@ -216,7 +232,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
             args.out.display()
         );
     }
-    let classifier = Classifier::<DefaultBackend>::load(&args.model)?;
+    let classifier = load_one(&args.model)?;
     let bytes = infer::export::export_safetensors(classifier.network(), classifier.config())?;
     workbench_io::atomic_write(&args.out, &bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;

@@ -144,6 +144,9 @@ struct ModelInfo<'a> {
     name: &'a str,
     kind: String,
     kernels: String,
+    /// Networks: 1, or a committee's members (whose averaged probabilities it answers).
+    members: usize,
+    /// Of all its networks.
     parameters: usize,
     /// The layer table `infer` and training print.
     summary_text: String,
@@ -160,7 +163,13 @@ async fn models(State(served): State<Arc<Served>>) -> Response {
             name: &m.name,
             kind: m.classifier.config().kind.to_string(),
             kernels: m.classifier.config().kernels.to_string(),
-            parameters: m.summary.total_params,
+            members: m.classifier.members().len(),
+            parameters: m
+                .classifier
+                .members()
+                .iter()
+                .map(burn::module::Module::num_params)
+                .sum(),
             summary_text: m.summary.to_string(),
             summary: &m.summary,
             first_layer_kernels: m.kernels.as_ref(),

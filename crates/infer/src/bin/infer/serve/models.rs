@@ -22,9 +22,9 @@ pub struct ServedModel {
     pub name: String,
     /// The network.
     pub classifier: Classifier<DefaultBackend>,
-    /// Its layers, output shapes and parameter counts.
+    /// Its layers, output shapes and parameter counts (a committee's first member's).
     pub summary: ModelSummary,
-    /// Its first conv layer's kernels (none for the MLP).
+    /// Its first conv layer's kernels (none for the MLP; a committee's first member's).
     pub kernels: Option<FeatureMaps>,
 }
 

@@ -332,7 +332,8 @@ function showSummaries() {
     const block = document.createElement("div");
     const name = document.createElement("p");
     name.className = "summary-name";
-    name.textContent = `${model.name}: ${model.summary.model}, ${model.parameters.toLocaleString("en")} parameters, ${model.kernels} kernels`;
+    const committee = model.members > 1 ? `a committee of ${model.members} (the layers: its first member's), ` : "";
+    name.textContent = `${model.name}: ${committee}${model.summary.model}, ${model.parameters.toLocaleString("en")} parameters, ${model.kernels} kernels`;
     const table = document.createElement("table");
     const head = table.createTHead().insertRow();
     for (const [text, cls] of [["layer", ""], ["", ""], ["output", "num"], ["parameters", "num"]]) {
@@ -372,7 +373,7 @@ async function start() {
     return;
   }
   $("model").replaceChildren(
-    ...models.map((m) => Object.assign(document.createElement("option"), { value: m.name, textContent: `${m.name} (${m.kind})` })),
+    ...models.map((m) => Object.assign(document.createElement("option"), { value: m.name, textContent: `${m.name} (${m.kind}${m.members > 1 ? `, committee of ${m.members}` : ""})` })),
   );
   showModel();
   showSummaries();
