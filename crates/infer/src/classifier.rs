@@ -180,12 +180,8 @@ impl<B: KernelBackend> Classifier<B> {
         for network in &self.members[1..] {
             members.push(probabilities(network.forward(input.clone())));
         }
-        let probabilities = if members.len() == 1 {
-            members.remove(0)
-        } else {
-            mean_probabilities(&members.iter().map(Vec::as_slice).collect::<Vec<_>>())
-        };
-        probabilities
+        // One member's mean is its own probabilities, bit for bit.
+        mean_probabilities(&members.iter().map(Vec::as_slice).collect::<Vec<_>>())
             .into_iter()
             .map(|probabilities| Prediction {
                 digit: most_probable(&probabilities),
