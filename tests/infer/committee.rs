@@ -103,35 +103,79 @@ fn commands_that_look_inside_one_network_refuse_a_committee() {
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }
 
+/// `infer predict --model DIR --idx ...`'s error, which must be a clean failure.
+fn predict_error(dir: &Path) -> String {
+    assert_clean_failure(&infer(&[
+        "predict",
+        "--model",
+        dir.to_str().unwrap(),
+        "--idx",
+        &test_idx(),
+    ]))
+}
+
 #[test]
 fn a_damaged_committee_file_is_refused_with_its_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let idx = test_idx();
-    for (content, problem) in [
+    let too_many = format!(r#"{{"members": [{}]}}"#, vec![r#""m""#; 65].join(", "));
+    let cases: Vec<(&str, &str)> = vec![
         (r#"{"members": ["../elsewhere"]}"#, "is not a folder inside"),
         (r#"{"members": ["/tmp"]}"#, "is not a folder inside"),
-        (r#"{"members": []}"#, "a committee has 1 to 1000 members"),
+        (r#"{"members": []}"#, "a committee has 1 to 64 networks"),
+        (&too_many, "a committee has 1 to 64 networks"),
+        (r#"{"members": ["a", "b", "a"]}"#, r#"names "a" twice"#),
         (r#"{"members": "restart-1"}"#, "not a valid committee"),
         ("\u{0}\u{1}garbage", "not a valid committee"),
-        (r#"{"members": ["restart-1"]}"#, "restart-1"),
-    ] {
+    ];
+    for (content, problem) in cases {
         std::fs::write(dir.path().join(COMMITTEE_FILE), content).unwrap();
-        let stderr = assert_clean_failure(&infer(&[
-            "predict",
-            "--model",
-            dir.path().to_str().unwrap(),
-            "--idx",
-            &idx,
-        ]));
-        assert!(stderr.contains(problem), "{content}: {stderr}");
-        // The file is named; a missing member by its own missing file.
-        let named = if problem == "restart-1" {
-            "model.json"
-        } else {
-            COMMITTEE_FILE
-        };
-        assert!(stderr.contains(named), "{content}: {stderr}");
+        let stderr = predict_error(dir.path());
+        assert!(
+            stderr.contains(problem) && stderr.contains(COMMITTEE_FILE),
+            "{content}: {stderr}"
+        );
     }
+
+    // A member that is missing is named by its missing file.
+    std::fs::write(dir.path().join(COMMITTEE_FILE), r#"{"members": ["gone"]}"#).unwrap();
+    let stderr = predict_error(dir.path());
+    assert!(
+        stderr.contains("gone") && stderr.contains("model.json"),
+        "{stderr}"
+    );
+
+    // A member that leads outside through a symbolic link, or is a committee itself.
+    let committee = committee_dir();
+    std::os::unix::fs::symlink(committee.join("restart-1"), dir.path().join("link")).unwrap();
+    std::fs::write(dir.path().join(COMMITTEE_FILE), r#"{"members": ["link"]}"#).unwrap();
+    let stderr = predict_error(dir.path());
+    assert!(stderr.contains("is not a folder inside"), "{stderr}");
+    let nested = dir.path().join("nested");
+    std::fs::create_dir(&nested).unwrap();
+    for file in [COMMITTEE_FILE, "model.json", "model.mpk"] {
+        std::fs::copy(committee.join(file), nested.join(file)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join(COMMITTEE_FILE),
+        r#"{"members": ["nested"]}"#,
+    )
+    .unwrap();
+    let stderr = predict_error(dir.path());
+    assert!(stderr.contains("is a committee itself"), "{stderr}");
+
+    // More than 64 networks in all, from several --model.
+    let model = committee.to_str().unwrap();
+    let mut args = vec!["predict", "--idx"];
+    let idx = test_idx();
+    args.push(&idx);
+    for _ in 0..33 {
+        args.extend(["--model", model]);
+    }
+    let stderr = assert_clean_failure(&infer(&args));
+    assert!(
+        stderr.contains("hold 66 networks, more than a committee takes (64)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -104,7 +104,12 @@ pub struct RobustnessArgs {
     pub out: PathBuf,
     /// Train every run K times (`--restarts K --ensemble`) and add the committee of the K
     /// networks (their averaged probabilities) as a row below the kept network's.
-    #[arg(long, value_name = "K")]
+    #[arg(
+        long,
+        value_name = "K",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(2..=model::committee::MAX_MEMBERS as u64)
+    )]
     pub committee: Option<usize>,
 }
 

@@ -1,4 +1,4 @@
-//! Loading a trained network and classifying digits with it.
+//! Loading a trained network, or a committee of them, and classifying digits with it.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use image::DynamicImage;
 use mnist_data::{
     CLASSES, IMAGE_PIXELS, IMAGE_SIDE, LabelledImages, MnistDataset, normalize_pixel,
 };
-use model::committee::mean_probabilities;
+use model::committee::{MAX_MEMBERS, mean_probabilities};
 use model::scoring::{most_probable, probabilities};
 use model::{
     CommitteeScores, KernelChoice, ModelConfig, Network, PersistError, SCORING_BATCH, SetScores,
@@ -42,6 +42,9 @@ pub enum InferError {
         /// What went wrong.
         source: PictureError,
     },
+    /// The models given make a committee of more networks than [`MAX_MEMBERS`].
+    #[error("the models given hold {0} networks, more than a committee takes ({MAX_MEMBERS})")]
+    TooManyNetworks(usize),
     /// The picture holds no digit (nothing stands out from the background).
     #[error("{0}: no digit found (nothing stands out from the background)")]
     Blank(String),
@@ -106,15 +109,26 @@ impl<B: KernelBackend> Classifier<B> {
         kernels: Option<KernelChoice>,
     ) -> Result<Self, InferError> {
         assert!(!paths.is_empty(), "a classifier needs a model");
+        // A folder brings every network it holds; a `model.mpk` its own only. Counted before
+        // anything is loaded.
+        let mut folders = Vec::new();
+        for path in paths {
+            match model_file_dir(path)? {
+                None => match model::committee::committee_members(path)? {
+                    Some(members) => folders.extend(members),
+                    None => folders.push(path.clone()),
+                },
+                Some(dir) => folders.push(dir),
+            }
+        }
+        if folders.len() > MAX_MEMBERS {
+            return Err(InferError::TooManyNetworks(folders.len()));
+        }
         let mut members = Vec::new();
         let mut first_config = None;
-        for path in paths {
-            // A folder brings every network it holds; a `model.mpk` its own only.
-            let loaded = match model_file_dir(path)? {
-                None => model::load_members::<B>(path, &device)?,
-                Some(dir) => vec![model::load_model::<B>(&dir, &device)?],
-            };
-            for (network, mut config) in loaded {
+        for folder in &folders {
+            let (network, mut config) = model::load_model::<B>(folder, &device)?;
+            {
                 let network = match kernels {
                     Some(kernels) if kernels != config.kernels => {
                         config.kernels = kernels;

@@ -1,6 +1,6 @@
 //! Accuracy, per-class precision and recall, the confusion matrix and the worst mistakes of a
-//! classifier (one network or a committee) on a labelled image set, built from [`model::score_set`] (the pass the training
-//! tool's test scores come from too).
+//! classifier (one network or a committee) on a labelled image set, built from
+//! [`model::score_set`] (the pass the training tool's test scores come from too).
 
 use std::fmt;
 

@@ -6,6 +6,7 @@
 //! The average is taken in `f64`, member by member in the committee's order, and rounded to
 //! `f32` once, so a committee of one network gives that network's probabilities bit for bit.
 
+use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -19,8 +20,10 @@ use crate::network::{ModelConfig, Network};
 use crate::persist::{MAX_CONFIG_BYTES, PersistError, load_model};
 use crate::scoring::{SetScores, score_set};
 
-/// Most members of one committee read from `committee.json`.
-pub const MAX_MEMBERS: usize = 1000;
+/// Most networks of one committee, in `committee.json` or from several `infer --model`s:
+/// past Ciresan's 35, and a bound on what a committee makes a program load (64 MLPs are about
+/// 1 GB of weights).
+pub const MAX_MEMBERS: usize = 64;
 
 /// The averaged probabilities of a committee: `members[m][i]` is member `m`'s probabilities of
 /// image `i`; every member has scored the same images.
@@ -48,8 +51,11 @@ pub fn mean_probabilities(members: &[&[[f32; CLASSES]]]) -> Vec<[f32; CLASSES]> 
 
 impl SetScores {
     /// The committee of `members`, each the scores of one network on the same images: the
-    /// averaged probabilities, and as loss the mean cross-entropy of those (`-ln` of the true
-    /// digit's averaged probability). A committee of one is that member's scores, unchanged.
+    /// averaged probabilities, and as loss the mean cross-entropy of those: `-ln` of the true
+    /// digit's averaged probability, as rounded to `f32` and floored at `f32::MIN_POSITIVE`
+    /// (at most 87.3 per image). A member's own loss comes from its logits
+    /// ([`score_set`]), so a committee of two equal networks may report a loss that differs
+    /// from either's in the last digits. A committee of one is that member's scores, unchanged.
     ///
     /// # Panics
     /// If there are no members or they scored different images.
@@ -139,7 +145,8 @@ pub fn save_committee(dir: &Path, members: &[PathBuf]) -> Result<(), PersistErro
 
 /// The member folders of the committee in `dir` (absolute or relative as `dir` is), or `None`
 /// when `dir` holds no `committee.json`. The file is read within a size budget and checked:
-/// 1 to [`MAX_MEMBERS`] members, each a folder inside `dir` (no `..`, no absolute path).
+/// 1 to [`MAX_MEMBERS`] members, none named twice, each a folder inside `dir` (no `..`, no
+/// absolute path, no symbolic link leading out) that is not a committee itself.
 pub fn committee_members(dir: &Path) -> Result<Option<Vec<PathBuf>>, PersistError> {
     let path = dir.join(COMMITTEE_FILE);
     if !path.exists() {
@@ -159,17 +166,48 @@ pub fn committee_members(dir: &Path) -> Result<Option<Vec<PathBuf>>, PersistErro
         serde_json::from_slice(&bytes).map_err(|error| invalid(error.to_string()))?;
     if !(1..=MAX_MEMBERS).contains(&file.members.len()) {
         return Err(invalid(format!(
-            "a committee has 1 to {MAX_MEMBERS} members, this one {}",
+            "a committee has 1 to {MAX_MEMBERS} networks, this one {}",
             file.members.len()
         )));
     }
-    if let Some(outside) = file.members.iter().find(|m| !stays_inside(m)) {
+    let mut seen = HashSet::new();
+    if let Some(twice) = file.members.iter().find(|m| !seen.insert(*m)) {
         return Err(invalid(format!(
-            "member {} is not a folder inside the committee's folder",
-            outside.display()
+            "it names {:?} twice",
+            twice.display().to_string()
         )));
     }
-    Ok(Some(file.members.iter().map(|m| dir.join(m)).collect()))
+    // Where the folder really is, to see where each member leads (through links too).
+    let real_dir = dir.canonicalize().map_err(|source| PersistError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut members = Vec::with_capacity(file.members.len());
+    for member in &file.members {
+        let shown = format!("{:?}", member.display().to_string());
+        let outside = || {
+            invalid(format!(
+                "member {shown} is not a folder inside the committee's folder"
+            ))
+        };
+        if !stays_inside(member) {
+            return Err(outside());
+        }
+        let folder = dir.join(member);
+        // A member that does not exist is reported by the loader, naming its missing file.
+        if let Ok(real) = folder.canonicalize()
+            && (!real.starts_with(&real_dir) || real == real_dir)
+        {
+            return Err(outside());
+        }
+        if folder.join(COMMITTEE_FILE).exists() {
+            return Err(invalid(format!(
+                "member {shown} is a committee itself (committees do not nest)"
+            )));
+        }
+        members.push(folder);
+    }
+    Ok(Some(members))
 }
 
 /// Whether `path` is relative and names something below its base (only plain names).

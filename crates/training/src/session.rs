@@ -12,7 +12,7 @@ use model::committee::save_committee;
 use model::{SCORING_BATCH, load_model, save_model, score_committee};
 use workbench_io::atomic_write;
 use workbench_io::names::{
-    CURVES_FILE, METRICS_FILE, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE,
+    COMMITTEE_FILE, CURVES_FILE, METRICS_FILE, REPORT_FILE, RUN_SUMMARY_FILE, TRAIN_CONFIG_FILE,
 };
 
 use crate::backend::{BackendChoice, NdarrayTraining, TrainingBackendBounds, WgpuTraining};
@@ -75,6 +75,15 @@ pub fn read_config(artifacts: &Path) -> Result<TrainConfig> {
     Ok(config)
 }
 
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let json = serde_json::to_vec_pretty(value)?;
     atomic_write(path, &json).with_context(|| format!("cannot write {}", path.display()))
@@ -129,6 +138,10 @@ pub fn run_session<B: TrainingBackendBounds>(
     }
     let mnist = Mnist::load(&options.data_dir)?;
     write_json(&artifacts.join(TRAIN_CONFIG_FILE), &config)?;
+    if !config.ensemble {
+        // A committee left by an earlier session here would outlive its runs.
+        remove_if_present(&artifacts.join(COMMITTEE_FILE))?;
+    }
     let (train, valid) = train_valid_split(&mnist.train, config.valid_size, config.seed);
     let train = match config.train_limit {
         Some(limit) => train.take(limit),
@@ -228,6 +241,8 @@ pub fn run_session<B: TrainingBackendBounds>(
     let mut restart_tests = Vec::new();
     let mut committee = None;
     if config.restarts > 1 {
+        // Every run's network, scored on the test set (the kept one's a second time, to the
+        // same bits as `test_eval`), and with `--ensemble` as a committee.
         let networks = (0..config.restarts)
             .map(|index| {
                 let dir = run_dir(artifacts, index, config.restarts);

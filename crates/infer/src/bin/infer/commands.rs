@@ -31,18 +31,23 @@ fn load(models: &[PathBuf], kernels: Option<KernelChoice>) -> Result<Classifier<
 }
 
 /// The one network of `model`, for the subcommands that look inside a network: a committee's
-/// folder is refused, naming where its members are.
+/// folder is refused before anything is loaded, naming where its networks are.
 fn load_one(model: &Path) -> Result<Classifier<DefaultBackend>> {
-    let classifier = Classifier::<DefaultBackend>::load(model)?;
-    if classifier.members().len() > 1 {
+    if let Some(members) = model::committee::committee_members(model)? {
+        let kept = model.join(workbench_io::names::WEIGHTS_FILE);
         bail!(
-            "{} is a committee of {} networks ({}); pass one of its members' folders",
+            "{} is a committee of {} networks ({}); pass one of its members' folders{}",
             model.display(),
-            classifier.members().len(),
-            workbench_io::names::COMMITTEE_FILE
+            members.len(),
+            workbench_io::names::COMMITTEE_FILE,
+            if kept.is_file() {
+                format!(", or {} (the best single run)", kept.display())
+            } else {
+                String::new()
+            }
         );
     }
-    Ok(classifier)
+    Ok(Classifier::<DefaultBackend>::load(model)?)
 }
 
 /// `infer predict`: the digit of each picture or IDX image.

@@ -144,9 +144,10 @@ struct ModelInfo<'a> {
     name: &'a str,
     kind: String,
     kernels: String,
-    /// Networks: 1, or a committee's members (whose averaged probabilities it answers).
+    /// Networks: 1, or a committee's members (whose averaged probabilities it answers; the
+    /// other fields but `parameters` describe its first member).
     members: usize,
-    /// Of all its networks.
+    /// Trainable parameters of all its networks together.
     parameters: usize,
     /// The layer table `infer` and training print.
     summary_text: String,
