@@ -1,4 +1,5 @@
-//! Helpers shared by the `infer` tests: a small trained model and the binary.
+//! Helpers shared by the `infer` tests: a small trained model, a small committee and the
+//! binary.
 
 #![allow(dead_code)]
 
@@ -12,34 +13,17 @@ use mnist_data::bundled_data_dir;
 pub fn model_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        // In the target directory (Cargo's folder for the tests' files), not the system's:
-        // a static is never dropped, so nothing removes it when the tests end.
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("infer-test-model-{}", std::process::id()));
-        std::fs::remove_dir_all(&dir).ok();
-        let args = [
-            "training",
-            "--epochs",
-            "1",
-            "--train-limit",
-            "20000",
-            "--valid-size",
-            "1000",
-            "--test-limit",
-            "100",
-        ];
-        let args = args.iter().chain(&crate::training::common::PLAIN_RECIPE);
-        let config = <training::TrainArgs as clap::Parser>::parse_from(args)
-            .to_config()
-            .unwrap();
-        let options = training::SessionOptions {
-            artifacts: dir.clone(),
-            data_dir: bundled_data_dir(),
-            resume: false,
-            plain_output: true,
-        };
-        training::run_on_backend(training::backend::default_backend(), config, &options).unwrap();
-        dir
+        trained(
+            "model",
+            &[
+                "--epochs",
+                "1",
+                "--train-limit",
+                "20000",
+                "--valid-size",
+                "1000",
+            ],
+        )
     })
 }
 
@@ -48,36 +32,45 @@ pub fn model_dir() -> &'static Path {
 pub fn committee_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("infer-test-committee-{}", std::process::id()));
-        std::fs::remove_dir_all(&dir).ok();
-        let args = [
-            "training",
-            "--restarts",
-            "2",
-            "--ensemble",
-            "--epochs",
-            "1",
-            "--train-limit",
-            "3000",
-            "--valid-size",
-            "500",
-            "--test-limit",
-            "100",
-        ];
-        let args = args.iter().chain(&crate::training::common::PLAIN_RECIPE);
-        let config = <training::TrainArgs as clap::Parser>::parse_from(args)
-            .to_config()
-            .unwrap();
-        let options = training::SessionOptions {
-            artifacts: dir.clone(),
-            data_dir: bundled_data_dir(),
-            resume: false,
-            plain_output: true,
-        };
-        training::run_on_backend(training::backend::default_backend(), config, &options).unwrap();
-        dir
+        trained(
+            "committee",
+            &[
+                "--restarts",
+                "2",
+                "--ensemble",
+                "--epochs",
+                "1",
+                "--train-limit",
+                "3000",
+                "--valid-size",
+                "500",
+            ],
+        )
     })
+}
+
+/// The run folder of a training session with `options` on the plain recipe, scored on 100 test
+/// images. In the target directory (Cargo's folder for the tests' files), not the system's: the
+/// statics that hold these folders are never dropped, so nothing removes them when the tests end.
+fn trained(name: &str, options: &[&str]) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("infer-test-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let args = ["training", "--test-limit", "100"]
+        .iter()
+        .chain(options)
+        .chain(&crate::training::common::PLAIN_RECIPE);
+    let config = <training::TrainArgs as clap::Parser>::parse_from(args)
+        .to_config()
+        .unwrap();
+    let options = training::SessionOptions {
+        artifacts: dir.clone(),
+        data_dir: bundled_data_dir(),
+        resume: false,
+        plain_output: true,
+    };
+    training::run_on_backend(training::backend::default_backend(), config, &options).unwrap();
+    dir
 }
 
 pub fn infer(args: &[&str]) -> std::process::Output {
