@@ -127,3 +127,82 @@ fn robustness_trains_each_recipe_and_reads_finished_runs_back() {
     assert_eq!(sigmas, TEST_NOISE);
     assert!(dir.path().join("lenet5-plain-committee2").is_dir());
 }
+
+/// Set in the child process of [`wgpu_training_steps_launch_few_kernels_and_read_nothing`]:
+/// the counter is the process's one `log` logger, and this binary's other tests run their
+/// own wgpu work in parallel, so the counting runs alone in a process of its own.
+const GPU_CALLS_CHILD: &str = "WORKBENCH_GPU_CALLS_CHILD";
+
+/// Launches per training step with the custom kernels, at most (issue 37's goals: LeNet-5 40,
+/// from 185; the ConvNet and the MLP a quarter of 155 and 154).
+const MAX_LAUNCHES_PER_STEP: [(model::ModelKind, f64); 3] = [
+    (model::ModelKind::Lenet5, 40.0),
+    (model::ModelKind::Convnet, 38.0),
+    (model::ModelKind::Mlp, 38.0),
+];
+
+/// Each network's training step and inference batch on wgpu (lavapipe in CI), counted with
+/// `cargo xtask gpu-calls`'s code: few launches, and nothing read back to the host.
+#[test]
+fn wgpu_training_steps_launch_few_kernels_and_read_nothing() {
+    use xtask::gpu_calls::{GpuCallsArgs, count, table};
+    if std::env::var_os(GPU_CALLS_CHILD).is_some() {
+        let device = custom_kernels::wgpu_device().unwrap();
+        let args = GpuCallsArgs {
+            models: MAX_LAUNCHES_PER_STEP
+                .iter()
+                .map(|&(kind, _)| kind)
+                .collect(),
+            kernels: vec![KernelChoice::Custom],
+            batch: 8,
+            steps: 2,
+        };
+        let rows = count::<training::backend::WgpuTraining>(&args, &device).unwrap();
+        println!("{}", table(&rows));
+        for row in &rows {
+            let (_, max) = MAX_LAUNCHES_PER_STEP
+                .iter()
+                .find(|(kind, _)| *kind == row.network)
+                .unwrap();
+            assert!(
+                row.train_step.launches <= *max,
+                "{}: {} launches per training step, more than {max}",
+                row.network,
+                row.train_step.launches
+            );
+            assert_eq!(
+                row.train_step.reads, 0.0,
+                "{}: reads in a step",
+                row.network
+            );
+            assert_eq!(
+                row.inference.reads, 0.0,
+                "{}: reads in inference",
+                row.network
+            );
+        }
+        return;
+    }
+    if let Err(error) = custom_kernels::wgpu_device() {
+        crate::not_run::did_not_run(
+            "REQUIRE_WGPU",
+            &format!("NO GPU ADAPTER: the GPU call count did not run: {error}"),
+        );
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "xtask::wgpu_training_steps_launch_few_kernels_and_read_nothing",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(GPU_CALLS_CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    // The child's test ran (and did not just match no test).
+    assert!(stdout.contains("| lenet5 | custom |"), "{stdout}\n{stderr}");
+}

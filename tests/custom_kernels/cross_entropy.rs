@@ -3,8 +3,9 @@
 use burn::backend::Autodiff;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use burn_ndarray::NdArray;
-use custom_kernels::cross_entropy;
+use custom_kernels::{KernelBackend, cross_entropy};
 
 type B = Autodiff<NdArray>;
 
@@ -42,29 +43,50 @@ fn loss_and_grad(
     classes: usize,
     burn_loss: bool,
 ) -> (f32, Vec<f32>) {
-    let device = Default::default();
+    loss_and_grad_on::<B>(logits, targets, classes, burn_loss, &Default::default())
+}
+
+fn loss_and_grad_on<AB: AutodiffBackend + KernelBackend>(
+    logits: &[f32],
+    targets: &[i64],
+    classes: usize,
+    burn_loss: bool,
+    device: &AB::Device,
+) -> (f32, Vec<f32>) {
     let n = targets.len();
-    let x = Tensor::<B, 1>::from_floats(logits, &device)
+    let x = Tensor::<AB, 1>::from_floats(logits, device)
         .reshape([n, classes])
         .require_grad();
-    let t = Tensor::<B, 1, Int>::from_ints(targets, &device);
+    let t = Tensor::<AB, 1, Int>::from_ints(targets, device);
     let loss = if burn_loss {
         CrossEntropyLossConfig::new()
-            .init(&device)
+            .init(device)
             .forward(x.clone(), t)
     } else {
         cross_entropy(x.clone(), t)
     };
     let grads = loss.backward();
     let grad = x.grad(&grads).unwrap().into_data().to_vec().unwrap();
-    (loss.into_scalar(), grad)
+    (loss.into_data().to_vec::<f32>().unwrap()[0], grad)
 }
 
 #[test]
 fn matches_the_definition_in_f64() {
-    for (n, classes, scale) in [(1, 10, 1.0), (64, 10, 5.0), (7, 3, 0.1), (32, 10, 80.0)] {
+    check_against_the_definition::<B>(&Default::default());
+}
+
+/// The loss and its gradient on `AB` against the f64 definition, on batches of 1 to 300
+/// rows (more rows than the GPU loss's one cube has threads) and logits up to ±80.
+pub fn check_against_the_definition<AB: AutodiffBackend + KernelBackend>(device: &AB::Device) {
+    for (n, classes, scale) in [
+        (1, 10, 1.0),
+        (64, 10, 5.0),
+        (7, 3, 0.1),
+        (32, 10, 80.0),
+        (300, 10, 3.0),
+    ] {
         let (logits, targets) = batch(n, classes, scale);
-        let (loss, grad) = loss_and_grad(&logits, &targets, classes, false);
+        let (loss, grad) = loss_and_grad_on::<AB>(&logits, &targets, classes, false, device);
         let (want_loss, want_grad) = reference(&logits, &targets, classes);
         assert!(
             (loss as f64 - want_loss).abs() <= 1e-5 * (1.0 + want_loss),

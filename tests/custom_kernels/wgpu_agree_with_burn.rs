@@ -90,6 +90,12 @@ fn wgpu_linear_first_layer_without_input_gradient_or_bias() {
 }
 
 #[test]
+fn wgpu_cross_entropy_matches_the_definition_in_f64() {
+    let Some(device) = device() else { return };
+    super::cross_entropy::check_against_the_definition::<B>(&device);
+}
+
+#[test]
 fn wgpu_fused_adam_matches_burn_adam() {
     let Some(device) = device() else { return };
     for weight_decay in [None, Some(0.05)] {

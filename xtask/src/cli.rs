@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, robustness};
+use crate::{bench, gpu_calls, robustness};
 
 /// Developer tasks.
 #[derive(Debug, Parser)]
@@ -30,6 +30,10 @@ pub enum Task {
     /// Train each network with each augmentation recipe; score it clean, shifted by up to
     /// ±6 px and with pixel noise. Prints a markdown table (also saved in the --out folder).
     Robustness(robustness::RobustnessArgs),
+    /// Count the kernel launches and host reads of each network's training step and inference
+    /// batch on wgpu (Mesa's software Vulkan is enough: the counts do not depend on the
+    /// machine). Prints a markdown table.
+    GpuCalls(gpu_calls::GpuCallsArgs),
 }
 
 #[cfg(test)]

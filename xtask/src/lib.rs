@@ -9,4 +9,5 @@
 pub mod bench;
 pub mod check_features;
 pub mod cli;
+pub mod gpu_calls;
 pub mod robustness;

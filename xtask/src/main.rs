@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use training::backend::{BackendChoice, NdarrayTraining};
 use xtask::cli::{Cli, Task};
-use xtask::{bench, check_features, robustness};
+use xtask::{bench, check_features, gpu_calls, robustness};
 
 fn main() -> ExitCode {
     match Cli::parse().task {
@@ -25,6 +25,14 @@ fn main() -> ExitCode {
             workbench_io::atomic_write(&path, table.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))
         })),
+        Task::GpuCalls(args) => report(
+            custom_kernels::wgpu_device()
+                .map_err(anyhow::Error::msg)
+                .and_then(|device| {
+                    gpu_calls::count::<training::backend::WgpuTraining>(&args, &device)
+                })
+                .map(|rows| print!("{}", gpu_calls::table(&rows))),
+        ),
         Task::Ci => report(run_all(&[
             &["fmt", "--all", "--", "--check"],
             &[

@@ -194,7 +194,7 @@ impl<B: RawKernels> Backward<B, 1> for CrossEntropyBackward {
         if let Some(node) = node_logits {
             grads.register::<B>(
                 node.id,
-                crate::loss::backward::<B>(logits, targets, loss_grad),
+                B::cross_entropy_backward(logits, targets, loss_grad),
             );
         }
     }
@@ -226,11 +226,11 @@ impl<B: RawKernels, C: CheckpointStrategy> KernelBackend for Autodiff<B, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let loss = crate::loss::forward::<B>(logits.primitive.clone(), targets.clone());
+                let loss = B::cross_entropy_forward(logits.primitive.clone(), targets.clone());
                 prep.finish((logits.primitive, targets), loss)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(crate::loss::forward::<B>(logits.primitive, targets))
+                prep.finish(B::cross_entropy_forward(logits.primitive, targets))
             }
         }
     }

@@ -110,19 +110,7 @@ pub trait RawKernels: BuiltinLayers {
         };
         let conv_grad =
             Self::max_pool2d_backward(Shape::new([n, k, oh, ow]), pooled_grad, argmax, pool);
-        let linear = ConvSpec {
-            relu: false,
-            ..conv
-        };
-        // Without ReLU the forward output is not read: the gradient stands in for it.
-        Self::conv2d_backward(
-            input,
-            weight,
-            conv_grad.clone(),
-            conv_grad,
-            linear,
-            want_input_grad,
-        )
+        conv2d_backward_from_output_grad::<Self>(input, weight, conv_grad, conv, want_input_grad)
     }
 
     /// `relu?(x [n, inputs] * weight [inputs, outputs] + bias)` (Burn's `Linear` layout). The
@@ -157,6 +145,25 @@ pub trait RawKernels: BuiltinLayers {
             weight: Self::linear_weight_backward(x, output_grad.clone()),
             bias: Self::linear_bias_backward(output_grad),
         }
+    }
+
+    /// The mean softmax cross-entropy of `logits` `[n, classes]` against `targets` `[n]`
+    /// ([`crate::cross_entropy`]); the default composes Burn's tensor ops.
+    fn cross_entropy_forward(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        crate::loss::forward::<Self>(logits, targets)
+    }
+
+    /// Its gradient w.r.t. the logits, scaled by `loss_grad` (the loss's own one-element
+    /// gradient); the default composes Burn's tensor ops.
+    fn cross_entropy_backward(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        loss_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        crate::loss::backward::<Self>(logits, targets, loss_grad)
     }
 
     /// One Adam update ([`crate::FusedAdam`]): returns the new parameter and moments. The
@@ -195,6 +202,30 @@ pub trait RawKernels: BuiltinLayers {
         let param = Self::float_sub(param, Self::float_mul_scalar(update, scalar(s.lr)));
         (param, moment_1, moment_2)
     }
+}
+
+/// The conv's gradients from the gradient w.r.t. its output after the ReLU's mask (the conv
+/// then taken as linear): the second half of [`RawKernels::conv2d_pool_backward`].
+pub fn conv2d_backward_from_output_grad<B: RawKernels>(
+    input: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    conv_grad: FloatTensor<B>,
+    conv: ConvSpec,
+    want_input_grad: bool,
+) -> LayerGrads<B> {
+    let linear = ConvSpec {
+        relu: false,
+        ..conv
+    };
+    // Without ReLU the forward output is not read: the gradient stands in for it.
+    B::conv2d_backward(
+        input,
+        weight,
+        conv_grad.clone(),
+        conv_grad,
+        linear,
+        want_input_grad,
+    )
 }
 
 /// The conv then the max-pool as two ops, the conv output going through memory:
@@ -247,19 +278,21 @@ pub trait KernelBackend: BuiltinLayers {
     ) -> FloatTensor<Self>;
 
     /// Mean softmax cross-entropy of `logits` `[n, classes]` against `targets` `[n]` (see
-    /// [`crate::cross_entropy`]). Concrete backends use the default (tensor ops); `Autodiff`
-    /// overrides it with the fused, exact backward.
+    /// [`crate::cross_entropy`]): [`RawKernels::cross_entropy_forward`], and under `Autodiff`
+    /// with [`RawKernels::cross_entropy_backward`] as its backward.
     fn softmax_cross_entropy(
         logits: FloatTensor<Self>,
         targets: IntTensor<Self>,
-    ) -> FloatTensor<Self> {
-        crate::loss::forward::<Self>(logits, targets)
-    }
+    ) -> FloatTensor<Self>;
 }
 
 /// Every concrete backend with the raw kernels runs the models' ops as their forward passes
 /// (what the forward keeps for a backward is dropped: without autodiff there is none).
 impl<B: RawKernels> KernelBackend for B {
+    fn softmax_cross_entropy(logits: FloatTensor<B>, targets: IntTensor<B>) -> FloatTensor<B> {
+        B::cross_entropy_forward(logits, targets)
+    }
+
     fn custom_conv2d(
         input: FloatTensor<B>,
         weight: FloatTensor<B>,

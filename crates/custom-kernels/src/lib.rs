@@ -17,7 +17,8 @@
 //! * [`cross_entropy`]: softmax cross-entropy with a fused, exact (and so reproducible)
 //!   gradient;
 //! * [`FusedAdam`]: Burn's Adam, same arithmetic, with each parameter updated in one fused
-//!   pass.
+//!   pass;
+//! * [`gpu_calls`]: counts the kernel launches and host reads wgpu is asked for.
 
 pub mod adam;
 mod autodiff_backend;
@@ -26,6 +27,7 @@ pub mod backend_choice;
 pub mod builtin;
 pub mod cpu;
 mod cube;
+pub mod gpu_calls;
 pub mod loss;
 mod ndarray_backend;
 pub mod ops;

@@ -322,7 +322,8 @@ pub fn run_cases<AB: TrainingBackendBounds>(
     Ok(results)
 }
 
-fn sync<B: Backend>(device: &B::Device) {
+/// Waits for the device's queued work.
+pub fn sync<B: Backend>(device: &B::Device) {
     B::sync(device).expect("device sync");
 }
 
@@ -413,41 +414,47 @@ fn time_train_step<AB: TrainingBackendBounds>(
     repeats: Repeats,
     device: &AB::Device,
 ) -> Timing {
+    time(repeats, training_steps::<AB>(config, batch, device), || {
+        sync::<AB>(device)
+    })
+}
+
+/// Training steps of `config`'s network on one batch of `batch` stand-in images: each call of
+/// the closure is one step (forward, loss, backward, optimizer update), with the optimizer
+/// training uses: the fused Adam with the custom kernels, Burn's Adam with the built-in ops.
+pub fn training_steps<AB: TrainingBackendBounds>(
+    config: &ModelConfig,
+    batch: usize,
+    device: &AB::Device,
+) -> Box<dyn FnMut()> {
     match config.kernels {
         KernelChoice::Custom => {
-            let optimizer = FusedAdamConfig::new().init();
-            time_steps::<AB, _>(config, optimizer, batch, repeats, device)
+            steps_with::<AB, _>(config, FusedAdamConfig::new().init(), batch, device)
         }
         KernelChoice::Builtin => {
-            let optimizer = AdamConfig::new().init();
-            time_steps::<AB, _>(config, optimizer, batch, repeats, device)
+            steps_with::<AB, _>(config, AdamConfig::new().init(), batch, device)
         }
     }
 }
 
-fn time_steps<AB, O>(
+fn steps_with<AB, O>(
     config: &ModelConfig,
     mut optimizer: O,
     batch: usize,
-    repeats: Repeats,
     device: &AB::Device,
-) -> Timing
+) -> Box<dyn FnMut()>
 where
     AB: TrainingBackendBounds,
-    O: Optimizer<Network<AB>, AB>,
+    O: Optimizer<Network<AB>, AB> + 'static,
 {
     let (images, targets) = batch_of::<AB>(batch, device);
     let mut network = Some(config.init::<AB>(device));
-    time(
-        repeats,
-        || {
-            let model = network.take().expect("network");
-            let loss = cross_entropy(model.forward(images.clone()), targets.clone());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            network = Some(optimizer.step(1e-3, model, grads));
-        },
-        || sync::<AB>(device),
-    )
+    Box::new(move || {
+        let model = network.take().expect("network");
+        let loss = cross_entropy(model.forward(images.clone()), targets.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        network = Some(optimizer.step(1e-3, model, grads));
+    })
 }
 
 fn time_inference<B: custom_kernels::KernelBackend>(
@@ -456,11 +463,21 @@ fn time_inference<B: custom_kernels::KernelBackend>(
     repeats: Repeats,
     device: &B::Device,
 ) -> Timing {
-    let (images, _) = batch_of::<B>(batch, device);
-    let network = config.init::<B>(device);
     time(
         repeats,
-        || drop(network.forward(images.clone()).argmax(1)),
+        inference_batches::<B>(config, batch, device),
         || sync::<B>(device),
     )
+}
+
+/// Inference of `config`'s network on one batch of `batch` stand-in images: each call of the
+/// closure is one forward pass and the predicted classes (left on the device).
+pub fn inference_batches<B: custom_kernels::KernelBackend>(
+    config: &ModelConfig,
+    batch: usize,
+    device: &B::Device,
+) -> Box<dyn FnMut()> {
+    let (images, _) = batch_of::<B>(batch, device);
+    let network = config.init::<B>(device);
+    Box::new(move || drop(network.forward(images.clone()).argmax(1)))
 }

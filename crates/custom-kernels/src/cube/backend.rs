@@ -1,23 +1,28 @@
 //! [`RawKernels`] for Burn's `CubeBackend` (wgpu): allocate the outputs and launch the kernels.
 
-use burn::tensor::ops::{FloatTensor, FloatTensorOps};
+use burn::tensor::ops::{ActivationOps, FloatTensor, FloatTensorOps, ModuleOps};
 use burn::tensor::{DType, Shape, TensorMetadata};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
 use cubecl::{CubeCount, CubeDim};
 
+use super::adam::adam_step_kernel;
 use super::conv::{
     self, ConvKernelShape, GemmTile, conv2d_forward_kernel, conv2d_input_grad_kernel,
     conv2d_max_pool_forward_kernel, conv2d_weight_grad_kernel, conv2d_weight_grad_reduce_kernel,
 };
+use super::linear::{bias_grad_kernel, bias_relu_kernel, relu_bias_grad_kernel};
+use super::loss::{LOSS_THREADS, cross_entropy_backward_kernel, cross_entropy_forward_kernel};
 use super::pool::{
     avg_pool2d_backward_kernel, avg_pool2d_forward_kernel, max_pool2d_backward_kernel,
-    max_pool2d_forward_kernel,
+    max_pool2d_forward_kernel, max_pool2d_relu_backward_kernel,
 };
-use crate::backend::{LayerGrads, RawKernels, conv_then_max_pool};
+use crate::backend::{
+    LayerGrads, RawKernels, conv_then_max_pool, conv2d_backward_from_output_grad,
+};
 use crate::builtin::BuiltinLayers;
-use crate::spec::{ConvSpec, PoolSpec};
+use crate::spec::{AdamStep, ConvSpec, PoolSpec};
 
 /// Threads per cube (workgroup) of the one-thread-per-element kernels.
 const THREADS: usize = 256;
@@ -113,9 +118,11 @@ where
 {
 }
 
-/// The conv and pool ops launch this crate's kernels (`cube::conv`, `cube::pool`). The fully
-/// connected layer and the Adam update keep the trait's defaults (Burn's tensor ops): Burn's
-/// matmul is already a tuned GPU GEMM.
+/// Every op launches this crate's kernels (`cube::conv`, `cube::pool`, `cube::linear`,
+/// `cube::loss`, `cube::adam`), except the fully connected layer's GEMMs, which stay Burn's
+/// matmul (already a tuned GPU GEMM). On a GPU a small network's training step is bound by
+/// its number of launches (`cargo xtask gpu-calls` counts them), so each op is as few
+/// launches as it can be.
 impl<R, F, I, BT> RawKernels for CubeBackend<R, F, I, BT>
 where
     R: CubeRuntime,
@@ -378,6 +385,214 @@ where
             grad.dtype.into(),
         );
         input_grad
+    }
+
+    /// The ReLU's mask is applied while the gradient is routed through the pool (one launch
+    /// instead of three).
+    fn conv2d_pool_backward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        pooled: FloatTensor<Self>,
+        argmax: CubeTensor<R>,
+        pooled_grad: FloatTensor<Self>,
+        conv: ConvSpec,
+        pool: PoolSpec,
+        want_input_grad: bool,
+    ) -> LayerGrads<Self> {
+        let [n, _, h, w] = dims4(&input);
+        let [k, _, kh, kw] = dims4(&weight);
+        let [oh, ow] = conv
+            .output_size([h, w], [kh, kw])
+            .expect("conv2d+pool backward: kernel fits the input");
+        let conv_shape = Shape::new([n, k, oh, ow]);
+        let conv_grad = if conv.relu {
+            let grad = into_contiguous(pooled_grad);
+            let pooled = into_contiguous(pooled);
+            let argmax = into_contiguous(argmax);
+            let conv_grad = empty_like(&grad, conv_shape.clone(), grad.dtype);
+            let (count, dim) = launch_grid(conv_shape.num_elements());
+            let dtypes = [grad.dtype.into(), argmax.dtype.into()];
+            max_pool2d_relu_backward_kernel::launch::<R>(
+                &grad.client.clone(),
+                count,
+                dim,
+                grad.into_tensor_arg(),
+                pooled.into_tensor_arg(),
+                argmax.into_tensor_arg(),
+                conv_grad.clone().into_tensor_arg(),
+                pool.kernel[0] as u32,
+                pool.kernel[1] as u32,
+                pool.stride[0] as u32,
+                pool.stride[1] as u32,
+                dtypes,
+            );
+            conv_grad
+        } else {
+            Self::max_pool2d_backward(conv_shape, pooled_grad, argmax, pool)
+        };
+        conv2d_backward_from_output_grad::<Self>(input, weight, conv_grad, conv, want_input_grad)
+    }
+
+    /// Burn's matmul, then the bias and the ReLU in place (two launches).
+    fn linear_forward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        let output = into_contiguous(Self::float_matmul(x, weight));
+        let Some(bias) = bias else {
+            return if relu { Self::relu(output) } else { output };
+        };
+        let bias = into_contiguous(bias);
+        let (count, dim) = launch_grid(output.shape().num_elements());
+        let dtype = output.dtype;
+        bias_relu_kernel::launch::<R>(
+            &output.client.clone(),
+            count,
+            dim,
+            output.clone().into_tensor_arg(),
+            bias.into_tensor_arg(),
+            relu,
+            dtype.into(),
+        );
+        output
+    }
+
+    /// The ReLU's mask and the bias gradient in one launch, then Burn's matmuls.
+    fn linear_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        relu_output: Option<FloatTensor<Self>>,
+        output_grad: FloatTensor<Self>,
+        want_input_grad: bool,
+    ) -> LayerGrads<Self> {
+        let grad = into_contiguous(output_grad);
+        let [_, cols] = grad.shape().dims::<2>();
+        let dtype = grad.dtype;
+        let client = grad.client.clone();
+        let bias_grad = empty_like(&grad, Shape::new([cols]), dtype);
+        let (count, dim) = launch_grid(cols);
+        let grad = match relu_output {
+            Some(output) => {
+                let masked = empty_like(&grad, grad.shape(), dtype);
+                relu_bias_grad_kernel::launch::<R>(
+                    &client,
+                    count,
+                    dim,
+                    grad.into_tensor_arg(),
+                    into_contiguous(output).into_tensor_arg(),
+                    masked.clone().into_tensor_arg(),
+                    bias_grad.clone().into_tensor_arg(),
+                    dtype.into(),
+                );
+                masked
+            }
+            None => {
+                bias_grad_kernel::launch::<R>(
+                    &client,
+                    count,
+                    dim,
+                    grad.clone().into_tensor_arg(),
+                    bias_grad.clone().into_tensor_arg(),
+                    dtype.into(),
+                );
+                grad
+            }
+        };
+        LayerGrads {
+            input: want_input_grad.then(|| Self::linear_x_backward(weight, grad.clone())),
+            weight: Self::linear_weight_backward(x, grad),
+            bias: bias_grad,
+        }
+    }
+
+    /// One launch (one cube).
+    fn cross_entropy_forward(
+        logits: FloatTensor<Self>,
+        targets: CubeTensor<R>,
+    ) -> FloatTensor<Self> {
+        let logits = into_contiguous(logits);
+        let targets = into_contiguous(targets);
+        let loss = empty_like(&logits, Shape::new([1]), logits.dtype);
+        let dtypes = [logits.dtype.into(), targets.dtype.into()];
+        cross_entropy_forward_kernel::launch::<R>(
+            &logits.client.clone(),
+            CubeCount::Static(1, 1, 1),
+            CubeDim::new_1d(LOSS_THREADS),
+            logits.into_tensor_arg(),
+            targets.into_tensor_arg(),
+            loss.clone().into_tensor_arg(),
+            LOSS_THREADS,
+            dtypes,
+        );
+        loss
+    }
+
+    /// One launch (a thread per row).
+    fn cross_entropy_backward(
+        logits: FloatTensor<Self>,
+        targets: CubeTensor<R>,
+        loss_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let logits = into_contiguous(logits);
+        let targets = into_contiguous(targets);
+        let loss_grad = into_contiguous(loss_grad);
+        let grad = empty_like(&logits, logits.shape(), logits.dtype);
+        let (count, dim) = launch_grid(targets.shape().num_elements());
+        let dtypes = [logits.dtype.into(), targets.dtype.into()];
+        cross_entropy_backward_kernel::launch::<R>(
+            &logits.client.clone(),
+            count,
+            dim,
+            logits.into_tensor_arg(),
+            targets.into_tensor_arg(),
+            loss_grad.into_tensor_arg(),
+            grad.clone().into_tensor_arg(),
+            dtypes,
+        );
+        grad
+    }
+
+    /// One launch per parameter tensor, into new tensors.
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: &AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let s = step.scalars();
+        let [param, grad, moment_1, moment_2] =
+            [param, grad, moment_1, moment_2].map(into_contiguous);
+        let shape = param.shape();
+        let dtype = param.dtype;
+        let [new_param, new_moment_1, new_moment_2] =
+            [(); 3].map(|()| empty_like(&param, shape.clone(), dtype));
+        let (count, dim) = launch_grid(shape.num_elements());
+        adam_step_kernel::launch::<R>(
+            &param.client.clone(),
+            count,
+            dim,
+            param.into_tensor_arg(),
+            grad.into_tensor_arg(),
+            moment_1.into_tensor_arg(),
+            moment_2.into_tensor_arg(),
+            new_param.clone().into_tensor_arg(),
+            new_moment_1.clone().into_tensor_arg(),
+            new_moment_2.clone().into_tensor_arg(),
+            s.beta_1,
+            s.one_minus_beta_1,
+            s.beta_2,
+            s.one_minus_beta_2,
+            s.moment_scale,
+            s.epsilon_scaled,
+            s.lr,
+            s.weight_decay.unwrap_or(0.0),
+            s.weight_decay.is_some(),
+            dtype.into(),
+        );
+        (new_param, new_moment_1, new_moment_2)
     }
 }
 

@@ -64,6 +64,53 @@ pub fn max_pool2d_backward_kernel<F: Float, I: Int>(
     if pos >= input_grad.len() {
         terminate!();
     }
+    // Without the ReLU's mask `pooled` is not read: `grad` stands in for it.
+    input_grad[pos] = routed_grad(
+        grad, grad, argmax, input_grad, pos, kernel_h, kernel_w, stride_h, stride_w, false,
+    );
+}
+
+/// The same, for a max-pool after a ReLU, with the ReLU's backward applied on the way: a
+/// window's gradient passes only where its maximum (`pooled`) is positive (the default
+/// composition multiplies by `sign(pooled)` first, a launch more).
+#[cube(launch)]
+pub fn max_pool2d_relu_backward_kernel<F: Float, I: Int>(
+    grad: &Tensor<F>,
+    pooled: &Tensor<F>,
+    argmax: &Tensor<I>,
+    input_grad: &mut Tensor<F>,
+    #[comptime] kernel_h: u32,
+    #[comptime] kernel_w: u32,
+    #[comptime] stride_h: u32,
+    #[comptime] stride_w: u32,
+    #[define(F, I)] _dtypes: [StorageType; 2],
+) {
+    let pos = ABSOLUTE_POS;
+    if pos >= input_grad.len() {
+        terminate!();
+    }
+    input_grad[pos] = routed_grad(
+        grad, pooled, argmax, input_grad, pos, kernel_h, kernel_w, stride_h, stride_w, true,
+    );
+}
+
+/// The sum of `grad` over the windows whose maximum was input position `pos` (of
+/// `input_grad`'s shape), each counted only where its `pooled` value is positive when
+/// `relu_mask` is set.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn routed_grad<F: Float, I: Int>(
+    grad: &Tensor<F>,
+    pooled: &Tensor<F>,
+    argmax: &Tensor<I>,
+    input_grad: &Tensor<F>,
+    pos: usize,
+    #[comptime] kernel_h: u32,
+    #[comptime] kernel_w: u32,
+    #[comptime] stride_h: u32,
+    #[comptime] stride_w: u32,
+    #[comptime] relu_mask: bool,
+) -> F {
     let in_w = input_grad.shape(3);
     let in_h = input_grad.shape(2);
     let x = pos % in_w;
@@ -79,11 +126,17 @@ pub fn max_pool2d_backward_kernel<F: Float, I: Int>(
         for ox in first_window(x, kernel_w, stride_w)..ox_end {
             let out_index = (plane * out_h + oy) * out_w + ox;
             if u32::cast_from(argmax[out_index]) == here {
-                sum += grad[out_index];
+                if relu_mask {
+                    if pooled[out_index] > F::new(0.0) {
+                        sum += grad[out_index];
+                    }
+                } else {
+                    sum += grad[out_index];
+                }
             }
         }
     }
-    input_grad[pos] = sum;
+    sum
 }
 
 /// Along one axis, the first output position whose window (`o * stride .. o * stride +

@@ -1,0 +1,96 @@
+//! Counts what the GPU is asked to do, for the launch-bound training step on wgpu: kernel
+//! launches (compute dispatches) and host reads (buffers mapped to read results back, each a
+//! wait for the queue to drain). These counts do not depend on the machine, so a CPU-only
+//! machine with Mesa's software Vulkan (lavapipe) says how a training step will fare on a GPU.
+//!
+//! The counts come from wgpu itself: wgpu-core logs every API call at the `trace` level
+//! (`ComputePass::dispatch`, `Buffer::map_async`) through the `log` crate, and
+//! [`GpuCallCounter::install`] installs a `log` logger that counts those two records and
+//! drops everything else. wgpu records a dispatch when CubeCL submits its queued work, so read
+//! the counts after a sync (Burn's `B::sync`). The logger is the process's one `log` logger:
+//! install it in a process that counts, before anything else installs one (Burn's `Learner`
+//! installs its own file logger, so count outside a `Learner`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use log::{LevelFilter, Log, Metadata, Record};
+
+/// What the GPU was asked to do between two [`GpuCallCounter::now`]s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GpuCalls {
+    /// Compute dispatches: one per kernel launch.
+    pub launches: u64,
+    /// Buffers mapped for reading: one per read of results back to the host.
+    pub reads: u64,
+}
+
+impl std::ops::Sub for GpuCalls {
+    type Output = GpuCalls;
+
+    fn sub(self, earlier: GpuCalls) -> GpuCalls {
+        GpuCalls {
+            launches: self.launches - earlier.launches,
+            reads: self.reads - earlier.reads,
+        }
+    }
+}
+
+/// The process's counts, kept by the `log` logger [`GpuCallCounter::install`] installs.
+pub struct GpuCallCounter {
+    launches: AtomicU64,
+    reads: AtomicU64,
+}
+
+static COUNTER: GpuCallCounter = GpuCallCounter {
+    launches: AtomicU64::new(0),
+    reads: AtomicU64::new(0),
+};
+
+/// The crate whose API-call records are counted.
+const WGPU_CORE: &str = "wgpu_core";
+
+/// The start of the record of a compute dispatch (wgpu-core's `ComputePass::dispatch`)...
+const DISPATCH: &str = "ComputePass::dispatch ";
+
+/// ...and of a buffer mapped for the host (wgpu-core's `Buffer::map_async`).
+const MAP_ASYNC: &str = "Buffer::map_async ";
+
+impl GpuCallCounter {
+    /// Installs the counting logger as the process's `log` logger and lets `trace` records
+    /// through. Fails when another logger is installed already.
+    pub fn install() -> Result<&'static GpuCallCounter, String> {
+        log::set_logger(&COUNTER).map_err(|_| {
+            "cannot count GPU calls: this process has a `log` logger installed already".to_string()
+        })?;
+        log::set_max_level(LevelFilter::Trace);
+        Ok(&COUNTER)
+    }
+
+    /// The counts so far (since the process started).
+    pub fn now(&self) -> GpuCalls {
+        GpuCalls {
+            launches: self.launches.load(Ordering::SeqCst),
+            reads: self.reads.load(Ordering::SeqCst),
+        }
+    }
+}
+
+impl Log for GpuCallCounter {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.target().starts_with(WGPU_CORE)
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let message = record.args().to_string();
+        if message.starts_with(DISPATCH) {
+            self.launches.fetch_add(1, Ordering::SeqCst);
+        } else if message.starts_with(MAP_ASYNC) {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn flush(&self) {}
+}
