@@ -145,6 +145,7 @@ const MAX_LAUNCHES_PER_STEP: [(model::ModelKind, f64); 3] = [
 /// `cargo xtask gpu-calls`'s code: few launches, and nothing read back to the host.
 #[test]
 fn wgpu_training_steps_launch_few_kernels_and_read_nothing() {
+    use custom_kernels::gpu_calls::GpuCallCounter;
     use xtask::gpu_calls::{GpuCallsArgs, count, table};
     if std::env::var_os(GPU_CALLS_CHILD).is_some() {
         let device = custom_kernels::wgpu_device().unwrap();
@@ -157,7 +158,8 @@ fn wgpu_training_steps_launch_few_kernels_and_read_nothing() {
             batch: 8,
             steps: 2,
         };
-        let rows = count::<training::backend::WgpuTraining>(&args, &device).unwrap();
+        let counter = GpuCallCounter::install().unwrap();
+        let rows = count::<training::backend::WgpuTraining>(&args, &device, counter).unwrap();
         println!("{}", table(&rows));
         for row in &rows {
             let (_, max) = MAX_LAUNCHES_PER_STEP

@@ -258,3 +258,23 @@ fn the_default_run_is_the_documented_recipe() {
         "rotate ±10°, scale ±15%, elastic (alpha 34, sigma 4), shift ±3 px, jitter 0.5"
     );
 }
+
+/// `--backend cuda` in the default build (without the `cuda` feature) stops before anything
+/// runs, with an error naming the feature to build with; nothing is written.
+#[test]
+fn cuda_in_a_build_without_it_names_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("run");
+    let output = training()
+        .args(["--backend", "cuda", "--epochs", "1", "--train-limit", "64"])
+        .arg("--artifacts")
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    let stderr = crate::programs::assert_clean_failure(&output);
+    assert!(
+        stderr.contains("built without CUDA") && stderr.contains("--features cuda"),
+        "{stderr}"
+    );
+    assert!(!artifacts.join(WEIGHTS_FILE).exists());
+}

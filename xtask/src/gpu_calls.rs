@@ -52,12 +52,12 @@ pub struct PerRun {
 }
 
 /// Runs each network's step and inference on the autodiff backend `AB` (wgpu) and counts
-/// their GPU calls. Installs the counting logger: call once per process.
+/// their GPU calls with `counter` ([`GpuCallCounter::install`]).
 pub fn count<AB: TrainingBackendBounds>(
     args: &GpuCallsArgs,
     device: &AB::Device,
+    counter: &GpuCallCounter,
 ) -> Result<Vec<NetworkCalls>> {
-    let counter = GpuCallCounter::install().map_err(anyhow::Error::msg)?;
     let batch = args.batch as usize;
     let mut rows = Vec::new();
     for &network in &args.models {

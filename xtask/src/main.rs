@@ -4,6 +4,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use custom_kernels::gpu_calls::GpuCallCounter;
 use training::backend::{BackendChoice, NdarrayTraining};
 use xtask::cli::{Cli, Task};
 use xtask::{bench, check_features, gpu_calls, robustness};
@@ -16,6 +17,10 @@ fn main() -> ExitCode {
             BackendChoice::Wgpu => bench::run::<training::backend::WgpuTraining>(&args),
             #[cfg(not(feature = "wgpu"))]
             BackendChoice::Wgpu => Err(bench::wgpu_not_built()),
+            #[cfg(feature = "cuda")]
+            BackendChoice::Cuda => bench::run::<training::backend::CudaTraining>(&args),
+            #[cfg(not(feature = "cuda"))]
+            BackendChoice::Cuda => Err(anyhow::anyhow!(custom_kernels::CUDA_NOT_BUILT)),
         }),
         Task::CheckFeatures => report(check_features::check_features()),
         Task::Robustness(args) => report(robustness::run(&args).and_then(|rows| {
@@ -25,14 +30,7 @@ fn main() -> ExitCode {
             workbench_io::atomic_write(&path, table.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))
         })),
-        Task::GpuCalls(args) => report(
-            custom_kernels::wgpu_device()
-                .map_err(anyhow::Error::msg)
-                .and_then(|device| {
-                    gpu_calls::count::<training::backend::WgpuTraining>(&args, &device)
-                })
-                .map(|rows| print!("{}", gpu_calls::table(&rows))),
-        ),
+        Task::GpuCalls(args) => report(gpu_calls_on_wgpu(&args)),
         Task::Ci => report(run_all(&[
             &["fmt", "--all", "--", "--check"],
             &[
@@ -47,6 +45,15 @@ fn main() -> ExitCode {
             &["test", "--release", "--workspace"],
         ])),
     }
+}
+
+/// `cargo xtask gpu-calls`: counts on the default wgpu device and prints the table.
+fn gpu_calls_on_wgpu(args: &gpu_calls::GpuCallsArgs) -> anyhow::Result<()> {
+    let device = custom_kernels::wgpu_device().map_err(anyhow::Error::msg)?;
+    let counter = GpuCallCounter::install().map_err(anyhow::Error::msg)?;
+    let rows = gpu_calls::count::<training::backend::WgpuTraining>(args, &device, counter)?;
+    print!("{}", gpu_calls::table(&rows));
+    Ok(())
 }
 
 /// The exit code of a task, with its error on standard error.

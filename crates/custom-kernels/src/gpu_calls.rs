@@ -9,7 +9,7 @@
 //! drops everything else. wgpu records a dispatch when CubeCL submits its queued work, so read
 //! the counts after a sync (Burn's `B::sync`). The logger is the process's one `log` logger:
 //! install it in a process that counts, before anything else installs one (Burn's `Learner`
-//! installs its own file logger, so count outside a `Learner`).
+//! then does without its file logger and says so in a warning, which this logger drops).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -36,7 +36,9 @@ pub mod value_names;
 
 pub use adam::{FusedAdam, FusedAdamConfig};
 pub use backend::{KernelBackend, LayerGrads, RawKernels};
-pub use backend_choice::{BackendChoice, wgpu_device};
+#[cfg(feature = "cuda")]
+pub use backend_choice::cuda_device;
+pub use backend_choice::{BackendChoice, CUDA_NOT_BUILT, wgpu_device};
 pub use builtin::BuiltinLayers;
 pub use ops::{
     KernelChoice, PoolKind, avg_pool2d, conv2d, conv2d_pool, cross_entropy, global_avg_pool2d,

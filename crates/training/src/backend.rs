@@ -40,10 +40,19 @@ impl LoaderWorkers for Wgpu {
     const LOADER_WORKERS: usize = 0;
 }
 
+/// On CUDA as on wgpu (the same CubeCL runtime and its per-thread streams).
+#[cfg(feature = "cuda")]
+impl LoaderWorkers for burn::backend::Cuda {
+    const LOADER_WORKERS: usize = 0;
+}
+
 /// The autodiff backend `--backend ndarray` trains on.
 pub type NdarrayTraining = Autodiff<NdArray>;
 /// The autodiff backend `--backend wgpu` trains on.
 pub type WgpuTraining = Autodiff<Wgpu>;
+/// The autodiff backend `--backend cuda` trains on (a build with the `cuda` feature).
+#[cfg(feature = "cuda")]
+pub type CudaTraining = Autodiff<burn::backend::Cuda>;
 
 /// The `--backend` of `cargo run -p training`: ndarray, or wgpu in a build with the `wgpu`
 /// feature (`cargo run -p training --features wgpu`).

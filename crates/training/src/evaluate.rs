@@ -64,5 +64,13 @@ pub fn evaluate_saved(
             let (network, _) = load_model::<burn::backend::Wgpu>(dir, &device)?;
             Ok(evaluate(&network, dataset, batch_size, &device))
         }
+        #[cfg(feature = "cuda")]
+        BackendChoice::Cuda => {
+            let device = custom_kernels::cuda_device().map_err(anyhow::Error::msg)?;
+            let (network, _) = load_model::<burn::backend::Cuda>(dir, &device)?;
+            Ok(evaluate(&network, dataset, batch_size, &device))
+        }
+        #[cfg(not(feature = "cuda"))]
+        BackendChoice::Cuda => Err(anyhow::anyhow!(custom_kernels::CUDA_NOT_BUILT)),
     }
 }

@@ -104,6 +104,14 @@ pub fn run_on_backend(
             config,
             options,
         ),
+        #[cfg(feature = "cuda")]
+        BackendChoice::Cuda => run_session::<crate::backend::CudaTraining>(
+            custom_kernels::cuda_device().map_err(anyhow::Error::msg)?,
+            config,
+            options,
+        ),
+        #[cfg(not(feature = "cuda"))]
+        BackendChoice::Cuda => Err(anyhow::anyhow!(custom_kernels::CUDA_NOT_BUILT)),
     }
 }
 
