@@ -141,12 +141,22 @@ const MAX_LAUNCHES_PER_STEP: [(model::ModelKind, f64); 3] = [
     (model::ModelKind::Mlp, 38.0),
 ];
 
+/// Training steps the training tool's longer epoch has over its shorter one: past one read of
+/// the scores ([`training::step_scores::READ_EVERY`]), so that the read shows in the count.
+const TOOL_EXTRA_STEPS: u64 = 150;
+
+/// Host reads per training step of the training tool, at most (issue 37's goal: one per 50
+/// steps; Burn's `ClassificationOutput` read once per step, 1.0).
+const MAX_TOOL_READS_PER_STEP: f64 = 1.0 / 50.0;
+
 /// Each network's training step and inference batch on wgpu (lavapipe in CI), counted with
-/// `cargo xtask gpu-calls`'s code: few launches, and nothing read back to the host.
+/// `cargo xtask gpu-calls`'s code: few launches, and nothing read back to the host; and the
+/// training tool's own steps (Burn's `Learner` with its metrics): as few launches, and at most
+/// one read per 50 steps.
 #[test]
 fn wgpu_training_steps_launch_few_kernels_and_read_nothing() {
     use custom_kernels::gpu_calls::GpuCallCounter;
-    use xtask::gpu_calls::{GpuCallsArgs, count, table};
+    use xtask::gpu_calls::{GpuCallsArgs, count, count_tool, table, tool_table};
     if std::env::var_os(GPU_CALLS_CHILD).is_some() {
         let device = custom_kernels::wgpu_device().unwrap();
         let args = GpuCallsArgs {
@@ -157,6 +167,7 @@ fn wgpu_training_steps_launch_few_kernels_and_read_nothing() {
             kernels: vec![KernelChoice::Custom],
             batch: 8,
             steps: 2,
+            tool_steps: TOOL_EXTRA_STEPS,
         };
         let counter = GpuCallCounter::install().unwrap();
         let rows = count::<training::backend::WgpuTraining>(&args, &device, counter).unwrap();
@@ -183,6 +194,22 @@ fn wgpu_training_steps_launch_few_kernels_and_read_nothing() {
                 row.network
             );
         }
+        let scratch = tempfile::tempdir().unwrap();
+        let tool = count_tool(TOOL_EXTRA_STEPS, scratch.path(), counter).unwrap();
+        println!("{}", tool_table(&tool));
+        // The counter sees the tool's reads (the checkpoint, the test set's scores).
+        assert!(tool.short_run.reads > 0, "{tool:?}");
+        assert!(
+            tool.per_step.reads <= MAX_TOOL_READS_PER_STEP,
+            "the training tool reads {} times per step, more than {MAX_TOOL_READS_PER_STEP}",
+            tool.per_step.reads
+        );
+        let (_, max_launches) = MAX_LAUNCHES_PER_STEP[0];
+        assert!(
+            tool.per_step.launches <= max_launches,
+            "the training tool launches {} kernels per LeNet-5 step, more than {max_launches}",
+            tool.per_step.launches
+        );
         return;
     }
     if let Err(error) = custom_kernels::wgpu_device() {
@@ -207,4 +234,5 @@ fn wgpu_training_steps_launch_few_kernels_and_read_nothing() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     // The child's test ran (and did not just match no test).
     assert!(stdout.contains("| lenet5 | custom |"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("| per extra step |"), "{stdout}\n{stderr}");
 }

@@ -31,8 +31,8 @@ pub enum Task {
     /// ±6 px and with pixel noise. Prints a markdown table (also saved in the --out folder).
     Robustness(robustness::RobustnessArgs),
     /// Count the kernel launches and host reads of each network's training step and inference
-    /// batch on wgpu (Mesa's software Vulkan is enough: the counts do not depend on the
-    /// machine). Prints a markdown table.
+    /// batch on wgpu, and of the training tool's steps (Mesa's software Vulkan is enough: the
+    /// counts do not depend on the machine). Prints markdown tables.
     GpuCalls(gpu_calls::GpuCallsArgs),
 }
 

@@ -53,6 +53,11 @@ fn gpu_calls_on_wgpu(args: &gpu_calls::GpuCallsArgs) -> anyhow::Result<()> {
     let counter = GpuCallCounter::install().map_err(anyhow::Error::msg)?;
     let rows = gpu_calls::count::<training::backend::WgpuTraining>(args, &device, counter)?;
     print!("{}", gpu_calls::table(&rows));
+    if args.tool_steps > 0 {
+        let scratch = tempfile::tempdir()?;
+        let calls = gpu_calls::count_tool(args.tool_steps, scratch.path(), counter)?;
+        print!("\n{}", gpu_calls::tool_table(&calls));
+    }
     Ok(())
 }
 

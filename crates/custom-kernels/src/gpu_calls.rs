@@ -1,17 +1,19 @@
 //! Counts what the GPU is asked to do, for the launch-bound training step on wgpu: kernel
-//! launches (compute dispatches) and host reads (buffers mapped to read results back, each a
-//! wait for the queue to drain). These counts do not depend on the machine, so a CPU-only
+//! launches (compute dispatches) and host reads (requests to read results back, each a wait for
+//! the queue to drain, however many buffers it maps). These counts do not depend on the machine, so a CPU-only
 //! machine with Mesa's software Vulkan (lavapipe) says how a training step will fare on a GPU.
 //!
 //! The counts come from wgpu itself: wgpu-core logs every API call at the `trace` level
 //! (`ComputePass::dispatch`, `Buffer::map_async`) through the `log` crate, and
 //! [`GpuCallCounter::install`] installs a `log` logger that counts those two records and
-//! drops everything else. wgpu records a dispatch when CubeCL submits its queued work, so read
+//! drops everything else. One read request maps its buffers one after the other (CubeCL's
+//! `read_resources`, behind a Burn `Transaction`), so a run of maps for reading with no other
+//! wgpu record between them counts as one read. wgpu records a dispatch when CubeCL submits its queued work, so read
 //! the counts after a sync (Burn's `B::sync`). The logger is the process's one `log` logger:
 //! install it in a process that counts, before anything else installs one (Burn's `Learner`
 //! then does without its file logger and says so in a warning, which this logger drops).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
 
@@ -20,7 +22,7 @@ use log::{LevelFilter, Log, Metadata, Record};
 pub struct GpuCalls {
     /// Compute dispatches: one per kernel launch.
     pub launches: u64,
-    /// Buffers mapped for reading: one per read of results back to the host.
+    /// Reads of results back to the host: runs of buffers mapped for reading.
     pub reads: u64,
 }
 
@@ -39,11 +41,14 @@ impl std::ops::Sub for GpuCalls {
 pub struct GpuCallCounter {
     launches: AtomicU64,
     reads: AtomicU64,
+    /// The last wgpu record was a map for reading (the next one continues its read).
+    in_read: AtomicBool,
 }
 
 static COUNTER: GpuCallCounter = GpuCallCounter {
     launches: AtomicU64::new(0),
     reads: AtomicU64::new(0),
+    in_read: AtomicBool::new(false),
 };
 
 /// The crate whose API-call records are counted.
@@ -52,8 +57,12 @@ const WGPU_CORE: &str = "wgpu_core";
 /// The start of the record of a compute dispatch (wgpu-core's `ComputePass::dispatch`)...
 const DISPATCH: &str = "ComputePass::dispatch ";
 
-/// ...and of a buffer mapped for the host (wgpu-core's `Buffer::map_async`).
+/// ...and of a buffer mapped for the host (wgpu-core's `Buffer::map_async`)...
 const MAP_ASYNC: &str = "Buffer::map_async ";
+
+/// ...for reading (the record ends with the operation, `BufferMapOperation { host: Read, .. }`;
+/// a staging buffer mapped for writing, as uploads recycle them, waits for nothing).
+const FOR_READING: &str = "host: Read";
 
 impl GpuCallCounter {
     /// Installs the counting logger as the process's `log` logger and lets `trace` records
@@ -87,8 +96,13 @@ impl Log for GpuCallCounter {
         let message = record.args().to_string();
         if message.starts_with(DISPATCH) {
             self.launches.fetch_add(1, Ordering::SeqCst);
-        } else if message.starts_with(MAP_ASYNC) {
+        }
+        let read_map = message.starts_with(MAP_ASYNC) && message.contains(FOR_READING);
+        if read_map && !self.in_read.swap(true, Ordering::SeqCst) {
             self.reads.fetch_add(1, Ordering::SeqCst);
+        }
+        if !read_map {
+            self.in_read.store(false, Ordering::SeqCst);
         }
     }
 

@@ -17,10 +17,9 @@ use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use serde::{Deserialize, Serialize};
 
 use crate::epoch_clock::{EpochClock, split_note};
+use crate::score_metrics::{ACCURACY, LOSS};
 
-/// Burn's names of the metrics the run registers.
-const LOSS: &str = "Loss";
-const ACCURACY: &str = "Accuracy";
+/// Burn's name of its learning-rate metric, which the run registers.
 const LEARNING_RATE: &str = "Learning Rate";
 
 /// The metrics of one finished epoch (accuracies in percent).

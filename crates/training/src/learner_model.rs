@@ -1,15 +1,17 @@
-//! The network wrapped for Burn's `Learner`: cross-entropy loss and classification output.
-//! The loss is the project's fused softmax cross-entropy ([`cross_entropy`]), whose exact
-//! gradient keeps seeded runs reproducible.
+//! The network wrapped for Burn's `Learner`: cross-entropy loss, and the batch's scores kept
+//! on the device until they are due ([`crate::step_scores`]). The loss is the project's fused
+//! softmax cross-entropy ([`cross_entropy`]), whose exact gradient keeps seeded runs
+//! reproducible.
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use custom_kernels::{KernelBackend, cross_entropy};
 use mnist_data::MnistBatch;
 use model::Network;
 
 use crate::epoch_clock::EpochClock;
+use crate::step_scores::{ScoreBook, StepScores};
 
 /// A [`Network`] as Burn's `Learner` trains it: the network, with softmax cross-entropy on its
 /// logits as the loss.
@@ -20,18 +22,30 @@ pub struct LearnerModel<B: KernelBackend> {
     /// Stamped as each training step starts (not part of the record).
     #[module(skip)]
     pub clock: EpochClock,
+    /// The training batches' scores (not part of the record).
+    #[module(skip)]
+    pub train_scores: ScoreBook,
+    /// The validation batches' scores (not part of the record).
+    #[module(skip)]
+    pub valid_scores: ScoreBook,
 }
 
 impl<B: KernelBackend> LearnerModel<B> {
-    /// Logits, loss and targets for one batch.
-    pub fn forward_classification(&self, batch: MnistBatch<B>) -> ClassificationOutput<B> {
-        let logits = self.network.forward(batch.images);
-        let loss = cross_entropy(logits.clone(), batch.targets.clone());
-        ClassificationOutput {
-            loss,
-            output: logits,
-            targets: batch.targets,
+    /// `network`, stamping `clock`, with empty score books.
+    pub fn new(network: Network<B>, clock: EpochClock) -> Self {
+        Self {
+            network,
+            clock,
+            train_scores: ScoreBook::default(),
+            valid_scores: ScoreBook::default(),
         }
+    }
+
+    /// Logits `[batch, 10]` and mean loss `[1]` of one batch.
+    fn logits_and_loss(&self, batch: &MnistBatch<B>) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        let logits = self.network.forward(batch.images.clone());
+        let loss = cross_entropy(logits.clone(), batch.targets.clone());
+        (logits, loss)
     }
 }
 
@@ -39,20 +53,25 @@ impl<B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend> TrainStep
     for LearnerModel<B>
 {
     type Input = MnistBatch<B>;
-    type Output = ClassificationOutput<B>;
+    type Output = StepScores;
 
-    fn step(&self, batch: MnistBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
+    fn step(&self, batch: MnistBatch<B>) -> TrainOutput<StepScores> {
         self.clock.start_step();
-        let output = self.forward_classification(batch);
-        TrainOutput::new(self, output.loss.backward(), output)
+        let (logits, loss) = self.logits_and_loss(&batch);
+        let grads = loss.backward();
+        let scores = self
+            .train_scores
+            .record(loss.inner(), logits.inner(), batch.targets.inner());
+        TrainOutput::new(self, grads, scores)
     }
 }
 
 impl<B: KernelBackend> InferenceStep for LearnerModel<B> {
     type Input = MnistBatch<B>;
-    type Output = ClassificationOutput<B>;
+    type Output = StepScores;
 
-    fn step(&self, batch: MnistBatch<B>) -> ClassificationOutput<B> {
-        self.forward_classification(batch)
+    fn step(&self, batch: MnistBatch<B>) -> StepScores {
+        let (logits, loss) = self.logits_and_loss(&batch);
+        self.valid_scores.record(loss, logits, batch.targets)
     }
 }

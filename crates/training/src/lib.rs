@@ -18,7 +18,9 @@ pub mod recorder;
 pub mod report;
 pub mod run;
 pub mod run_folder;
+pub mod score_metrics;
 pub mod session;
+pub mod step_scores;
 pub mod strategies;
 
 pub use args::TrainArgs;

@@ -11,7 +11,7 @@ use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::lr_scheduler::LrScheduler;
 use burn::prelude::*;
 use burn::record::{BurnRecordNoItem, Recorder};
-use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
+use burn::train::metric::LearningRateMetric;
 use burn::train::{Learner, SupervisedTraining};
 use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
 
@@ -25,6 +25,8 @@ use crate::optimizer::{AnyOptimizer, AnyOptimizerRecord, scheduler};
 use crate::quiet_renderer::QuietRenderer;
 use crate::recorder::CheckpointRecorder;
 use crate::run_folder::{checkpoint_file, checkpointed_epochs};
+use crate::score_metrics::{Accuracy, MeanLoss};
+use crate::step_scores::ScoredLoader;
 use crate::strategies::{KeepBestAndLatest, PatienceStopping, best_epoch};
 use custom_kernels::KernelBackend;
 use model::ModelKind;
@@ -216,10 +218,7 @@ pub fn train_once<B: TrainingBackendBounds>(
 
     B::seed(device, spec.seed);
     let clock = EpochClock::default();
-    let learner_model = LearnerModel {
-        network: config.model.init::<B>(device),
-        clock: clock.clone(),
-    };
+    let learner_model = LearnerModel::new(config.model.init::<B>(device), clock.clone());
     let log = EpochLog::new(
         dir.join(METRICS_FILE),
         history,
@@ -280,21 +279,27 @@ fn fit<B: TrainingBackendBounds>(
 ) -> Result<LearnerModel<B::InnerBackend>> {
     let clock = learner_model.clock.clone();
     let workers = <B::InnerBackend as LoaderWorkers>::LOADER_WORKERS;
-    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(EpochLoader::new(
-        data.train.clone(),
-        config,
-        spec.seed,
-        resume_from.unwrap_or(0),
-        workers,
-        Default::default(),
-        clock.clone(),
+    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(ScoredLoader::new(
+        Arc::new(EpochLoader::new(
+            data.train.clone(),
+            config,
+            spec.seed,
+            resume_from.unwrap_or(0),
+            workers,
+            Default::default(),
+            clock.clone(),
+        )),
+        learner_model.train_scores.clone(),
     ));
-    let valid_loader = Arc::new(TimedLoader::new(
-        DataLoaderBuilder::new(MnistBatcher::default())
-            .batch_size(valid_batch_size(config.batch_size))
-            .num_workers(workers)
-            .build(data.valid.clone()),
-        clock.clone(),
+    let valid_loader = Arc::new(ScoredLoader::new(
+        Arc::new(TimedLoader::new(
+            DataLoaderBuilder::new(MnistBatcher::default())
+                .batch_size(valid_batch_size(config.batch_size))
+                .num_workers(workers)
+                .build(data.valid.clone()),
+            clock.clone(),
+        )),
+        learner_model.valid_scores.clone(),
     ));
     let iterations_per_epoch = data.train.len().div_ceil(config.batch_size);
     let scheduler = scheduler(config, iterations_per_epoch)?;
@@ -305,7 +310,7 @@ fn fit<B: TrainingBackendBounds>(
     }
     let recorder = CheckpointRecorder::default();
     let mut training = SupervisedTraining::new(dir, train_loader, valid_loader)
-        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .metrics((Accuracy::default(), MeanLoss::default()))
         .metric_train_numeric(LearningRateMetric::new())
         .with_metric_logger(log.clone())
         .with_file_checkpointer(recorder.clone())
