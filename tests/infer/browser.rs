@@ -191,8 +191,22 @@ const READ_PAGE: &str = r#"
             status: document.getElementById('status').textContent};
 "#;
 
+/// The class of the maps of "What it looks at" (unset until they are drawn) and how many
+/// pixels of each map have any red (the saliency, and the occlusion's drops).
+const READ_ATTENTION: &str = r#"
+    const red = (id) => {
+        const c = document.getElementById(id);
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let count = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] > data[i + 1]) count++;
+        return count;
+    };
+    return {class: document.getElementById('attention-card').dataset.class ?? null,
+            saliency: red('saliency'), occlusion: red('occlusion')};
+"#;
+
 #[test]
-fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_shown() {
+fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_and_saliency_shown() {
     let (driver, chromium) = match browser() {
         Ok(found) => found,
         Err(why) => {
@@ -262,6 +276,23 @@ fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_shown() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(shown["digit"], answer["digit"].to_string(), "page vs API");
     println!("the drawn 7 was read as {}", answer["digit"]);
+
+    // What it looks at: the predicted class's saliency and occlusion maps, drawn.
+    let attention = wait_for("the saliency and occlusion maps", || {
+        let seen = browser.run(READ_ATTENTION);
+        seen["class"].is_string().then_some(seen)
+    });
+    println!("what it looks at: {attention}");
+    assert_eq!(
+        attention["class"], shown["digit"],
+        "the maps are the answer's"
+    );
+    for map in ["saliency", "occlusion"] {
+        assert!(
+            attention[map].as_u64().unwrap() > 0,
+            "the {map} map shows nothing: {attention}"
+        );
+    }
     let laptop = browser.screenshot("serve-laptop.png");
 
     // A random test digit, then the phone-sized page.

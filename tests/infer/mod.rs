@@ -15,5 +15,6 @@ mod import_pytorch;
 mod library_example;
 mod pool;
 mod reports;
+mod saliency;
 mod serve;
 mod serve_limits;

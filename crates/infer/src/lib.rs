@@ -21,6 +21,7 @@ pub mod picture;
 pub mod pool;
 pub mod preprocess;
 pub mod render;
+pub mod saliency;
 pub mod state_dict;
 
 pub use classifier::{Classifier, InferError, Prediction, read_digit};

@@ -109,6 +109,19 @@ pub enum Network<B: KernelBackend> {
 }
 
 impl<B: KernelBackend> Network<B> {
+    /// The same network with its dropout off. Burn's dropout draws masks whenever the backend
+    /// records gradients, so gradients through the network outside training (the saliency
+    /// maps of `infer`) take this one.
+    pub fn without_dropout(self) -> Self {
+        match self {
+            Network::Convnet(mut convnet) => {
+                convnet.dropout.prob = 0.0;
+                Network::Convnet(convnet)
+            }
+            other => other,
+        }
+    }
+
     /// Logits `[batch, 10]` for normalised images `[batch, 1, 28, 28]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         self.forward_observed(images, &mut NoObserver)

@@ -6,6 +6,9 @@
 //!   `{"pixels": [784 values 0-255]}` (MNIST-style, 0 = background); the answer is the digit,
 //!   the ten probabilities, the 28x28 input the network got and, with `maps=true`, every conv
 //!   layer's feature maps;
+//! - `POST /api/saliency?model=NAME&class=D&dx=N&dy=N`: the same bodies; the answer is the
+//!   prediction, the input, and what the network looks at for class `D` (default: the
+//!   predicted digit): the saliency and occlusion maps, 28x28 each ([`infer::saliency`]);
 //! - `GET /api/sample?index=N`: a test image of MNIST with its label (a random one without
 //!   `index`).
 //!
@@ -24,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use image::{DynamicImage, GrayImage};
 use infer::picture::{PictureError, decode_picture};
-use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE};
+use mnist_data::{CLASSES, IMAGE_PIXELS, IMAGE_SIDE};
 use serde::{Deserialize, Serialize};
 
 use infer::preprocess::mnist_pixels;
@@ -33,7 +36,7 @@ use infer::render::FeatureMaps;
 use super::connection::track_requests;
 use super::error::{ApiError, is_json};
 use super::guard::{HostCheck, check_host, json_errors, security_headers};
-use super::models::{Look, Served};
+use super::models::{Attended, Look, Served, ServedModel};
 use super::{BODY_READ_TIMEOUT, MAX_REQUEST_BYTES, MAX_SHIFT, page};
 
 /// What a picture or JSON pixels (`what`) where nothing stands out from the background get;
@@ -53,6 +56,7 @@ pub fn router(served: Arc<Served>, hosts: HostCheck) -> Router {
         .route("/style.css", get(page::style))
         .route("/api/models", get(models))
         .route("/api/predict", post(predict))
+        .route("/api/saliency", post(saliency))
         .route("/api/sample", get(sample))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -209,15 +213,77 @@ async fn predict(
     body: Body,
 ) -> Result<axum::Json<Look>, ApiError> {
     let Query(query) = query?;
-    let body = read_body(&headers, body).await?;
-    for (axis, value) in [("dx", query.dx), ("dy", query.dy)] {
+    let shift = checked_shift(query.dx, query.dy)?;
+    let maps = query.maps;
+    let look = on_image(served, query.model, headers, body, move |model, pixels| {
+        model.look(pixels, shift, maps)
+    })
+    .await?;
+    Ok(axum::Json(look))
+}
+
+/// The options of `POST /api/saliency`.
+#[derive(Debug, Deserialize)]
+pub struct SaliencyQuery {
+    /// The model's name (default: the first served).
+    model: Option<String>,
+    /// The class whose maps are wanted (default: the predicted digit).
+    class: Option<u8>,
+    /// Shift right (negative: left), pixels.
+    #[serde(default)]
+    dx: i32,
+    /// Shift down (negative: up), pixels.
+    #[serde(default)]
+    dy: i32,
+}
+
+async fn saliency(
+    State(served): State<Arc<Served>>,
+    query: Result<Query<SaliencyQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Attended>, ApiError> {
+    let Query(query) = query?;
+    let shift = checked_shift(query.dx, query.dy)?;
+    if let Some(class) = query.class.filter(|&c| usize::from(c) >= CLASSES) {
+        return Err(ApiError::bad_request(format!(
+            "class = {class}: classes are the digits 0 to {}",
+            CLASSES - 1
+        )));
+    }
+    let class = query.class;
+    let attended = on_image(served, query.model, headers, body, move |model, pixels| {
+        model.attend(pixels, shift, class)
+    })
+    .await?;
+    Ok(axum::Json(attended))
+}
+
+/// The shift `(dx, dy)` of a request, refused (400) past [`MAX_SHIFT`].
+fn checked_shift(dx: i32, dy: i32) -> Result<(i32, i32), ApiError> {
+    for (axis, value) in [("dx", dx), ("dy", dy)] {
         if !(-MAX_SHIFT..=MAX_SHIFT).contains(&value) {
             return Err(ApiError::bad_request(format!(
                 "{axis} = {value}: shifts go from -{MAX_SHIFT} to {MAX_SHIFT} pixels"
             )));
         }
     }
-    let index = match &query.model {
+    Ok((dx, dy))
+}
+
+/// Runs `work` with the model named `model` (the first served without a name; 404 for an
+/// unknown one) on the request's image: its body, a picture or JSON pixels as the
+/// `Content-Type` says, read within the limits, decoded and preprocessed. The decoding and
+/// `work` run off the async threads, a bounded number at once: other requests go on meanwhile.
+async fn on_image<T: Send + 'static>(
+    served: Arc<Served>,
+    model: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+    work: impl FnOnce(&ServedModel, &[u8; IMAGE_PIXELS]) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let body = read_body(&headers, body).await?;
+    let index = match &model {
         None => 0,
         Some(name) => served
             .models
@@ -238,15 +304,13 @@ async fn predict(
         .acquire()
         .await
         .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
-    // Parsing, decoding, preprocessing and inference off the async threads: other requests go
-    // on meanwhile.
-    let look = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let pixels = if json {
             pixels_from_json(&body)?
         } else {
             pixels_from_picture(&body)?
         };
-        Ok::<_, ApiError>(served.models[index].look(&pixels, (query.dx, query.dy), query.maps))
+        Ok::<_, ApiError>(work(&served.models[index], &pixels))
     })
     .await
     .map_err(|error| {
@@ -254,8 +318,7 @@ async fn predict(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("inference failed: {error}"),
         )
-    })??;
-    Ok(axum::Json(look))
+    })?
 }
 
 /// Requests decoded and run at once, per core. Beyond that a request waits for a slot

@@ -1,5 +1,6 @@
-//! The served networks: loading them, and one look at an image (the prediction and what every
-//! conv layer sees), which is all the API does with a model.
+//! The served networks: loading them, one look at an image (the prediction and what every
+//! conv layer sees), and what a network looks at in it (the saliency and occlusion maps):
+//! all the API does with a model.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 use infer::features::{classify_with_feature_maps, first_layer_kernels};
 use infer::render::FeatureMaps;
+use infer::saliency::{Attention, attention};
 use infer::{Classifier, DefaultBackend, Prediction};
 
 use super::ServeOptions;
@@ -42,6 +44,25 @@ pub struct Look {
     /// Every conv layer's output (after its ReLU), if asked for.
     pub maps: Vec<FeatureMaps>,
     /// Time spent in the network, milliseconds.
+    pub inference_ms: f64,
+}
+
+/// What a network looks at in an image: its input, its prediction, and the saliency and
+/// occlusion maps of one class.
+#[derive(Debug, Serialize)]
+pub struct Attended {
+    /// The model that looked.
+    pub model: String,
+    /// The 28x28 input as the network got it (after the shift), 0 = background.
+    pub input: Vec<u8>,
+    /// The prediction.
+    #[serde(flatten)]
+    pub prediction: Prediction,
+    /// The maps.
+    #[serde(flatten)]
+    pub attention: Attention,
+    /// Time spent in the network (the prediction, the gradients and the occluded images),
+    /// milliseconds.
     pub inference_ms: f64,
 }
 
@@ -85,6 +106,30 @@ impl ServedModel {
             input: input.to_vec(),
             prediction,
             maps,
+            inference_ms: duration_ms(started.elapsed()),
+        }
+    }
+}
+
+impl ServedModel {
+    /// What the network looks at in `pixels` (MNIST-style) moved by `shift` pixels, for `class`
+    /// (default: the predicted digit).
+    pub fn attend(
+        &self,
+        pixels: &[u8; IMAGE_PIXELS],
+        shift: (i32, i32),
+        class: Option<u8>,
+    ) -> Attended {
+        let input = translate(pixels, shift.0 as isize, shift.1 as isize);
+        let started = Instant::now();
+        let prediction = self.classifier.classify_pixels(&[input]).remove(0);
+        let class = class.unwrap_or(prediction.digit);
+        let attention = attention(&self.classifier, &input, usize::from(class));
+        Attended {
+            model: self.name.clone(),
+            input: input.to_vec(),
+            prediction,
+            attention,
             inference_ms: duration_ms(started.elapsed()),
         }
     }

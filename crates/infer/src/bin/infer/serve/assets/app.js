@@ -148,12 +148,22 @@ $("model").addEventListener("change", () => {
   showModel();
   predict();
 });
+for (let digit = 0; digit < 10; digit++) {
+  $("class").append(Object.assign(document.createElement("option"), { value: digit, textContent: digit }));
+}
+$("class").addEventListener("change", () => predict());
 
 async function getJson(url, options) {
   const response = await fetch(url, options);
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
   return body;
+}
+
+function saliencyUrl(model) {
+  const query = new URLSearchParams({ model, dx: $("dx").value, dy: $("dy").value });
+  if ($("class").value !== "") query.set("class", $("class").value);
+  return `/api/saliency?${query}`;
 }
 
 function predictUrl(model, maps) {
@@ -184,6 +194,13 @@ async function predict() {
     const look = await ask(chosen, true);
     if (ticket !== inflight) return;
     showLook(look);
+    const attended = await getJson(saliencyUrl(chosen), {
+      method: "POST",
+      headers: { "Content-Type": current.type },
+      body: current.body,
+    });
+    if (ticket !== inflight) return;
+    showAttention(attended);
     const others = models.filter((m) => m.name !== chosen);
     const answers = await Promise.all(others.map((m) => ask(m.name, false)));
     if (ticket !== inflight) return;
@@ -199,6 +216,13 @@ function showEmpty() {
   $("bars").replaceChildren();
   $("compare").replaceChildren();
   $("maps").replaceChildren();
+  $("attention-note").textContent = "";
+  delete $("attention-card").dataset.class;
+  for (const id of ["saliency", "occlusion"]) {
+    const canvas = $(id).getContext("2d");
+    canvas.fillStyle = "#000";
+    canvas.fillRect(0, 0, 28, 28);
+  }
   const input = $("input").getContext("2d");
   input.fillStyle = "#000";
   input.fillRect(0, 0, 28, 28);
@@ -253,6 +277,32 @@ function showLook(look) {
   $("maps").replaceChildren(...layers);
   const shift = `${$("dx").value}, ${$("dy").value}`;
   status(`${look.model} answered in ${look.inference_ms.toFixed(2)} ms (server-side, with the maps); shift ${shift}`);
+}
+
+// The saliency (red over the input's grey) and the occlusion (red where hiding the square
+// lowers the class's probability, blue where it raises it), 28x28 each.
+function showAttention(attended) {
+  const base = attended.probabilities[attended.class];
+  const paint = (id, colour) => {
+    const canvas = $(id).getContext("2d");
+    const image = canvas.createImageData(28, 28);
+    for (let i = 0; i < 784; i++) image.data.set([...colour(i), 255], i * 4);
+    canvas.putImageData(image, 0, 0);
+  };
+  paint("saliency", (i) => {
+    const ink = Math.round(attended.input[i] * 0.35);
+    const heat = attended.saliency[i];
+    return [Math.round(ink + (255 - ink) * heat), ink, ink];
+  });
+  paint("occlusion", (i) => {
+    const change = base > 0 ? (base - attended.occlusion[i]) / base : 0;
+    const t = Math.min(Math.abs(change), 1);
+    const ink = Math.round(attended.input[i] * 0.35);
+    const hot = Math.round(ink + (255 - ink) * t);
+    return change >= 0 ? [hot, ink, ink] : [ink, ink, hot];
+  });
+  $("attention-note").textContent = `class ${attended.class}: probability ${(100 * base).toFixed(1)}% as drawn; ${attended.inference_ms.toFixed(0)} ms on the server`;
+  $("attention-card").dataset.class = String(attended.class);
 }
 
 function showComparison(answers) {
