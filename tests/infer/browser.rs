@@ -295,6 +295,19 @@ fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_and_saliency_sho
     }
     let laptop = browser.screenshot("serve-laptop.png");
 
+    // The shift curves: one line per model, nine points each.
+    browser.run("document.getElementById('measure').click();");
+    let points = wait_for("the shift curve", || {
+        let points = browser.run(
+            "const line = document.querySelector('#curve polyline.curve'); \
+             return line ? line.getAttribute('points').trim().split(' ').length : null;",
+        );
+        points.as_u64()
+    });
+    assert_eq!(points, 9, "shifts 0 to 8");
+    browser.run("document.getElementById('shifts-card').scrollIntoView();");
+    let shifts = browser.screenshot("serve-shifts.png");
+
     // A random test digit, then the phone-sized page.
     browser.run("document.getElementById('random').click();");
     wait_for("a random test digit", || {
@@ -307,5 +320,10 @@ fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_and_saliency_sho
     browser.resize(390, 2400);
     std::thread::sleep(Duration::from_millis(300));
     let phone = browser.screenshot("serve-phone.png");
-    println!("screenshots: {} and {}", laptop.display(), phone.display());
+    println!(
+        "screenshots: {}, {} and {}",
+        laptop.display(),
+        shifts.display(),
+        phone.display()
+    );
 }

@@ -18,3 +18,4 @@ mod reports;
 mod saliency;
 mod serve;
 mod serve_limits;
+mod shift_curve;

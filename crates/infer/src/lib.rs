@@ -22,6 +22,7 @@ pub mod pool;
 pub mod preprocess;
 pub mod render;
 pub mod saliency;
+pub mod shift_curve;
 pub mod state_dict;
 
 pub use classifier::{Classifier, InferError, Prediction, read_digit};

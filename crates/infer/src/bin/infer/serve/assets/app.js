@@ -363,6 +363,56 @@ function diverging(v, scale) {
   return v < 0 ? [fade, fade, 255] : [255, fade, fade];
 }
 
+// The shift curves: accuracy (0-100%) against the shift (0-8 px), one line per model.
+const CURVE_COLOURS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
+
+$("measure").addEventListener("click", async () => {
+  const images = $("curve-images").value;
+  status(`measuring every model on ${images} moved test images...`);
+  try {
+    showCurves(await getJson(`/api/shifts?${new URLSearchParams({ images })}`));
+    status(`shift curves: ${images} test images per shift`);
+  } catch (error) {
+    status(error.message, true);
+  }
+});
+
+function showCurves(curves) {
+  const svg = $("curve");
+  const ns = "http://www.w3.org/2000/svg";
+  const element = (name, attributes, text) => {
+    const node = document.createElementNS(ns, name);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const [left, right, top, bottom] = [44, 500, 12, 224];
+  const last = curves.shifts[curves.shifts.length - 1];
+  const x = (shift) => left + ((right - left) * shift) / last;
+  const y = (accuracy) => bottom - ((bottom - top) * accuracy) / 100;
+  const parts = [];
+  const legend = [];
+  for (const accuracy of [0, 25, 50, 75, 100]) {
+    parts.push(element("line", { x1: left, x2: right, y1: y(accuracy), y2: y(accuracy), class: "grid" }));
+    parts.push(element("text", { x: left - 6, y: y(accuracy) + 4, "text-anchor": "end" }, `${accuracy}%`));
+  }
+  for (const shift of curves.shifts) {
+    parts.push(element("text", { x: x(shift), y: bottom + 16, "text-anchor": "middle" }, shift));
+  }
+  parts.push(element("text", { x: (left + right) / 2, y: bottom + 32, "text-anchor": "middle" }, "pixels moved right"));
+  curves.models.forEach((model, i) => {
+    const colour = CURVE_COLOURS[i % CURVE_COLOURS.length];
+    const points = model.accuracy.map((a, s) => `${x(curves.shifts[s])},${y(a)}`).join(" ");
+    parts.push(element("polyline", { points, fill: "none", stroke: colour, "stroke-width": 2, class: "curve" }));
+    const entry = document.createElement("span");
+    entry.style.color = colour;
+    entry.textContent = `${model.name}: ${model.accuracy[0].toFixed(1)}% → ${model.accuracy[last].toFixed(1)}%`;
+    legend.push(entry);
+  });
+  svg.replaceChildren(...parts);
+  $("curve-legend").replaceChildren(...legend);
+}
+
 function showModel() {
   const model = models.find((m) => m.name === $("model").value);
   if (!model) return;
