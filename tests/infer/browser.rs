@@ -1,8 +1,10 @@
 //! The `infer serve` page in a real browser: headless Chromium (Debian's `chromium` and
 //! `chromium-driver`), driven through WebDriver, draws a digit with pointer events on the
-//! canvas, then reads the predicted digit and the rendered feature maps from the page. The
-//! digit must be the API's answer for the same drawing. Screenshots of the page, laptop and
-//! phone sized, are saved under `target/tmp/` (`serve-laptop.png`, `serve-phone.png`).
+//! canvas, then reads the predicted digit, the rendered feature maps, the saliency maps and a
+//! shift curve from the page. The digit must be the API's answer for the same drawing.
+//! Screenshots of the page, laptop and phone sized, and of the shift curves are saved under
+//! `target/tmp/` (`serve-laptop.png`, `serve-phone.png`, `serve-shifts.png`). A second test
+//! opens a shared address and checks that the page shows the state it holds.
 //!
 //! WebDriver is JSON over HTTP, so the session is a few requests with the HTTP client the
 //! server tests use. Without `chromedriver` and `chromium` the test prints that it did not
@@ -16,8 +18,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::common::model_dir;
-use super::serve::{Server, post};
+use super::common::{committee_dir, model_dir};
+use super::serve::{Server, get, post};
 
 /// The browser and its driver, or why they cannot run.
 fn browser() -> Result<(PathBuf, PathBuf), String> {
@@ -327,3 +329,75 @@ fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_and_saliency_sho
         phone.display()
     );
 }
+
+/// A link holds the page's state (issue 36, part 5): the address a teacher copies opens the same
+/// model, shift, class, test digit and curves; and the page writes its state back into its
+/// address as it changes.
+#[test]
+fn a_shared_address_opens_the_same_view() {
+    let (driver, chromium) = match browser() {
+        Ok(found) => found,
+        Err(why) => {
+            crate::not_run::did_not_run(
+                "REQUIRE_BROWSER",
+                &format!("NO BROWSER: the browser test did not run: {why}"),
+            );
+            return;
+        }
+    };
+    let server = Server::start(&[model_dir(), committee_dir()]);
+    let (_, models) = get(&server.url("/api/models"));
+    let second = models[1]["name"].as_str().unwrap().to_string();
+    let browser = Browser::start(&driver, &chromium);
+    browser.resize(1280, 1900);
+    let shared = format!("/?model={second}&dx=3&dy=-2&class=4&sample=18&curves=50#shifts-card");
+    browser.call("POST", "/url", json!({"url": server.url(&shared)}));
+    let view = wait_for("the shared view", || {
+        let view = browser.run(READ_STATE);
+        (view["class_drawn"] == "4" && view["curve_points"] == 9).then_some(view)
+    });
+    println!("the shared address opens: {view}");
+    assert_eq!(view["model"], second.as_str(), "{view}");
+    assert_eq!(
+        (view["dx"].as_str(), view["dy"].as_str()),
+        (Some("3"), Some("-2"))
+    );
+    assert!(
+        view["truth"]
+            .as_str()
+            .unwrap()
+            .contains("MNIST test image 18"),
+        "{view}"
+    );
+
+    // Back to the first model and no shift: the address follows.
+    browser.run(
+        "const model = document.getElementById('model'); \
+         model.selectedIndex = 0; model.dispatchEvent(new Event('change')); \
+         document.getElementById('center').click();",
+    );
+    let address = wait_for("the address to follow", || {
+        let address = browser.run("return location.search + location.hash;");
+        let address = address.as_str()?.to_string();
+        (!address.contains(&second) && !address.contains("dx=")).then_some(address)
+    });
+    println!("after the changes: {address}");
+    let first = models[0]["name"].as_str().unwrap();
+    assert!(address.contains(&format!("model={first}")), "{address}");
+    assert!(
+        address.contains("sample=18") && address.contains("class=4"),
+        "{address}"
+    );
+    assert!(address.ends_with("#shifts-card"), "{address}");
+}
+
+/// The state the page shows: the model picked, the shift, the true-label line, the class of the
+/// drawn saliency maps and the points of the first shift curve.
+const READ_STATE: &str = r#"
+    const line = document.querySelector('#curve polyline.curve');
+    return {model: document.getElementById('model').value,
+            dx: document.getElementById('dx').value, dy: document.getElementById('dy').value,
+            truth: document.getElementById('truth').textContent,
+            class_drawn: document.getElementById('attention-card').dataset.class ?? null,
+            curve_points: line ? line.getAttribute('points').trim().split(' ').length : null};
+"#;

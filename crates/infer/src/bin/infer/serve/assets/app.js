@@ -79,11 +79,15 @@ $("clear").addEventListener("click", () => {
   current = null;
   truth = null;
   showEmpty();
+  saveState();
 });
 
-$("random").addEventListener("click", async () => {
+$("random").addEventListener("click", () => loadSample(null));
+
+// A test digit of MNIST (a random one for `index` null), drawn on the pad and sent.
+async function loadSample(index) {
   try {
-    const sample = await getJson("/api/sample");
+    const sample = await getJson(index === null ? "/api/sample" : `/api/sample?index=${index}`);
     drawPixels(sample.pixels);
     inked = false;
     truth = sample.label;
@@ -92,12 +96,13 @@ $("random").addEventListener("click", async () => {
       body: JSON.stringify({ pixels: sample.pixels }),
       type: "application/json",
       label: `MNIST test image ${sample.index}`,
+      index: sample.index,
     };
     predict();
   } catch (error) {
     status(error.message, true);
   }
-});
+}
 
 $("upload").addEventListener("change", async (event) => {
   const file = event.target.files[0];
@@ -187,6 +192,7 @@ function ask(model, maps) {
 // Sends the current input to the chosen model (with the feature maps) and to the others
 // (answer only), and shows the answers. An answer older than the latest request is dropped.
 async function predict() {
+  saveState();
   if (!current) return;
   const chosen = $("model").value;
   const ticket = ++inflight;
@@ -371,6 +377,8 @@ $("measure").addEventListener("click", async () => {
   status(`measuring every model on ${images} moved test images...`);
   try {
     showCurves(await getJson(`/api/shifts?${new URLSearchParams({ images })}`));
+    curvesMeasured = images;
+    saveState();
     status(`shift curves: ${images} test images per shift`);
   } catch (error) {
     status(error.message, true);
@@ -463,6 +471,46 @@ function showSummaries() {
   $("summary").replaceChildren(...blocks);
 }
 
+// The page's state in its address, so that a link opens the same view: the model, the shift,
+// the class of the saliency maps, the test digit shown, the shift curves measured (and, as the
+// fragment, the card scrolled to).
+let curvesMeasured = null;
+
+function saveState() {
+  const state = new URLSearchParams();
+  if ($("model").value) state.set("model", $("model").value);
+  for (const axis of ["dx", "dy"]) if ($(axis).value !== "0") state.set(axis, $(axis).value);
+  if ($("class").value !== "") state.set("class", $("class").value);
+  if (current?.kind === "sample") state.set("sample", current.index);
+  if (curvesMeasured !== null) state.set("curves", curvesMeasured);
+  const query = state.toString();
+  history.replaceState(null, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
+}
+
+// Applies the state of the address (unknown or out-of-range values are left at their defaults).
+function restoreState() {
+  const state = new URLSearchParams(location.search);
+  const model = state.get("model");
+  if (model && models.some((m) => m.name === model)) $("model").value = model;
+  for (const axis of ["dx", "dy"]) {
+    const value = Number(state.get(axis));
+    if (Number.isInteger(value) && Math.abs(value) <= Number($(axis).max)) {
+      $(axis).value = value;
+      $(`${axis}-out`).textContent = String(value);
+    }
+  }
+  const digit = state.get("class");
+  if (digit !== null && /^[0-9]$/.test(digit)) $("class").value = digit;
+  const images = Number(state.get("curves"));
+  if (Number.isInteger(images) && images >= 1 && images <= Number($("curve-images").max)) {
+    $("curve-images").value = images;
+    $("measure").click();
+  }
+  const sample = Number(state.get("sample"));
+  if (state.has("sample") && Number.isInteger(sample) && sample >= 0) loadSample(sample);
+  if (location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
+}
+
 async function start() {
   clearPad();
   showEmpty();
@@ -475,6 +523,7 @@ async function start() {
   $("model").replaceChildren(
     ...models.map((m) => Object.assign(document.createElement("option"), { value: m.name, textContent: `${m.name} (${m.kind}${m.members > 1 ? `, committee of ${m.members}` : ""})` })),
   );
+  restoreState();
   showModel();
   showSummaries();
   document.body.dataset.ready = "true";
