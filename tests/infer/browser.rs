@@ -1,9 +1,9 @@
 //! The `infer serve` page in a real browser: headless Chromium (Debian's `chromium` and
 //! `chromium-driver`), driven through WebDriver, draws a digit with pointer events on the
-//! canvas, then reads the predicted digit, the rendered feature maps, the saliency maps and a
-//! shift curve from the page. The digit must be the API's answer for the same drawing.
+//! canvas, then reads the predicted digit, the rendered feature maps, the saliency maps, the
+//! story of a clicked map pixel and a shift curve from the page. The digit must be the API's answer for the same drawing.
 //! Screenshots of the page, laptop and phone sized, and of the shift curves are saved under
-//! `target/tmp/` (`serve-laptop.png`, `serve-phone.png`, `serve-shifts.png`). A second test
+//! `target/tmp/` (`serve-laptop.png`, `serve-phone.png`, `serve-pixel.png`, `serve-shifts.png`). A second test
 //! opens a shared address and checks that the page shows the state it holds.
 //!
 //! WebDriver is JSON over HTTP, so the session is a few requests with the HTTP client the
@@ -193,6 +193,17 @@ const READ_PAGE: &str = r#"
             status: document.getElementById('status').textContent};
 "#;
 
+/// Where in the viewport the brightest pixel of conv1's first map is drawn, `[x, y]`.
+const BRIGHTEST_CONV1_PIXEL: &str = r#"
+    const canvas = document.querySelector('#maps .layer canvas');
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let best = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i] > data[best * 4]) best = i / 4;
+    const box = canvas.getBoundingClientRect();
+    return [Math.round(box.left + ((best % canvas.width) + 0.5) * box.width / canvas.width),
+            Math.round(box.top + (Math.floor(best / canvas.width) + 0.5) * box.height / canvas.height)];
+"#;
+
 /// The class of the maps of "What it looks at" (unset until they are drawn) and how many
 /// pixels of each map have any red (the saliency, and the occlusion's drops).
 const READ_ATTENTION: &str = r#"
@@ -297,6 +308,42 @@ fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_and_saliency_sho
     }
     let laptop = browser.screenshot("serve-laptop.png");
 
+    // Inside one pixel: a click on the brightest pixel of conv1's first map.
+    let target = browser.run(BRIGHTEST_CONV1_PIXEL);
+    let at = (target[0].as_i64().unwrap(), target[1].as_i64().unwrap());
+    browser.call("POST", "/actions", stroke(at, &[(0, 0)]));
+    let told = wait_for("inside one pixel", || {
+        let told = browser.run(
+            "const card = document.getElementById('pixel-card'); \
+             return card.dataset.value === undefined ? null : \
+               {value: Number(card.dataset.value), sum: Number(card.dataset.sum), \
+                field: card.dataset.field, text: card.textContent};",
+        );
+        (!told.is_null()).then_some(told)
+    });
+    let (value, sum) = (
+        told["value"].as_f64().unwrap(),
+        told["sum"].as_f64().unwrap(),
+    );
+    println!(
+        "inside one pixel: value {value}, sum {sum}, field {}",
+        told["field"]
+    );
+    assert!(value > 0.0, "the brightest pixel is lit: {told}");
+    assert!(
+        (value - sum).abs() <= 1e-4,
+        "the sum shown is the map's value: {told}"
+    );
+    assert!(
+        told["text"]
+            .as_str()
+            .unwrap()
+            .contains("5x5 receptive field"),
+        "{told}"
+    );
+    browser.run("document.getElementById('maps-card').scrollIntoView();");
+    let pixel = browser.screenshot("serve-pixel.png");
+
     // The shift curves: one line per model, nine points each.
     browser.run("document.getElementById('measure').click();");
     let points = wait_for("the shift curve", || {
@@ -323,8 +370,9 @@ fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_and_saliency_sho
     std::thread::sleep(Duration::from_millis(300));
     let phone = browser.screenshot("serve-phone.png");
     println!(
-        "screenshots: {}, {} and {}",
+        "screenshots: {}, {}, {} and {}",
         laptop.display(),
+        pixel.display(),
         shifts.display(),
         phone.display()
     );

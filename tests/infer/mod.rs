@@ -12,6 +12,7 @@ mod convolve;
 mod export;
 mod failures;
 mod import_pytorch;
+mod inside_pixel;
 mod library_example;
 mod pool;
 mod reports;

@@ -15,6 +15,7 @@ pub mod evaluation;
 pub mod export;
 pub mod features;
 pub mod import;
+pub mod inside_pixel;
 pub mod matrix;
 pub mod pickle;
 pub mod picture;

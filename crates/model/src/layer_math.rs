@@ -7,6 +7,9 @@
 //!   `out = ceil(W / S)`
 //! * `VALID` (no padding): `out = ceil((W - F + 1) / S)`
 //! * parameters of a conv layer with weight sharing: `(F * F * C_in + 1) * K`
+//! * the receptive field of an output position `i` through layers `1..L`: walking back from
+//!   the last, positions `[a, b]` of a layer's output see `[a S - P, b S - P + F - 1]` of its
+//!   input
 //!
 //! where `W` is the input width (or height), `F` the filter size, `S` the stride,
 //! `C_in` the number of input channels and `K` the number of filters.
@@ -57,6 +60,67 @@ pub fn same_padding(input: usize, filter: usize, stride: usize) -> [usize; 2] {
 /// (one bias per filter).
 pub fn conv_params(filter_h: usize, filter_w: usize, in_channels: usize, filters: usize) -> usize {
     (filter_h * filter_w * in_channels + 1) * filters
+}
+
+/// One conv or pool layer along one axis: what its output size and receptive field depend on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Filter (or pooling window) size `F`.
+    pub filter: usize,
+    /// Stride `S`.
+    pub stride: usize,
+    /// Zeros added before the input `P` (and as many after).
+    pub padding: usize,
+}
+
+impl Window {
+    /// The output size for an input of `input`: `floor((W - F + 2P) / S) + 1`, or `None`
+    /// where the window does not fit.
+    pub fn output_size(&self, input: usize) -> Option<usize> {
+        output_size(
+            input,
+            self.filter,
+            self.stride,
+            Padding::Explicit(self.padding),
+        )
+    }
+
+    /// The formula filled in, e.g. `(28 - 5 + 2*2)/1 + 1 = 28` (`None` where it does not fit).
+    pub fn output_size_formula(&self, input: usize) -> Option<String> {
+        let Window {
+            filter,
+            stride,
+            padding,
+        } = *self;
+        Some(format!(
+            "({input} - {filter} + 2*{padding})/{stride} + 1 = {}",
+            self.output_size(input)?
+        ))
+    }
+}
+
+/// The first and last input positions that output position `index` of the last of `layers`
+/// sees, through all of them in order. Positions in the padding lie below 0 or past the input.
+///
+/// ```
+/// use model::layer_math::{Window, receptive_field};
+/// let conv5 = |padding| Window { filter: 5, stride: 1, padding };
+/// let pool2 = Window { filter: 2, stride: 2, padding: 0 };
+/// // LeNet-5's conv2 output 0 sees 14 input pixels, two of them padding.
+/// assert_eq!(receptive_field(&[conv5(2), pool2, conv5(0)], 0), (-2, 11));
+/// ```
+pub fn receptive_field(layers: &[Window], index: usize) -> (isize, isize) {
+    let (mut first, mut last) = (index as isize, index as isize);
+    for window in layers.iter().rev() {
+        let (filter, stride, padding) = (
+            window.filter as isize,
+            window.stride as isize,
+            window.padding as isize,
+        );
+        first = first * stride - padding;
+        last = last * stride - padding + filter - 1;
+    }
+    (first, last)
 }
 
 /// Trainable parameters of a fully connected layer: `(inputs + 1) * outputs`.

@@ -6,6 +6,7 @@ use burn::nn::{Dropout, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::init::InitScheme;
+use crate::layer_math::Window;
 use crate::trace::{LayerObserver, emit_features, emit_maps};
 use custom_kernels::{
     ConvSpec, KernelBackend, KernelChoice, PoolKind, PoolSpec, conv2d, conv2d_pool, pool2d,
@@ -56,6 +57,24 @@ impl ConvBlockShape {
         Self::POOL
             .output_size([self.conv_output_side(); 2])
             .expect("a network's pool fits its conv output")[0]
+    }
+
+    /// The conv along one axis, for sizes and receptive fields.
+    pub fn conv_window(&self) -> Window {
+        Window {
+            filter: self.kernel,
+            stride: 1,
+            padding: self.padding,
+        }
+    }
+
+    /// The pool after the conv along one axis.
+    pub fn pool_window(&self) -> Window {
+        Window {
+            filter: Self::POOL.kernel[0],
+            stride: Self::POOL.stride[0],
+            padding: 0,
+        }
     }
 
     /// The conv as the summary describes it, e.g. `conv 5x5/1 pad 2, 6 filters + ReLU`

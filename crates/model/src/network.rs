@@ -149,6 +149,16 @@ impl<B: KernelBackend> Network<B> {
         }
     }
 
+    /// The first conv layer's biases `[filters]` (`None` for the MLP).
+    pub fn first_conv_bias(&self) -> Option<Tensor<B, 1>> {
+        let conv1 = match self {
+            Network::Lenet5(net) => &net.conv1,
+            Network::Convnet(net) => &net.conv1,
+            Network::Mlp(_) => return None,
+        };
+        conv1.bias.as_ref().map(|bias| bias.val())
+    }
+
     /// Which architecture this is.
     pub fn kind(&self) -> ModelKind {
         match self {

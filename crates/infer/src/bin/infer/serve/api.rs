@@ -9,6 +9,10 @@
 //! - `POST /api/saliency?model=NAME&class=D&dx=N&dy=N`: the same bodies; the answer is the
 //!   prediction, the input, and what the network looks at for class `D` (default: the
 //!   predicted digit): the saliency and occlusion maps, 28x28 each ([`infer::saliency`]);
+//! - `POST /api/pixel?model=NAME&layer=L&channel=C&x=X&y=Y&dx=N&dy=N`: the same bodies; the
+//!   answer is inside one pixel of a feature map: its value, its receptive field, every
+//!   layer's output size and, for conv1, the sum of products that gives it
+//!   ([`infer::inside_pixel`]);
 //! - `GET /api/sample?index=N`: a test image of MNIST with its label (a random one without
 //!   `index`);
 //! - `GET /api/shifts?images=N`: every model's accuracy on the first `N` test images moved
@@ -29,18 +33,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use image::{DynamicImage, GrayImage};
 use infer::picture::{PictureError, decode_picture};
-use mnist_data::{CLASSES, IMAGE_PIXELS, IMAGE_SIDE};
+use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE};
 use serde::{Deserialize, Serialize};
 
 use infer::preprocess::mnist_pixels;
 use infer::render::FeatureMaps;
-use infer::shift_curve::{MAX_CURVE_SHIFT, shift_curve};
 
 use super::connection::track_requests;
 use super::error::{ApiError, is_json};
 use super::guard::{HostCheck, check_host, json_errors, security_headers};
-use super::models::{Attended, Look, Served, ServedModel};
-use super::{BODY_READ_TIMEOUT, MAX_REQUEST_BYTES, MAX_SHIFT, page};
+use super::models::{Look, Served, ServedModel};
+use super::{BODY_READ_TIMEOUT, MAX_REQUEST_BYTES, MAX_SHIFT, lessons, page};
 
 /// What a picture or JSON pixels (`what`) where nothing stands out from the background get;
 /// whether that is so, [`mnist_pixels`] decides for both.
@@ -59,9 +62,10 @@ pub fn router(served: Arc<Served>, hosts: HostCheck) -> Router {
         .route("/style.css", get(page::style))
         .route("/api/models", get(models))
         .route("/api/predict", post(predict))
-        .route("/api/saliency", post(saliency))
+        .route("/api/saliency", post(lessons::saliency))
+        .route("/api/pixel", post(lessons::pixel))
         .route("/api/sample", get(sample))
-        .route("/api/shifts", get(shifts))
+        .route("/api/shifts", get(lessons::shifts))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -226,45 +230,8 @@ async fn predict(
     Ok(axum::Json(look))
 }
 
-/// The options of `POST /api/saliency`.
-#[derive(Debug, Deserialize)]
-pub struct SaliencyQuery {
-    /// The model's name (default: the first served).
-    model: Option<String>,
-    /// The class whose maps are wanted (default: the predicted digit).
-    class: Option<u8>,
-    /// Shift right (negative: left), pixels.
-    #[serde(default)]
-    dx: i32,
-    /// Shift down (negative: up), pixels.
-    #[serde(default)]
-    dy: i32,
-}
-
-async fn saliency(
-    State(served): State<Arc<Served>>,
-    query: Result<Query<SaliencyQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<axum::Json<Attended>, ApiError> {
-    let Query(query) = query?;
-    let shift = checked_shift(query.dx, query.dy)?;
-    if let Some(class) = query.class.filter(|&c| usize::from(c) >= CLASSES) {
-        return Err(ApiError::bad_request(format!(
-            "class = {class}: classes are the digits 0 to {}",
-            CLASSES - 1
-        )));
-    }
-    let class = query.class;
-    let attended = on_image(served, query.model, headers, body, move |model, pixels| {
-        model.attend(pixels, shift, class)
-    })
-    .await?;
-    Ok(axum::Json(attended))
-}
-
 /// The shift `(dx, dy)` of a request, refused (400) past [`MAX_SHIFT`].
-fn checked_shift(dx: i32, dy: i32) -> Result<(i32, i32), ApiError> {
+pub(super) fn checked_shift(dx: i32, dy: i32) -> Result<(i32, i32), ApiError> {
     for (axis, value) in [("dx", dx), ("dy", dy)] {
         if !(-MAX_SHIFT..=MAX_SHIFT).contains(&value) {
             return Err(ApiError::bad_request(format!(
@@ -279,7 +246,7 @@ fn checked_shift(dx: i32, dy: i32) -> Result<(i32, i32), ApiError> {
 /// unknown one) on the request's image: its body, a picture or JSON pixels as the
 /// `Content-Type` says, read within the limits, decoded and preprocessed. The decoding and
 /// `work` run off the async threads, a bounded number at once: other requests go on meanwhile.
-async fn on_image<T: Send + 'static>(
+pub(super) async fn on_image<T: Send + 'static>(
     served: Arc<Served>,
     model: Option<String>,
     headers: HeaderMap,
@@ -330,7 +297,7 @@ async fn on_image<T: Send + 'static>(
 /// many decoders.
 const DECODES_PER_CORE: usize = 2;
 
-fn decode_slots() -> &'static tokio::sync::Semaphore {
+pub(super) fn decode_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     SLOTS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -429,71 +396,4 @@ async fn sample(
         label: served.test_set.label(index),
         pixels: served.test_set.image(index).to_vec(),
     }))
-}
-
-/// Test images of the shift curves when the request names no number.
-const DEFAULT_CURVE_IMAGES: usize = 300;
-/// Test images of the shift curves, at most: nine passes over them per model (a ConvNet's
-/// 18,000 images take seconds on two cores).
-const MAX_CURVE_IMAGES: usize = 2000;
-
-/// The options of `GET /api/shifts`.
-#[derive(Debug, Deserialize)]
-pub struct ShiftsQuery {
-    /// Test images measured (default [`DEFAULT_CURVE_IMAGES`]).
-    images: Option<usize>,
-}
-
-/// Every model's accuracy against the shift.
-#[derive(Serialize)]
-struct ShiftCurves {
-    images: usize,
-    /// Pixels moved right: 0 to [`MAX_CURVE_SHIFT`].
-    shifts: Vec<usize>,
-    models: Vec<ModelCurve>,
-}
-
-#[derive(Serialize)]
-struct ModelCurve {
-    name: String,
-    /// Accuracy (%) at each shift.
-    accuracy: Vec<f64>,
-}
-
-async fn shifts(
-    State(served): State<Arc<Served>>,
-    query: Result<Query<ShiftsQuery>, QueryRejection>,
-) -> Result<axum::Json<ShiftCurves>, ApiError> {
-    let Query(query) = query?;
-    let images = query.images.unwrap_or(DEFAULT_CURVE_IMAGES);
-    let most = served.test_set.len().min(MAX_CURVE_IMAGES);
-    if !(1..=most).contains(&images) {
-        return Err(ApiError::bad_request(format!(
-            "images = {images}: the curves take 1 to {most} test images"
-        )));
-    }
-    let _slot = decode_slots()
-        .acquire()
-        .await
-        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
-    let curves = tokio::task::spawn_blocking(move || ShiftCurves {
-        images,
-        shifts: (0..=MAX_CURVE_SHIFT).collect(),
-        models: served
-            .models
-            .iter()
-            .map(|model| ModelCurve {
-                name: model.name.clone(),
-                accuracy: shift_curve(&model.classifier, &served.test_set, images),
-            })
-            .collect(),
-    })
-    .await
-    .map_err(|error| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the shift curves failed: {error}"),
-        )
-    })?;
-    Ok(axum::Json(curves))
 }

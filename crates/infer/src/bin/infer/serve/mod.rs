@@ -19,6 +19,7 @@ pub mod api;
 pub mod connection;
 pub mod error;
 pub mod guard;
+pub mod lessons;
 pub mod models;
 pub mod page;
 

@@ -223,6 +223,10 @@ function showEmpty() {
   $("compare").replaceChildren();
   $("maps").replaceChildren();
   $("attention-note").textContent = "";
+  $("pixel-story").replaceChildren();
+  const pixelInput = $("pixel-input").getContext("2d");
+  pixelInput.fillStyle = "#000";
+  pixelInput.fillRect(0, 0, 28, 28);
   delete $("attention-card").dataset.class;
   for (const id of ["saliency", "occlusion"]) {
     const canvas = $(id).getContext("2d");
@@ -236,13 +240,8 @@ function showEmpty() {
 }
 
 function showLook(look) {
-  // The input as the network got it: MNIST's white ink on black.
-  const input = $("input").getContext("2d");
-  const image = input.createImageData(28, 28);
-  look.input.forEach((v, i) => {
-    image.data.set([v, v, v, 255], i * 4);
-  });
-  input.putImageData(image, 0, 0);
+  lastInput = look.input;
+  drawInput(null);
 
   $("digit").textContent = look.digit;
   const truthLine = $("truth");
@@ -273,7 +272,9 @@ function showLook(look) {
   });
   $("bars").replaceChildren(...bars);
 
-  const layers = look.maps.map((layer) => mapsBlock(layer, greyMap));
+  const layers = look.maps.map((layer, index) =>
+    mapsBlock(layer, greyMap, (channel, x, y) => explainPixel(index + 1, channel, x, y)),
+  );
   if (layers.length === 0) {
     const note = document.createElement("p");
     note.className = "hint";
@@ -311,6 +312,88 @@ function showAttention(attended) {
   $("attention-card").dataset.class = String(attended.class);
 }
 
+// The input as the network got it (MNIST's white ink on black), with `field` outlined.
+let lastInput = null;
+
+function drawInput(field, id = "input") {
+  const input = $(id).getContext("2d");
+  const image = input.createImageData(28, 28);
+  lastInput.forEach((v, i) => {
+    image.data.set([v, v, v, 255], i * 4);
+  });
+  input.putImageData(image, 0, 0);
+  if (field) {
+    input.strokeStyle = "#facc15";
+    input.lineWidth = 1;
+    input.strokeRect(field.left + 0.5, field.top + 0.5, field.right - field.left, field.bottom - field.top);
+  }
+}
+
+// Inside one pixel: asks the server for the story of a map pixel and tells it.
+async function explainPixel(layer, channel, x, y) {
+  if (!current) return;
+  const query = new URLSearchParams({
+    model: $("model").value, layer, channel, x, y, dx: $("dx").value, dy: $("dy").value,
+  });
+  try {
+    const story = await getJson(`/api/pixel?${query}`, {
+      method: "POST",
+      headers: { "Content-Type": current.type },
+      body: current.body,
+    });
+    showPixel(story, channel, x, y);
+  } catch (error) {
+    status(error.message, true);
+  }
+}
+
+const fixed = (v) => v.toFixed(3);
+
+function showPixel(story, channel, x, y) {
+  drawInput(story.field);
+  drawInput(story.field, "pixel-input");
+  const f = story.field;
+  const parts = [];
+  const line = (text) => parts.push(Object.assign(document.createElement("p"), { textContent: text }));
+  line(`${story.layer_name}, map ${channel}, pixel (${x}, ${y}): ${fixed(story.value)} after the ReLU.`);
+  line(`It sees input pixels ${f.left}-${f.right} across and ${f.top}-${f.bottom} down: a ${f.side}x${f.side} receptive field${f.right - f.left + 1 < f.side || f.bottom - f.top + 1 < f.side ? ", part of it the zero padding past the border" : ""} (outlined in yellow on the input).`);
+  if (story.products) {
+    const p = story.products;
+    const side = Math.round(Math.sqrt(p.kernel.length));
+    const grid = (title, values) => {
+      const table = document.createElement("table");
+      table.className = "numbers";
+      table.createCaption().textContent = title;
+      for (let r = 0; r < side; r++) {
+        const row = table.insertRow();
+        for (let c = 0; c < side; c++) row.insertCell().textContent = values[r * side + c].toFixed(2);
+      }
+      return table;
+    };
+    const tables = document.createElement("div");
+    tables.className = "products";
+    tables.append(grid("input window (normalised)", p.window), grid(`kernel of map ${channel}`, p.kernel));
+    parts.push(tables);
+    const products = p.sum - p.bias;
+    const sum = document.createElement("p");
+    sum.id = "pixel-sum";
+    sum.textContent = `sum of the ${p.kernel.length} products ${fixed(products)} + bias ${fixed(p.bias)} = ${fixed(p.sum)}; ReLU: max(0, ${fixed(p.sum)}) = ${fixed(Math.max(0, p.sum))}`;
+    parts.push(sum);
+    $("pixel-card").dataset.sum = String(Math.max(0, p.sum));
+  } else {
+    delete $("pixel-card").dataset.sum;
+  }
+  const sizes = document.createElement("ul");
+  for (const size of story.sizes) {
+    sizes.append(Object.assign(document.createElement("li"), { textContent: `${size.layer}: ${size.formula}` }));
+  }
+  line("Each layer's output side, (W - F + 2P)/S + 1:");
+  parts.push(sizes);
+  $("pixel-story").replaceChildren(...parts);
+  $("pixel-card").dataset.value = String(story.value);
+  $("pixel-card").dataset.field = `${f.left},${f.top},${f.right},${f.bottom}`;
+}
+
 function showComparison(answers) {
   const parts = answers.map((a) => {
     const b = document.createElement("b");
@@ -329,8 +412,9 @@ function showComparison(answers) {
   });
 }
 
-// One layer's maps as a row of small canvases, coloured by `paint`.
-function mapsBlock(layer, paint) {
+// One layer's maps as a row of small canvases, coloured by `paint`; a click on a map's pixel
+// calls `pick(channel, x, y)` when given.
+function mapsBlock(layer, paint, pick) {
   const block = document.createElement("div");
   block.className = "layer";
   const title = document.createElement("h3");
@@ -350,6 +434,15 @@ function mapsBlock(layer, paint) {
       image.data.set([...paint(layer.values[c * size + i], scale), 255], i * 4);
     }
     map.putImageData(image, 0, 0);
+    if (pick) {
+      canvas.classList.add("pickable");
+      canvas.addEventListener("click", (event) => {
+        const box = canvas.getBoundingClientRect();
+        const x = Math.min(layer.width - 1, Math.floor(((event.clientX - box.left) * layer.width) / box.width));
+        const y = Math.min(layer.height - 1, Math.floor(((event.clientY - box.top) * layer.height) / box.height));
+        pick(c, x, y);
+      });
+    }
     grid.append(canvas);
   }
   block.append(title, grid);
