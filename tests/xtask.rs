@@ -142,7 +142,8 @@ const MAX_LAUNCHES_PER_STEP: [(model::ModelKind, f64); 3] = [
 ];
 
 /// Training steps the training tool's longer epoch has over its shorter one: past one read of
-/// the scores ([`training::step_scores::READ_EVERY`]), so that the read shows in the count.
+/// the scores on wgpu ([`training::backend::ScoreReads`], 128), so that the read shows in the
+/// count.
 const TOOL_EXTRA_STEPS: u64 = 150;
 
 /// Host reads per training step of the training tool, at most (issue 37's goal: one per 50

@@ -6,25 +6,15 @@ use infer::Classifier;
 use infer::saliency::{OCCLUSION_PATCH, attention};
 use mnist_data::{IMAGE_PIXELS, IMAGE_SIDE, Mnist, bundled_data_dir};
 use model::{ModelConfig, ModelKind};
-use serde_json::Value;
 
 use super::common::{committee_dir, model_dir};
-use super::serve::{Server, pixels_json, post, probabilities};
+use super::serve::{Server, floats, pixels_json, post, probabilities};
 
 /// Test images the properties are checked on.
 const IMAGES: [usize; 6] = [0, 1, 2, 3, 4, 18];
 
 /// The predicted class's mean saliency on the stroke over that off it, at least.
 const MIN_STROKE_RATIO: f64 = 1.25;
-
-fn floats(value: &Value) -> Vec<f64> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect()
-}
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
     let (sum, count) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));

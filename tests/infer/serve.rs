@@ -156,6 +156,16 @@ pub(super) fn pixels_json(pixels: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "pixels": pixels })).unwrap()
 }
 
+/// A JSON array of numbers.
+pub(super) fn floats(value: &Value) -> Vec<f64> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
 pub(super) fn probabilities(value: &Value) -> Vec<f64> {
     value["probabilities"]
         .as_array()

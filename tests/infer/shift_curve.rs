@@ -6,22 +6,12 @@ use burn_ndarray::NdArray;
 use infer::Classifier;
 use infer::shift_curve::{MAX_CURVE_SHIFT, shift_curve};
 use mnist_data::{IMAGE_PIXELS, Mnist, bundled_data_dir};
-use serde_json::Value;
 
 use super::common::{committee_dir, model_dir};
-use super::serve::{Server, get};
+use super::serve::{Server, floats, get};
 
 /// Test images of the curves measured here.
 const IMAGES: usize = 200;
-
-fn floats(value: &Value) -> Vec<f64> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect()
-}
 
 #[test]
 fn served_shift_curves_are_the_libraries_and_fall_with_the_shift() {

@@ -11,12 +11,14 @@ use custom_kernels::{KernelBackend, RawKernels};
 /// What training needs of a backend: autodiff, and the custom kernels on it and on its inner
 /// (inference) backend, whose raw ops also run the fused optimizer.
 pub trait TrainingBackendBounds:
-    AutodiffBackend<InnerBackend: KernelBackend + RawKernels + LoaderWorkers> + KernelBackend
+    AutodiffBackend<InnerBackend: KernelBackend + RawKernels + LoaderWorkers + ScoreReads>
+    + KernelBackend
 {
 }
 
 impl<B> TrainingBackendBounds for B where
-    B: AutodiffBackend<InnerBackend: KernelBackend + RawKernels + LoaderWorkers> + KernelBackend
+    B: AutodiffBackend<InnerBackend: KernelBackend + RawKernels + LoaderWorkers + ScoreReads>
+        + KernelBackend
 {
 }
 
@@ -44,6 +46,31 @@ impl LoaderWorkers for Wgpu {
 #[cfg(feature = "cuda")]
 impl LoaderWorkers for burn::backend::Cuda {
     const LOADER_WORKERS: usize = 0;
+}
+
+/// How often a run reads its batches' scores (loss, right answers) back from the device
+/// ([`crate::step_scores`]): the metrics and the dashboard move as often.
+pub trait ScoreReads {
+    /// Batches read back together, at most.
+    const READ_EVERY: usize;
+}
+
+/// On the CPU a read copies a few kilobytes the CPU already holds: every 8 batches, so that the
+/// dashboard's curves move smoothly.
+impl ScoreReads for NdArray {
+    const READ_EVERY: usize = 8;
+}
+
+/// On a GPU each read waits for the queue to drain: every 128 batches (issue 37's goal is at
+/// most one read per 50 steps).
+impl ScoreReads for Wgpu {
+    const READ_EVERY: usize = 128;
+}
+
+/// On CUDA as on wgpu.
+#[cfg(feature = "cuda")]
+impl ScoreReads for burn::backend::Cuda {
+    const READ_EVERY: usize = 128;
 }
 
 /// The autodiff backend `--backend ndarray` trains on.

@@ -31,13 +31,14 @@ pub struct LearnerModel<B: KernelBackend> {
 }
 
 impl<B: KernelBackend> LearnerModel<B> {
-    /// `network`, stamping `clock`, with empty score books.
-    pub fn new(network: Network<B>, clock: EpochClock) -> Self {
+    /// `network`, stamping `clock`, with empty score books reading their batches back every
+    /// `read_every`.
+    pub fn new(network: Network<B>, clock: EpochClock, read_every: usize) -> Self {
         Self {
             network,
             clock,
-            train_scores: ScoreBook::default(),
-            valid_scores: ScoreBook::default(),
+            train_scores: ScoreBook::new(read_every),
+            valid_scores: ScoreBook::new(read_every),
         }
     }
 

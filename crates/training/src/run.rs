@@ -15,7 +15,7 @@ use burn::train::metric::LearningRateMetric;
 use burn::train::{Learner, SupervisedTraining};
 use mnist_data::{MnistBatch, MnistBatcher, MnistDataset};
 
-use crate::backend::{LoaderWorkers, TrainingBackendBounds};
+use crate::backend::{LoaderWorkers, ScoreReads, TrainingBackendBounds};
 use crate::config::TrainConfig;
 use crate::epoch_clock::{EpochClock, TimedLoader, TimedOptimizer};
 use crate::epoch_loader::EpochLoader;
@@ -218,7 +218,11 @@ pub fn train_once<B: TrainingBackendBounds>(
 
     B::seed(device, spec.seed);
     let clock = EpochClock::default();
-    let learner_model = LearnerModel::new(config.model.init::<B>(device), clock.clone());
+    let learner_model = LearnerModel::new(
+        config.model.init::<B>(device),
+        clock.clone(),
+        <B::InnerBackend as ScoreReads>::READ_EVERY,
+    );
     let log = EpochLog::new(
         dir.join(METRICS_FILE),
         history,

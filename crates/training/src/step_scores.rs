@@ -1,8 +1,9 @@
 //! The loss and accuracy of the training and validation batches, kept on the device and read
 //! back in chunks. Burn's `ClassificationOutput` reads every batch's logits, loss and targets
 //! back to the host as the step ends: on a GPU, one queue-draining read per step. Here the step
-//! keeps its batch's tensors on the device (no kernel launched), and every [`READ_EVERY`]
-//! batches, at the epoch's last batch and on a book's first batch, reads them all in one
+//! keeps its batch's tensors on the device (no kernel launched), and every few batches (the
+//! backend's [`ScoreReads`](crate::backend::ScoreReads): 128 on a GPU), at the epoch's last
+//! batch and on a book's first batch, reads them all in one
 //! transaction (one wait for the device, no kernel), on the training thread: the thread whose stream made them (a read or an
 //! operation on another thread's CubeCL stream races with it: docs/development.md). The host
 //! then sums the loss and counts the right answers; the metrics ([`crate::score_metrics`]) see
@@ -17,10 +18,6 @@ use burn::prelude::*;
 use burn::tensor::Transaction;
 use burn::train::ItemLazy;
 use burn::train::metric::Adaptor;
-
-/// Batches read back together, at most: on a GPU, one read per this many steps (the issue's
-/// goal is at most one per 50), and the dashboard's curves gain a point as often.
-pub const READ_EVERY: usize = 128;
 
 /// The scores of a chunk of batches, read back to the host.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,11 +53,12 @@ impl Adaptor<StepScores> for StepScores {
 /// One split's batches since the last read, and whether the loader has handed out the epoch's
 /// last batch. Shared by the network (which records) and the split's loader (which marks the
 /// last batch); clones share it.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ScoreBook(Arc<Mutex<Book>>);
 
-#[derive(Default)]
 struct Book {
+    /// Batches read back together, at most.
+    read_every: usize,
     /// The [`DeviceBatches`] of the one backend this book records (type-erased: the network's
     /// skipped fields are the same type for the autodiff backend and its inner one).
     batches: Option<Box<dyn Any + Send>>,
@@ -94,6 +92,16 @@ impl fmt::Debug for ScoreBook {
 }
 
 impl ScoreBook {
+    /// An empty book reading its batches back every `read_every` (at least 1).
+    pub fn new(read_every: usize) -> Self {
+        Self(Arc::new(Mutex::new(Book {
+            read_every: read_every.max(1),
+            batches: None,
+            last_batch: false,
+            read_once: false,
+        })))
+    }
+
     fn book(&self) -> MutexGuard<'_, Book> {
         // The book stays consistent whatever a panicking holder did: a read takes the batches
         // out before it starts.
@@ -125,7 +133,7 @@ impl ScoreBook {
         batches.logits.push(logits);
         batches.targets.push(targets);
         let kept = batches.losses.len();
-        if kept < READ_EVERY && !book.last_batch && book.read_once {
+        if kept < book.read_every && !book.last_batch && book.read_once {
             return StepScores(None);
         }
         book.last_batch = false;
