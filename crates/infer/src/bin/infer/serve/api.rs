@@ -1,4 +1,6 @@
-//! The JSON API under the page (documented in docs/inference.md):
+//! The JSON API under the page (documented in docs/inference.md); the teaching endpoints'
+//! handlers (saliency, pixel, shifts) are in [`super::lessons`], on this file's request
+//! reading:
 //!
 //! - `GET /api/models`: the served models, their layer tables and first-layer kernels;
 //! - `POST /api/predict?model=NAME&dx=N&dy=N&maps=true`: the body is a picture file (PNG,

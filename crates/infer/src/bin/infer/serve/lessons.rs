@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use infer::inside_pixel::{MapPixel, PixelStory, inside_pixel};
+use infer::inside_pixel::{MapPixel, PixelStory};
 use infer::shift_curve::{MAX_CURVE_SHIFT, shift_curve};
 use mnist_data::CLASSES;
 use serde::{Deserialize, Serialize};
@@ -93,8 +93,7 @@ pub(super) async fn pixel(
         y: query.y,
     };
     let story = on_image(served, query.model, headers, body, move |model, pixels| {
-        let moved = mnist_data::translate(pixels, shift.0 as isize, shift.1 as isize);
-        inside_pixel(&model.classifier, &moved, pixel)
+        model.inside(pixels, shift, pixel)
     })
     .await?
     .map_err(ApiError::bad_request)?;

@@ -1,6 +1,6 @@
 //! The served networks: loading them, one look at an image (the prediction and what every
-//! conv layer sees), and what a network looks at in it (the saliency and occlusion maps):
-//! all the API does with a model.
+//! conv layer sees), what a network looks at in it (the saliency and occlusion maps) and what
+//! is inside one pixel of its maps: all the API does with a model and an image.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -12,6 +12,7 @@ use model::{KernelChoice, ModelSummary};
 use serde::Serialize;
 
 use infer::features::{classify_with_feature_maps, first_layer_kernels};
+use infer::inside_pixel::{MapPixel, PixelStory, inside_pixel};
 use infer::render::FeatureMaps;
 use infer::saliency::{Attention, attention};
 use infer::{Classifier, DefaultBackend, Prediction};
@@ -132,6 +133,20 @@ impl ServedModel {
             attention,
             inference_ms: duration_ms(started.elapsed()),
         }
+    }
+}
+
+impl ServedModel {
+    /// Inside `pixel` of a feature map for `pixels` (MNIST-style) moved by `shift` pixels; an
+    /// error naming the value out of range.
+    pub fn inside(
+        &self,
+        pixels: &[u8; IMAGE_PIXELS],
+        shift: (i32, i32),
+        pixel: MapPixel,
+    ) -> Result<PixelStory, String> {
+        let input = translate(pixels, shift.0 as isize, shift.1 as isize);
+        inside_pixel(&self.classifier, &input, pixel)
     }
 }
 
