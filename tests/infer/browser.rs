@@ -218,17 +218,23 @@ const READ_ATTENTION: &str = r#"
             saliency: red('saliency'), occlusion: red('occlusion')};
 "#;
 
-#[test]
-fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_and_saliency_shown() {
-    let (driver, chromium) = match browser() {
-        Ok(found) => found,
-        Err(why) => {
+/// The browser and its driver; without them, says that the test did not run (which fails it
+/// under `REQUIRE_BROWSER=1`).
+fn browser_or_say() -> Option<(PathBuf, PathBuf)> {
+    browser()
+        .map_err(|why| {
             crate::not_run::did_not_run(
                 "REQUIRE_BROWSER",
                 &format!("NO BROWSER: the browser test did not run: {why}"),
-            );
-            return;
-        }
+            )
+        })
+        .ok()
+}
+
+#[test]
+fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_and_saliency_shown() {
+    let Some((driver, chromium)) = browser_or_say() else {
+        return;
     };
     let server = Server::start(&[model_dir()]);
     let browser = Browser::start(&driver, &chromium);
@@ -383,15 +389,8 @@ fn a_digit_drawn_in_chromium_is_classified_and_its_feature_maps_and_saliency_sho
 /// address as it changes.
 #[test]
 fn a_shared_address_opens_the_same_view() {
-    let (driver, chromium) = match browser() {
-        Ok(found) => found,
-        Err(why) => {
-            crate::not_run::did_not_run(
-                "REQUIRE_BROWSER",
-                &format!("NO BROWSER: the browser test did not run: {why}"),
-            );
-            return;
-        }
+    let Some((driver, chromium)) = browser_or_say() else {
+        return;
     };
     let server = Server::start(&[model_dir(), committee_dir()]);
     let (_, models) = get(&server.url("/api/models"));
