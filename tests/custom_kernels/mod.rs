@@ -6,5 +6,6 @@ mod agree_with_burn;
 mod cross_entropy;
 mod denormals;
 mod fused_adam;
+mod gpu_calls;
 mod textbook;
 mod wgpu_agree_with_burn;

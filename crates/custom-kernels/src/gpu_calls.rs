@@ -45,11 +45,13 @@ pub struct GpuCallCounter {
     in_read: AtomicBool,
 }
 
-static COUNTER: GpuCallCounter = GpuCallCounter {
-    launches: AtomicU64::new(0),
-    reads: AtomicU64::new(0),
-    in_read: AtomicBool::new(false),
-};
+static COUNTER: GpuCallCounter = GpuCallCounter::new();
+
+impl Default for GpuCallCounter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The crate whose API-call records are counted.
 const WGPU_CORE: &str = "wgpu_core";
@@ -65,6 +67,16 @@ const MAP_ASYNC: &str = "Buffer::map_async ";
 const FOR_READING: &str = "host: Read";
 
 impl GpuCallCounter {
+    /// A counter at zero. Installed, it counts the process's calls ([`GpuCallCounter::install`]);
+    /// not installed, it counts the records handed to its [`Log::log`] (its tests do so).
+    pub const fn new() -> Self {
+        Self {
+            launches: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            in_read: AtomicBool::new(false),
+        }
+    }
+
     /// Installs the counting logger as the process's `log` logger and lets `trace` records
     /// through. Fails when another logger is installed already.
     pub fn install() -> Result<&'static GpuCallCounter, String> {
