@@ -20,3 +20,4 @@ mod saliency;
 mod serve;
 mod serve_limits;
 mod shift_curve;
+mod train_here;

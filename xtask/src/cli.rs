@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, gpu_calls, robustness};
+use crate::{bench, gpu_calls, robustness, serve_training};
 
 /// Developer tasks.
 #[derive(Debug, Parser)]
@@ -34,6 +34,11 @@ pub enum Task {
     /// batch on wgpu, and of the training tool's steps (Mesa's software Vulkan is enough: the
     /// counts do not depend on the machine). Prints markdown tables.
     GpuCalls(gpu_calls::GpuCallsArgs),
+    /// Time what training from the page costs the page: the release `infer serve --runs`
+    /// trains LeNet-5 on 10,000 images for 2 epochs while a client asks /api/predict; prints
+    /// the run's wall time and the requests' latencies, idle and while it trains (build
+    /// `infer` first: cargo build --release -p infer).
+    ServeTraining(serve_training::ServeTrainingArgs),
 }
 
 #[cfg(test)]

@@ -147,6 +147,7 @@ pub fn count_tool(extra_steps: u64, scratch: &Path, counter: &GpuCallCounter) ->
             data_dir: mnist_data::resolve_data_dir(None),
             resume: false,
             plain_output: true,
+            watch: None,
         };
         let before = counter.now();
         run_on_backend(BackendChoice::Wgpu, args.to_config()?, &options)

@@ -11,3 +11,4 @@ pub mod check_features;
 pub mod cli;
 pub mod gpu_calls;
 pub mod robustness;
+pub mod serve_training;

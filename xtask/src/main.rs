@@ -7,7 +7,7 @@ use clap::Parser;
 use custom_kernels::gpu_calls::GpuCallCounter;
 use training::backend::{BackendChoice, NdarrayTraining};
 use xtask::cli::{Cli, Task};
-use xtask::{bench, check_features, gpu_calls, robustness};
+use xtask::{bench, check_features, gpu_calls, robustness, serve_training};
 
 fn main() -> ExitCode {
     match Cli::parse().task {
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
                 .with_context(|| format!("cannot write {}", path.display()))
         })),
         Task::GpuCalls(args) => report(gpu_calls_on_wgpu(&args)),
+        Task::ServeTraining(args) => report(serve_training::run(&args)),
         Task::Ci => report(run_all(&[
             &["fmt", "--all", "--", "--check"],
             &[

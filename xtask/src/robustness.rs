@@ -206,6 +206,7 @@ fn train_or_read(
         // A run interrupted before its report continues from its last checkpoint.
         resume: started,
         plain_output: true,
+        watch: None,
     };
     run_on_backend(BackendChoice::Ndarray, config, &options)
 }

@@ -147,6 +147,16 @@ impl<B: KernelBackend> Classifier<B> {
         })
     }
 
+    /// `network`, built from `config`, on `device` (a network in memory: a training run's
+    /// snapshot).
+    pub fn from_network(network: Network<B>, config: ModelConfig, device: B::Device) -> Self {
+        Self {
+            members: vec![network],
+            config,
+            device,
+        }
+    }
+
     /// The configuration the model was built with (a committee's first member's).
     pub fn config(&self) -> &ModelConfig {
         &self.config

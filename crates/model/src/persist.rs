@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::record::{
-    FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError,
+    FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder, RecorderError,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -180,6 +180,37 @@ pub fn save_model<B: KernelBackend>(
         path: config_path,
         source,
     })
+}
+
+/// `network`'s weights as `model.mpk` holds them, in memory (a watched training run's
+/// snapshots travel so, whatever backend each side runs on).
+pub fn network_to_bytes<B: KernelBackend>(network: &Network<B>) -> Result<Vec<u8>, RecorderError> {
+    record_to_bytes::<B, _>(
+        network
+            .clone()
+            .into_record()
+            .into_item::<FullPrecisionSettings>(),
+    )
+}
+
+/// The network of `config` with the weights [`network_to_bytes`] wrote, on `device`; an error
+/// if they are damaged or another network's.
+pub fn network_from_bytes<B: KernelBackend>(
+    config: &ModelConfig,
+    bytes: Vec<u8>,
+    device: &B::Device,
+) -> Result<Network<B>, RecorderError> {
+    type Item<B> = <<Network<B> as Module<B>>::Record as Record<B>>::Item<FullPrecisionSettings>;
+    let item: Item<B> = record_from_bytes::<B, _>(bytes)?;
+    let record = <Network<B> as Module<B>>::Record::from_item(item, device);
+    let network = config.init::<B>(device);
+    if !record_matches(&network, &record) {
+        return Err(RecorderError::Unknown(format!(
+            "the weights are not those of a {} network",
+            config.kind
+        )));
+    }
+    Ok(network.load_record(record))
 }
 
 /// Reads `model.json` from `dir`.

@@ -1,7 +1,7 @@
 //! The command line of `cargo run -p training`.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::parser::ValueSource;
@@ -207,6 +207,18 @@ pub fn default_epochs(model: ModelKind) -> usize {
     }
 }
 
+/// The first of `parent/stem`, `parent/stem-2`, `parent/stem-3`... that is not `taken`: where
+/// a new run goes.
+pub fn first_free_dir(parent: &Path, stem: &str, taken: impl Fn(&Path) -> bool) -> PathBuf {
+    (1..)
+        .map(|n| match n {
+            1 => parent.join(stem),
+            n => parent.join(format!("{stem}-{n}")),
+        })
+        .find(|dir| !taken(dir))
+        .expect("some run directory name is free")
+}
+
 /// Monitored validation metric on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum MonitorArg {
@@ -394,17 +406,9 @@ impl TrainArgs {
         if let Some(dir) = &self.artifacts {
             return dir.clone();
         }
-        let base = PathBuf::from("runs").join(self.model.to_string());
-        (1..)
-            .map(|n| {
-                if n == 1 {
-                    base.clone()
-                } else {
-                    PathBuf::from(format!("{}-{n}", base.display()))
-                }
-            })
-            .find(|dir| !dir.exists())
-            .expect("some run directory name is free")
+        first_free_dir(Path::new("runs"), &self.model.to_string(), |dir| {
+            dir.exists()
+        })
     }
 
     /// True when progress should be plain lines (flag given, or stdout is not a terminal).

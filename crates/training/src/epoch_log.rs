@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::epoch_clock::{EpochClock, split_note};
 use crate::score_metrics::{ACCURACY, LOSS};
+use crate::watch::{Watch, WatchEvent};
 
 /// Burn's name of its learning-rate metric, which the run registers.
 const LEARNING_RATE: &str = "Learning Rate";
@@ -166,6 +167,7 @@ pub struct EpochLog {
     csv_path: PathBuf,
     print_lines: bool,
     prefix: String,
+    watch: Option<Watch>,
 }
 
 impl EpochLog {
@@ -191,7 +193,14 @@ impl EpochLog {
             csv_path,
             print_lines,
             prefix,
+            watch: None,
         }
+    }
+
+    /// The same log, also reporting each finished epoch to `watch`.
+    pub fn with_watch(mut self, watch: Option<Watch>) -> Self {
+        self.watch = watch;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -329,8 +338,15 @@ impl MetricLogger for EpochLog {
         state.history.push(record);
         let history = state.history.clone();
         drop(state);
-        if let Err(failure) = self.persist_epoch(&history) {
-            self.lock().failure.get_or_insert(failure);
+        match self.persist_epoch(&history) {
+            Err(failure) => {
+                self.lock().failure.get_or_insert(failure);
+            }
+            Ok(()) => {
+                if let (Some(watch), Some(record)) = (&self.watch, history.last()) {
+                    watch.send(WatchEvent::Epoch(record.clone()));
+                }
+            }
         }
         self.state.1.notify_all();
     }

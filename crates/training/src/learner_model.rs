@@ -3,6 +3,7 @@
 //! softmax cross-entropy ([`cross_entropy`]), whose exact gradient keeps seeded runs
 //! reproducible.
 
+use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
@@ -12,6 +13,7 @@ use model::Network;
 
 use crate::epoch_clock::EpochClock;
 use crate::step_scores::{ScoreBook, StepScores};
+use crate::watch::Snapshots;
 
 /// A [`Network`] as Burn's `Learner` trains it: the network, with softmax cross-entropy on its
 /// logits as the loss.
@@ -28,6 +30,9 @@ pub struct LearnerModel<B: KernelBackend> {
     /// The validation batches' scores (not part of the record).
     #[module(skip)]
     pub valid_scores: ScoreBook,
+    /// A watched run's snapshots of the weights (not part of the record).
+    #[module(skip)]
+    pub snapshots: Option<Snapshots>,
 }
 
 impl<B: KernelBackend> LearnerModel<B> {
@@ -39,7 +44,14 @@ impl<B: KernelBackend> LearnerModel<B> {
             clock,
             train_scores: ScoreBook::new(read_every),
             valid_scores: ScoreBook::new(read_every),
+            snapshots: None,
         }
+    }
+
+    /// The same, sending snapshots of its weights as they fall due.
+    pub fn with_snapshots(mut self, snapshots: Option<Snapshots>) -> Self {
+        self.snapshots = snapshots;
+        self
     }
 
     /// Logits `[batch, 10]` and mean loss `[1]` of one batch.
@@ -58,6 +70,9 @@ impl<B: AutodiffBackend<InnerBackend: KernelBackend> + KernelBackend> TrainStep
 
     fn step(&self, batch: MnistBatch<B>) -> TrainOutput<StepScores> {
         self.clock.start_step();
+        if let Some(snapshots) = &self.snapshots {
+            snapshots.maybe_send(|| model::persist::network_to_bytes(&self.network.valid()).ok());
+        }
         let (logits, loss) = self.logits_and_loss(&batch);
         let grads = loss.backward();
         let scores = self

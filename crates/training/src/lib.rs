@@ -22,6 +22,7 @@ pub mod score_metrics;
 pub mod session;
 pub mod step_scores;
 pub mod strategies;
+pub mod watch;
 
 pub use args::TrainArgs;
 pub use config::TrainConfig;

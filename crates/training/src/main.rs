@@ -41,6 +41,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         data_dir: mnist_data::resolve_data_dir(args.data_dir.as_deref()),
         resume: args.resume,
         plain_output: args.plain_output(),
+        watch: None,
     };
     run_on_backend(args.backend, config, &options)?;
     Ok(())

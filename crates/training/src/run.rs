@@ -28,6 +28,7 @@ use crate::run_folder::{checkpoint_file, checkpointed_epochs};
 use crate::score_metrics::{Accuracy, MeanLoss};
 use crate::step_scores::ScoredLoader;
 use crate::strategies::{KeepBestAndLatest, PatienceStopping, best_epoch};
+use crate::watch::{Snapshots, Watch, WatchRenderer};
 use custom_kernels::KernelBackend;
 use model::ModelKind;
 use workbench_io::names::{
@@ -185,6 +186,8 @@ pub struct RunSpec {
     pub plain_output: bool,
     /// Prefix of the printed lines (e.g. `[run 2] `).
     pub label: String,
+    /// Who watches and may stop the run ([`crate::watch`]), if anyone.
+    pub watch: Option<Watch>,
 }
 
 /// Trains one network as `spec` says.
@@ -222,14 +225,16 @@ pub fn train_once<B: TrainingBackendBounds>(
         config.model.init::<B>(device),
         clock.clone(),
         <B::InnerBackend as ScoreReads>::READ_EVERY,
-    );
+    )
+    .with_snapshots(spec.watch.clone().map(Snapshots::new));
     let log = EpochLog::new(
         dir.join(METRICS_FILE),
         history,
         clock.clone(),
         spec.plain_output,
         spec.label.clone(),
-    );
+    )
+    .with_watch(spec.watch.clone());
 
     let optimizer = AnyOptimizer::new(config, config.model.kernels);
     let final_model = fit::<B>(
@@ -282,19 +287,23 @@ fn fit<B: TrainingBackendBounds>(
     optimizer: AnyOptimizer<LearnerModel<B>, B>,
 ) -> Result<LearnerModel<B::InnerBackend>> {
     let clock = learner_model.clock.clone();
+    let stop = spec.watch.as_ref().map(|watch| watch.stop.clone());
     let workers = <B::InnerBackend as LoaderWorkers>::LOADER_WORKERS;
-    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(ScoredLoader::new(
-        Arc::new(EpochLoader::new(
-            data.train.clone(),
-            config,
-            spec.seed,
-            resume_from.unwrap_or(0),
-            workers,
-            Default::default(),
-            clock.clone(),
-        )),
-        learner_model.train_scores.clone(),
-    ));
+    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(
+        ScoredLoader::new(
+            Arc::new(EpochLoader::new(
+                data.train.clone(),
+                config,
+                spec.seed,
+                resume_from.unwrap_or(0),
+                workers,
+                Default::default(),
+                clock.clone(),
+            )),
+            learner_model.train_scores.clone(),
+        )
+        .stopped_by(stop.clone()),
+    );
     let valid_loader = Arc::new(ScoredLoader::new(
         Arc::new(TimedLoader::new(
             DataLoaderBuilder::new(MnistBatcher::default())
@@ -334,8 +343,11 @@ fn fit<B: TrainingBackendBounds>(
         log.clone(),
         config.monitor,
         config.patience,
+        stop,
     ));
-    if spec.plain_output {
+    if let Some(watch) = &spec.watch {
+        training = training.renderer(WatchRenderer::new(watch.clone()));
+    } else if spec.plain_output {
         training = training.renderer(QuietRenderer);
     }
     if let Some(epoch) = resume_from {

@@ -25,6 +25,7 @@ use crate::report::{CommitteeEvaluation, NoisyEvaluation, RunSummary, TrainingRe
 use crate::run::{RunData, RunSpec, train_once};
 use crate::run_folder::lock_run_folder;
 use crate::strategies::best_epoch;
+use crate::watch::Watch;
 use workbench_io::say;
 
 /// Where and how a session runs (not part of the saved configuration).
@@ -38,6 +39,8 @@ pub struct SessionOptions {
     pub resume: bool,
     /// One line per epoch instead of Burn's terminal dashboard.
     pub plain_output: bool,
+    /// Who watches and may stop the session ([`crate::watch`]; it then draws no dashboard).
+    pub watch: Option<Watch>,
 }
 
 /// The directory of run `index` (0-based): the session directory itself when there is one run.
@@ -195,6 +198,9 @@ pub fn run_session<B: TrainingBackendBounds>(
 
     let mut summaries = Vec::with_capacity(config.restarts);
     for index in 0..config.restarts {
+        if index > 0 && options.watch.as_ref().is_some_and(|w| w.stop.is_set()) {
+            bail!("stopped after {index} of {} restarts", config.restarts);
+        }
         let dir = run_dir(artifacts, index, config.restarts);
         let summary = if options.resume && dir.join(RUN_SUMMARY_FILE).exists() {
             let text = std::fs::read_to_string(dir.join(RUN_SUMMARY_FILE))?;
@@ -319,6 +325,7 @@ fn train_run<B: TrainingBackendBounds>(
         resume,
         plain_output: options.plain_output,
         label,
+        watch: options.watch.clone(),
     };
     let outcome = train_once::<B>(device, config, data, &spec)?;
     save_model(&outcome.learner_model.network, &config.model, dir)?;

@@ -19,6 +19,8 @@ use burn::tensor::Transaction;
 use burn::train::ItemLazy;
 use burn::train::metric::Adaptor;
 
+use crate::watch::StopFlag;
+
 /// The scores of a chunk of batches, read back to the host.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ScoreChunk {
@@ -205,12 +207,24 @@ fn first_max(row: &[f32]) -> usize {
 pub struct ScoredLoader<B: Backend, O> {
     inner: Arc<dyn DataLoader<B, O>>,
     book: ScoreBook,
+    stop: Option<StopFlag>,
 }
 
 impl<B: Backend, O> ScoredLoader<B, O> {
     /// `inner`, marking `book`.
     pub fn new(inner: Arc<dyn DataLoader<B, O>>, book: ScoreBook) -> Self {
-        Self { inner, book }
+        Self {
+            inner,
+            book,
+            stop: None,
+        }
+    }
+
+    /// Once `stop` is set, the batch handed out next is the epoch's last (a watched run's
+    /// stop: [`crate::watch`]).
+    pub fn stopped_by(mut self, stop: Option<StopFlag>) -> Self {
+        self.stop = stop;
+        self
     }
 }
 
@@ -219,6 +233,8 @@ impl<B: Backend, O: 'static> DataLoader<B, O> for ScoredLoader<B, O> {
         Box::new(ScoredIterator {
             inner: self.inner.iter(),
             book: &self.book,
+            stop: self.stop.as_ref(),
+            stopped: false,
         })
     }
 
@@ -227,29 +243,42 @@ impl<B: Backend, O: 'static> DataLoader<B, O> for ScoredLoader<B, O> {
     }
 
     fn to_device(&self, device: &B::Device) -> Arc<dyn DataLoader<B, O>> {
-        Arc::new(Self::new(self.inner.to_device(device), self.book.clone()))
+        Arc::new(
+            Self::new(self.inner.to_device(device), self.book.clone())
+                .stopped_by(self.stop.clone()),
+        )
     }
 
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<B, O>> {
-        Arc::new(Self::new(self.inner.slice(start, end), self.book.clone()))
+        Arc::new(
+            Self::new(self.inner.slice(start, end), self.book.clone())
+                .stopped_by(self.stop.clone()),
+        )
     }
 }
 
 struct ScoredIterator<'a, O> {
     inner: Box<dyn DataLoaderIterator<O> + 'a>,
     book: &'a ScoreBook,
+    stop: Option<&'a StopFlag>,
+    /// The stop was seen: the last batch is out.
+    stopped: bool,
 }
 
 impl<O> Iterator for ScoredIterator<'_, O> {
     type Item = O;
 
     fn next(&mut self) -> Option<O> {
+        if self.stopped {
+            return None;
+        }
         let item = self.inner.next()?;
         let Progress {
             items_processed,
             items_total,
         } = self.inner.progress();
-        if items_processed >= items_total {
+        self.stopped = self.stop.is_some_and(StopFlag::is_set);
+        if items_processed >= items_total || self.stopped {
             self.book.mark_last_batch();
         }
         Some(item)

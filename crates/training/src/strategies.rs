@@ -10,6 +10,7 @@ use burn::train::metric::store::EventStoreClient;
 
 use crate::config::MonitorMetric;
 use crate::epoch_log::{EpochLog, EpochRecord};
+use crate::watch::StopFlag;
 
 /// How long a strategy waits for an epoch's metrics to arrive from Burn's event threads.
 const METRICS_TIMEOUT: Duration = Duration::from_secs(600);
@@ -34,15 +35,23 @@ pub struct PatienceStopping {
     log: EpochLog,
     monitor: MonitorMetric,
     patience: Option<usize>,
+    stop: Option<StopFlag>,
 }
 
 impl PatienceStopping {
-    /// Stop after `patience` epochs without improvement of `monitor`, or when `log` fails.
-    pub fn new(log: EpochLog, monitor: MonitorMetric, patience: Option<usize>) -> Self {
+    /// Stop after `patience` epochs without improvement of `monitor`, when `log` fails, or
+    /// once `stop` is set (a watched run's stop: [`crate::watch`]).
+    pub fn new(
+        log: EpochLog,
+        monitor: MonitorMetric,
+        patience: Option<usize>,
+        stop: Option<StopFlag>,
+    ) -> Self {
         Self {
             log,
             monitor,
             patience,
+            stop,
         }
     }
 }
@@ -52,6 +61,9 @@ impl EarlyStoppingStrategy for PatienceStopping {
         let Some(history) = self.log.wait_for_epoch(epoch, METRICS_TIMEOUT) else {
             return self.log.failure().is_some();
         };
+        if self.stop.as_ref().is_some_and(StopFlag::is_set) {
+            return true;
+        }
         let Some(patience) = self.patience else {
             return false;
         };

@@ -68,6 +68,7 @@ fn trained(name: &str, options: &[&str]) -> PathBuf {
         data_dir: bundled_data_dir(),
         resume: false,
         plain_output: true,
+        watch: None,
     };
     training::run_on_backend(training::backend::default_backend(), config, &options).unwrap();
     dir

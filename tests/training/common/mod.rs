@@ -53,6 +53,7 @@ pub fn train_on(
         data_dir: mnist_data::bundled_data_dir(),
         resume,
         plain_output: true,
+        watch: None,
     };
     run_on_backend(backend, config, &options).expect("training succeeds")
 }

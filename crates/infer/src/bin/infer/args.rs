@@ -49,8 +49,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Training run directory; repeat to serve several models (e.g. LeNet-5 and the MLP).
-    #[arg(long = "model", required = true)]
+    #[arg(long = "model", required_unless_present = "runs")]
     pub models: Vec<PathBuf>,
+    /// Folder for the runs trained from the page ("Train here": off without it); the finished
+    /// runs already in it are served too.
+    #[arg(long, value_name = "DIR")]
+    pub runs: Option<PathBuf>,
     /// Address to listen on (127.0.0.1: this machine only; 0.0.0.0: the whole network).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,

@@ -255,6 +255,7 @@ pub fn export(args: ExportArgs) -> Result<()> {
 pub fn serve(args: ServeArgs) -> Result<()> {
     crate::serve::serve(crate::serve::ServeOptions {
         models: args.models,
+        runs: args.runs,
         host: args.host,
         port: args.port,
         kernels: args.kernels,

@@ -18,7 +18,9 @@
 //! - `GET /api/sample?index=N`: a test image of MNIST with its label (a random one without
 //!   `index`);
 //! - `GET /api/shifts?images=N`: every model's accuracy on the first `N` test images moved
-//!   right by 0 to 8 pixels ([`infer::shift_curve`]).
+//!   right by 0 to 8 pixels ([`infer::shift_curve`]);
+//! - `GET`, `POST`, `DELETE /api/train` and `GET /api/train/events`: training from the page
+//!   ([`super::train_api`]).
 //!
 //! Every error is a 4xx (or 500) with `{"error": "..."}` saying what was wrong.
 
@@ -45,7 +47,7 @@ use super::connection::track_requests;
 use super::error::{ApiError, is_json};
 use super::guard::{HostCheck, check_host, json_errors, security_headers};
 use super::models::{Look, Served, ServedModel};
-use super::{BODY_READ_TIMEOUT, MAX_REQUEST_BYTES, MAX_SHIFT, lessons, page};
+use super::{BODY_READ_TIMEOUT, MAX_REQUEST_BYTES, MAX_SHIFT, lessons, page, train_api};
 
 /// What a picture or JSON pixels (`what`) where nothing stands out from the background get;
 /// whether that is so, [`mnist_pixels`] decides for both.
@@ -61,6 +63,7 @@ pub fn router(served: Arc<Served>, hosts: HostCheck) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/app.js", get(page::script))
+        .route("/train.js", get(page::train_script))
         .route("/style.css", get(page::style))
         .route("/api/models", get(models))
         .route("/api/predict", post(predict))
@@ -68,6 +71,13 @@ pub fn router(served: Arc<Served>, hosts: HostCheck) -> Router {
         .route("/api/pixel", post(lessons::pixel))
         .route("/api/sample", get(sample))
         .route("/api/shifts", get(lessons::shifts))
+        .route(
+            "/api/train",
+            get(train_api::state)
+                .post(train_api::begin)
+                .delete(train_api::stop),
+        )
+        .route("/api/train/events", get(train_api::events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -91,7 +101,7 @@ fn too_large() -> ApiError {
 /// [`MAX_REQUEST_BYTES`], and as soon as it grows past that when it announces none; 408 when
 /// it takes longer than [`BODY_READ_TIMEOUT`] to arrive, 400 when it cannot be read (a broken
 /// chunked encoding, a connection closed halfway).
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -171,8 +181,8 @@ struct ModelInfo<'a> {
 }
 
 async fn models(State(served): State<Arc<Served>>) -> Response {
-    let list: Vec<ModelInfo<'_>> = served
-        .models
+    let models = served.models();
+    let list: Vec<ModelInfo<'_>> = models
         .iter()
         .map(|m| ModelInfo {
             name: &m.name,
@@ -256,22 +266,19 @@ pub(super) async fn on_image<T: Send + 'static>(
     work: impl FnOnce(&ServedModel, &[u8; IMAGE_PIXELS]) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let body = read_body(&headers, body).await?;
-    let index = match &model {
-        None => 0,
-        Some(name) => served
-            .models
-            .iter()
-            .position(|m| &m.name == name)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!(
-                        "unknown model '{name}' (served: {})",
-                        served.names().join(", ")
-                    ),
-                )
-            })?,
-    };
+    let model = served.model(model.as_deref()).ok_or_else(|| {
+        let names = served.names();
+        let message = if names.is_empty() {
+            "no model is served yet: train one from the page (Train here)".to_string()
+        } else {
+            format!(
+                "unknown model '{}' (served: {})",
+                model.unwrap_or_default(),
+                names.join(", ")
+            )
+        };
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    })?;
     let json = is_json(&headers);
     let _slot = decode_slots()
         .acquire()
@@ -283,7 +290,7 @@ pub(super) async fn on_image<T: Send + 'static>(
         } else {
             pixels_from_picture(&body)?
         };
-        Ok::<_, ApiError>(work(&served.models[index], &pixels))
+        Ok::<_, ApiError>(work(&model, &pixels))
     })
     .await
     .map_err(|error| {

@@ -16,11 +16,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::{IncomingStream, Listener};
+use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
@@ -134,11 +136,47 @@ impl Drop for Handling {
 /// request is handled (requests without a [`Connection`], as in a router served otherwise, pass
 /// through).
 pub async fn track_requests(request: Request, next: Next) -> Response {
-    let _handling = request
+    let handling = request
         .extensions()
         .get::<ConnectInfo<Connection>>()
         .map(|ConnectInfo(connection)| connection.handling());
-    next.run(request).await
+    let response = next.run(request).await;
+    // The answer is handled until its body is sent: a stream of events may last for hours.
+    match handling {
+        Some(handling) => response.map(|body| {
+            Body::new(SendingBody {
+                body,
+                _handling: handling,
+            })
+        }),
+        None => response,
+    }
+}
+
+/// A response's body, holding its request's [`Handling`] until it is sent (or dropped).
+struct SendingBody {
+    body: Body,
+    _handling: Handling,
+}
+
+impl HttpBody for SendingBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// An accepted socket whose reads fail once its connection's header deadline has passed.

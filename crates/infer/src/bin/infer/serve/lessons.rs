@@ -149,7 +149,7 @@ pub(super) async fn shifts(
         images,
         shifts: (0..=MAX_CURVE_SHIFT).collect(),
         models: served
-            .models
+            .models()
             .iter()
             .map(|model| ModelCurve {
                 name: model.name.clone(),

@@ -22,6 +22,8 @@ pub mod guard;
 pub mod lessons;
 pub mod models;
 pub mod page;
+pub mod train_api;
+pub mod train_here;
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -60,6 +62,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct ServeOptions {
     /// Training run folders; each becomes a model named after its folder.
     pub models: Vec<PathBuf>,
+    /// Where the runs trained from the page go (training from the page is off without it).
+    pub runs: Option<PathBuf>,
     /// The address to listen on.
     pub host: IpAddr,
     /// The port (0: any free port; the address is printed).
@@ -100,9 +104,18 @@ async fn run(options: ServeOptions, served: Arc<Served>) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     let address = listener.local_addr()?;
+    let names = served.names();
     say!(
-        "serving {} at http://{address}/ (Ctrl-C stops)",
-        served.names().join(", ")
+        "serving {} at http://{address}/ (Ctrl-C stops){}",
+        if names.is_empty() {
+            "no model yet".to_string()
+        } else {
+            names.join(", ")
+        },
+        match &options.runs {
+            Some(runs) => format!("; training from the page into {}", runs.display()),
+            None => String::new(),
+        }
     )?;
     let app = api::router(served, HostCheck::for_address(address))
         .into_make_service_with_connect_info::<Connection>();

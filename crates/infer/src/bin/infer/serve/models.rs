@@ -2,8 +2,8 @@
 //! conv layer sees), what a network looks at in it (the saliency and occlusion maps) and what
 //! is inside one pixel of its maps: all the API does with a model and an image.
 
-use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -18,6 +18,7 @@ use infer::saliency::{Attention, attention};
 use infer::{Classifier, DefaultBackend, Prediction};
 
 use super::ServeOptions;
+use super::train_here::Trainer;
 
 /// One served network.
 pub struct ServedModel {
@@ -81,12 +82,17 @@ impl ServedModel {
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| classifier.config().kind.to_string());
-        Ok(Self {
+        Ok(Self::new(name, classifier))
+    }
+
+    /// `classifier`, served as `name`.
+    pub fn new(name: String, classifier: Classifier<DefaultBackend>) -> Self {
+        Self {
             name,
             summary: ModelSummary::of(classifier.network()),
             kernels: first_layer_kernels(&classifier),
             classifier,
-        })
+        }
     }
 
     /// Classifies `pixels` (MNIST-style, 0 = background) moved by `shift` pixels (right,
@@ -154,44 +160,110 @@ fn duration_ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
 
-/// Everything the server holds: the models, in the order given, and MNIST's test set for the
-/// page's random digits.
+/// Everything the server holds: the models, in the order given (a model trained from the
+/// page joins them when it finishes), MNIST's test set for the page's random digits, and the
+/// page's training ([`Trainer`]).
 pub struct Served {
-    /// The models; the first is the default.
-    pub models: Vec<ServedModel>,
+    models: RwLock<Vec<Arc<ServedModel>>>,
     /// MNIST's test images and labels.
     pub test_set: LabelledImages,
+    /// Training from the page.
+    pub trainer: Trainer,
 }
 
 impl Served {
-    /// Loads every model of `options` and the test set.
+    /// Loads every model of `options` (and the finished runs in `--runs`) and the test set.
     pub fn load(options: &ServeOptions) -> Result<Self> {
-        if options.models.is_empty() {
-            bail!("no model to serve: pass --model RUN_DIR (repeat it to serve several)");
+        let mut paths = options.models.clone();
+        if let Some(runs) = &options.runs {
+            paths.extend(finished_runs(runs)?);
         }
-        let mut models: Vec<ServedModel> = Vec::new();
-        let mut names = HashSet::new();
-        for path in &options.models {
-            let mut model = ServedModel::load(path, options.kernels)?;
-            let base = model.name.clone();
-            let mut copy = 1;
-            while !names.insert(model.name.clone()) {
-                copy += 1;
-                model.name = format!("{base}-{copy}");
-            }
-            models.push(model);
+        if paths.is_empty() && options.runs.is_none() {
+            bail!(
+                "no model to serve: pass --model RUN_DIR (repeat it to serve several), or --runs DIR to train one from the page"
+            );
         }
-        let test_set = Mnist::load_test(&options.data_dir).with_context(|| {
-            format!(
-                "cannot read MNIST's test set in {} (pass --data DIR)",
-                options.data_dir.display()
-            )
-        })?;
-        Ok(Self { models, test_set })
+        let served = Self {
+            models: RwLock::default(),
+            test_set: Mnist::load_test(&options.data_dir).with_context(|| {
+                format!(
+                    "cannot read MNIST's test set in {} (pass --data DIR)",
+                    options.data_dir.display()
+                )
+            })?,
+            trainer: Trainer::new(options),
+        };
+        for path in &paths {
+            served.add(ServedModel::load(path, options.kernels)?);
+        }
+        Ok(served)
+    }
+
+    fn list(&self) -> RwLockReadGuard<'_, Vec<Arc<ServedModel>>> {
+        // The list is whole whatever a panicking holder did: it is only ever pushed to.
+        self.models
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The served models, in order.
+    pub fn models(&self) -> Vec<Arc<ServedModel>> {
+        self.list().clone()
+    }
+
+    /// The model named `name` (the first served without one, or with an empty one); while a training from the page
+    /// runs, its run's name gives its latest snapshot. `None` for an unknown name.
+    pub fn model(&self, name: Option<&str>) -> Option<Arc<ServedModel>> {
+        let list = self.list();
+        match name {
+            None | Some("") => list.first().cloned(),
+            Some(name) => list
+                .iter()
+                .find(|m| m.name == name)
+                .cloned()
+                .or_else(|| self.trainer.live_model(name)),
+        }
+    }
+
+    /// Serves `model` too, after the others; a name already served gets a `-2`, `-3`...
+    pub fn add(&self, mut model: ServedModel) -> String {
+        let mut list = self
+            .models
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let base = model.name.clone();
+        let mut copy = 1;
+        while list.iter().any(|m| m.name == model.name) {
+            copy += 1;
+            model.name = format!("{base}-{copy}");
+        }
+        let name = model.name.clone();
+        list.push(Arc::new(model));
+        name
+    }
+
+    /// Whether `name` is a served model's.
+    pub fn has_name(&self, name: &str) -> bool {
+        self.list().iter().any(|m| m.name == name)
     }
 
     /// The served models' names, in order.
-    pub fn names(&self) -> Vec<&str> {
-        self.models.iter().map(|m| m.name.as_str()).collect()
+    pub fn names(&self) -> Vec<String> {
+        self.list().iter().map(|m| m.name.clone()).collect()
     }
+}
+
+/// The run folders in `runs` whose training finished (they hold a model), in name order.
+fn finished_runs(runs: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(runs) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", runs.display())),
+    };
+    let mut folders: Vec<PathBuf> = entries
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| path.join(workbench_io::names::REPORT_FILE).is_file())
+        .collect();
+    folders.sort();
+    Ok(folders)
 }

@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
+const TRAIN_JS: &str = include_str!("assets/train.js");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 
 /// The page's Content-Security-Policy (see the top of this file).
@@ -33,6 +34,14 @@ pub async fn script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         APP_JS,
+    )
+}
+
+/// `GET /train.js`: the "Train here" card.
+pub async fn train_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        TRAIN_JS,
     )
 }
 

@@ -200,6 +200,7 @@ async function predict() {
     const look = await ask(chosen, true);
     if (ticket !== inflight) return;
     showLook(look);
+    showLiveAnswer();
     const attended = await getJson(saliencyUrl(chosen), {
       method: "POST",
       headers: { "Content-Type": current.type },
@@ -253,9 +254,27 @@ function showLook(look) {
     truthLine.textContent = "";
   }
 
-  const bars = look.probabilities.map((p, digit) => {
+  $("bars").replaceChildren(...probabilityBars(look));
+
+  const layers = look.maps.map((layer, index) =>
+    mapsBlock(layer, greyMap, (channel, x, y) => explainPixel(index + 1, channel, x, y)),
+  );
+  if (layers.length === 0) {
+    const note = document.createElement("p");
+    note.className = "hint";
+    note.textContent = `${look.model} has no convolution layers: it sees 784 separate pixels.`;
+    layers.push(note);
+  }
+  $("maps").replaceChildren(...layers);
+  const shift = `${$("dx").value}, ${$("dy").value}`;
+  status(`${look.model} answered in ${look.inference_ms.toFixed(2)} ms (server-side, with the maps); shift ${shift}`);
+}
+
+// A prediction's ten probabilities as bars, its answer highlighted.
+function probabilityBars(prediction) {
+  return prediction.probabilities.map((p, digit) => {
     const row = document.createElement("div");
-    row.className = digit === look.digit ? "bar top" : "bar";
+    row.className = digit === prediction.digit ? "bar top" : "bar";
     const label = document.createElement("span");
     label.textContent = digit;
     const track = document.createElement("div");
@@ -270,20 +289,6 @@ function showLook(look) {
     row.append(label, track, pct);
     return row;
   });
-  $("bars").replaceChildren(...bars);
-
-  const layers = look.maps.map((layer, index) =>
-    mapsBlock(layer, greyMap, (channel, x, y) => explainPixel(index + 1, channel, x, y)),
-  );
-  if (layers.length === 0) {
-    const note = document.createElement("p");
-    note.className = "hint";
-    note.textContent = `${look.model} has no convolution layers: it sees 784 separate pixels.`;
-    layers.push(note);
-  }
-  $("maps").replaceChildren(...layers);
-  const shift = `${$("dx").value}, ${$("dy").value}`;
-  status(`${look.model} answered in ${look.inference_ms.toFixed(2)} ms (server-side, with the maps); shift ${shift}`);
 }
 
 // The saliency (red over the input's grey) and the occlusion (red where hiding the square
@@ -576,6 +581,7 @@ function saveState() {
   if ($("class").value !== "") state.set("class", $("class").value);
   if (current?.kind === "sample") state.set("sample", current.index);
   if (curvesMeasured !== null) state.set("curves", curvesMeasured);
+  saveTrainSettings(state);
   const query = state.toString();
   history.replaceState(null, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
 }
@@ -604,21 +610,29 @@ function restoreState() {
   if (location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
 }
 
+// Lists the served models in the picker (keeping the one chosen) and their layer tables.
+async function loadModels() {
+  models = await getJson("/api/models");
+  const chosen = $("model").value;
+  $("model").replaceChildren(
+    ...models.map((m) => Object.assign(document.createElement("option"), { value: m.name, textContent: `${m.name} (${m.kind}${m.members > 1 ? `, committee of ${m.members}` : ""})` })),
+  );
+  if (models.some((m) => m.name === chosen)) $("model").value = chosen;
+  showSummaries();
+}
+
 async function start() {
   clearPad();
   showEmpty();
   try {
-    models = await getJson("/api/models");
+    await loadModels();
   } catch (error) {
     status(`cannot list the models: ${error.message}`, true);
     return;
   }
-  $("model").replaceChildren(
-    ...models.map((m) => Object.assign(document.createElement("option"), { value: m.name, textContent: `${m.name} (${m.kind}${m.members > 1 ? `, committee of ${m.members}` : ""})` })),
-  );
   restoreState();
   showModel();
-  showSummaries();
+  await startTraining(new URLSearchParams(location.search));
   document.body.dataset.ready = "true";
 }
 
