@@ -40,13 +40,13 @@ fn browser() -> Result<(PathBuf, PathBuf), String> {
 }
 
 /// A chromedriver process and one browser session in it; both end when dropped.
-struct Browser {
+pub(super) struct Browser {
     driver: Child,
     base: String,
 }
 
 impl Browser {
-    fn start(driver: &PathBuf, chromium: &PathBuf) -> Self {
+    pub(super) fn start(driver: &PathBuf, chromium: &PathBuf) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -87,7 +87,7 @@ impl Browser {
     }
 
     /// One WebDriver command; returns its `value`.
-    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(super) fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let url = format!("{}{path}", self.base);
         let request = match method {
             "GET" => minreq::get(url),
@@ -108,7 +108,7 @@ impl Browser {
         answer["value"].clone()
     }
 
-    fn run(&self, script: &str) -> Value {
+    pub(super) fn run(&self, script: &str) -> Value {
         self.call(
             "POST",
             "/execute/sync",
@@ -116,7 +116,7 @@ impl Browser {
         )
     }
 
-    fn resize(&self, width: u32, height: u32) {
+    pub(super) fn resize(&self, width: u32, height: u32) {
         self.call(
             "POST",
             "/window/rect",
@@ -124,7 +124,7 @@ impl Browser {
         );
     }
 
-    fn screenshot(&self, name: &str) -> PathBuf {
+    pub(super) fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.call("GET", "/screenshot", Value::Null);
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().unwrap())
@@ -146,7 +146,7 @@ impl Drop for Browser {
 }
 
 /// Polls `probe` for up to 30 s.
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+pub(super) fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(value) = probe() {
@@ -158,7 +158,7 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 }
 
 /// A pointer stroke through `points`, pixels from `centre` (in the viewport).
-fn stroke(centre: (i64, i64), points: &[(i64, i64)]) -> Value {
+pub(super) fn stroke(centre: (i64, i64), points: &[(i64, i64)]) -> Value {
     let at = |(x, y): (i64, i64), duration: u32| {
         json!({"type": "pointerMove", "duration": duration, "origin": "viewport",
                "x": centre.0 + x, "y": centre.1 + y})
@@ -220,7 +220,7 @@ const READ_ATTENTION: &str = r#"
 
 /// The browser and its driver; without them, says that the test did not run (which fails it
 /// under `REQUIRE_BROWSER=1`).
-fn browser_or_say() -> Option<(PathBuf, PathBuf)> {
+pub(super) fn browser_or_say() -> Option<(PathBuf, PathBuf)> {
     browser()
         .map_err(|why| {
             crate::not_run::did_not_run(

@@ -5,6 +5,7 @@ mod common;
 
 mod arbitrary_pictures;
 mod browser;
+mod browser_train;
 mod budgets;
 mod cli;
 mod committee;

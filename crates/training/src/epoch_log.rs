@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::epoch_clock::{EpochClock, split_note};
 use crate::score_metrics::{ACCURACY, LOSS};
-use crate::watch::{Watch, WatchEvent};
 
 /// Burn's name of its learning-rate metric, which the run registers.
 const LEARNING_RATE: &str = "Learning Rate";
@@ -167,8 +166,12 @@ pub struct EpochLog {
     csv_path: PathBuf,
     print_lines: bool,
     prefix: String,
-    watch: Option<Watch>,
+    on_epoch: Option<EpochHook>,
 }
+
+/// Called with each epoch the log records (after `metrics.csv` is written): a watched run's
+/// report ([`crate::watch`]).
+pub type EpochHook = Arc<dyn Fn(&EpochRecord) + Send + Sync>;
 
 impl EpochLog {
     /// A log writing `csv_path`, continuing `history` (the epochs already done when resuming),
@@ -193,13 +196,13 @@ impl EpochLog {
             csv_path,
             print_lines,
             prefix,
-            watch: None,
+            on_epoch: None,
         }
     }
 
-    /// The same log, also reporting each finished epoch to `watch`.
-    pub fn with_watch(mut self, watch: Option<Watch>) -> Self {
-        self.watch = watch;
+    /// The same log, also calling `on_epoch` with each epoch it records.
+    pub fn with_epoch_hook(mut self, on_epoch: Option<EpochHook>) -> Self {
+        self.on_epoch = on_epoch;
         self
     }
 
@@ -343,8 +346,8 @@ impl MetricLogger for EpochLog {
                 self.lock().failure.get_or_insert(failure);
             }
             Ok(()) => {
-                if let (Some(watch), Some(record)) = (&self.watch, history.last()) {
-                    watch.send(WatchEvent::Epoch(record.clone()));
+                if let (Some(on_epoch), Some(record)) = (&self.on_epoch, history.last()) {
+                    on_epoch(record);
                 }
             }
         }

@@ -21,6 +21,7 @@ pub mod run_folder;
 pub mod score_metrics;
 pub mod session;
 pub mod step_scores;
+pub mod stop;
 pub mod strategies;
 pub mod watch;
 

@@ -19,7 +19,7 @@ use crate::backend::{LoaderWorkers, ScoreReads, TrainingBackendBounds};
 use crate::config::TrainConfig;
 use crate::epoch_clock::{EpochClock, TimedLoader, TimedOptimizer};
 use crate::epoch_loader::EpochLoader;
-use crate::epoch_log::{EpochLog, EpochRecord, read_metrics_csv};
+use crate::epoch_log::{EpochHook, EpochLog, EpochRecord, read_metrics_csv};
 use crate::learner_model::LearnerModel;
 use crate::optimizer::{AnyOptimizer, AnyOptimizerRecord, scheduler};
 use crate::quiet_renderer::QuietRenderer;
@@ -28,7 +28,7 @@ use crate::run_folder::{checkpoint_file, checkpointed_epochs};
 use crate::score_metrics::{Accuracy, MeanLoss};
 use crate::step_scores::ScoredLoader;
 use crate::strategies::{KeepBestAndLatest, PatienceStopping, best_epoch};
-use crate::watch::{Snapshots, Watch, WatchRenderer};
+use crate::watch::{Snapshots, Watch, WatchEvent, WatchRenderer};
 use custom_kernels::KernelBackend;
 use model::ModelKind;
 use workbench_io::names::{
@@ -234,7 +234,10 @@ pub fn train_once<B: TrainingBackendBounds>(
         spec.plain_output,
         spec.label.clone(),
     )
-    .with_watch(spec.watch.clone());
+    .with_epoch_hook(spec.watch.clone().map(|watch| {
+        Arc::new(move |record: &EpochRecord| watch.send(WatchEvent::Epoch(record.clone())))
+            as EpochHook
+    }));
 
     let optimizer = AnyOptimizer::new(config, config.model.kernels);
     let final_model = fit::<B>(

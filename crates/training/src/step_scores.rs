@@ -19,7 +19,7 @@ use burn::tensor::Transaction;
 use burn::train::ItemLazy;
 use burn::train::metric::Adaptor;
 
-use crate::watch::StopFlag;
+use crate::stop::StopFlag;
 
 /// The scores of a chunk of batches, read back to the host.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -10,7 +10,7 @@ use burn::train::metric::store::EventStoreClient;
 
 use crate::config::MonitorMetric;
 use crate::epoch_log::{EpochLog, EpochRecord};
-use crate::watch::StopFlag;
+use crate::stop::StopFlag;
 
 /// How long a strategy waits for an epoch's metrics to arrive from Burn's event threads.
 const METRICS_TIMEOUT: Duration = Duration::from_secs(600);

@@ -6,7 +6,7 @@
 //! ([`WatchRenderer`], in place of the terminal dashboard) sends the training scores, the epoch
 //! log ([`crate::epoch_log`]) each finished epoch, the network ([`crate::learner_model`]) a
 //! snapshot of its weights at most every [`Watch::snapshot_every`]. A stop
-//! ([`Watch::stop`]) ends the epoch under way after its next batch (the training loader
+//! ([`Watch::stop`], a [`StopFlag`]) ends the epoch under way after its next batch (the training loader
 //! hands out no more, [`crate::step_scores::ScoredLoader`]); that shortened epoch is validated
 //! and checkpointed as any other, and is the last ([`crate::strategies::PatienceStopping`]).
 //! So a stopped run is a normal run folder: every epoch it recorded is complete, and its kept
@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +27,7 @@ use serde::Serialize;
 
 use crate::epoch_log::EpochRecord;
 use crate::score_metrics::{ACCURACY, LOSS};
+use crate::stop::StopFlag;
 
 /// The training scores of the batches since the last report.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -59,22 +59,6 @@ pub enum WatchEvent {
     /// The network's weights now: Burn's named MessagePack record at full precision, as
     /// `model.mpk` holds it ([`model::persist::network_from_bytes`] reads it).
     Snapshot(Vec<u8>),
-}
-
-/// The stop of a watched session, shared by the watcher and the pieces of the run.
-#[derive(Clone, Debug, Default)]
-pub struct StopFlag(Arc<AtomicBool>);
-
-impl StopFlag {
-    /// Asks the run to stop.
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether a stop was asked for.
-    pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
 }
 
 /// Where a watched session's events go, and its stop.

@@ -46,7 +46,8 @@ use infer::render::FeatureMaps;
 use super::connection::track_requests;
 use super::error::{ApiError, is_json};
 use super::guard::{HostCheck, check_host, json_errors, security_headers};
-use super::models::{Look, Served, ServedModel};
+use super::models::{Look, ServedModel};
+use super::served::Served;
 use super::{BODY_READ_TIMEOUT, MAX_REQUEST_BYTES, MAX_SHIFT, lessons, page, train_api};
 
 /// What a picture or JSON pixels (`what`) where nothing stands out from the background get;
@@ -181,7 +182,7 @@ struct ModelInfo<'a> {
 }
 
 async fn models(State(served): State<Arc<Served>>) -> Response {
-    let models = served.models();
+    let models = served.models.all();
     let list: Vec<ModelInfo<'_>> = models
         .iter()
         .map(|m| ModelInfo {
@@ -267,7 +268,7 @@ pub(super) async fn on_image<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let body = read_body(&headers, body).await?;
     let model = served.model(model.as_deref()).ok_or_else(|| {
-        let names = served.names();
+        let names = served.models.names();
         let message = if names.is_empty() {
             "no model is served yet: train one from the page (Train here)".to_string()
         } else {

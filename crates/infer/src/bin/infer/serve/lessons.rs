@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{checked_shift, decode_slots, on_image};
 use super::error::ApiError;
-use super::models::{Attended, Served};
+use super::models::Attended;
+use super::served::Served;
 
 /// The options of `POST /api/saliency`.
 #[derive(Debug, Deserialize)]
@@ -149,7 +150,8 @@ pub(super) async fn shifts(
         images,
         shifts: (0..=MAX_CURVE_SHIFT).collect(),
         models: served
-            .models()
+            .models
+            .all()
             .iter()
             .map(|model| ModelCurve {
                 name: model.name.clone(),

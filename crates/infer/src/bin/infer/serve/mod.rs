@@ -9,7 +9,9 @@
 //! take to send its headers ([`HEADER_READ_TIMEOUT`]) and its body ([`BODY_READ_TIMEOUT`]), and the time
 //! requests in flight get after Ctrl-C or SIGTERM ([`SHUTDOWN_GRACE`]) before the process exits.
 //!
-//! One concern per file: [`models`] loads the served networks and runs them, [`api`] is the
+//! One concern per file: [`models`] loads the served networks and runs them, [`served`]
+//! holds them with the test set and the page's training ([`train_here`], its API
+//! [`train_api`]), [`api`] is the
 //! JSON API and its errors, [`page`] serves the page itself (HTML, CSS and JavaScript embedded
 //! in the binary: no CDN, no build step, works offline), [`guard`] is what every response
 //! passes through (the Host check against DNS rebinding, the security headers, JSON bodies on
@@ -22,8 +24,10 @@ pub mod guard;
 pub mod lessons;
 pub mod models;
 pub mod page;
+pub mod served;
 pub mod train_api;
 pub mod train_here;
+pub mod train_settings;
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -37,7 +41,7 @@ use workbench_io::say;
 
 use connection::{Connection, TimedListener};
 use guard::HostCheck;
-use models::Served;
+use served::Served;
 
 /// The largest request body accepted (a phone photo of a digit fits); larger ones get 413.
 pub const MAX_REQUEST_BYTES: usize = 8 << 20;
@@ -104,7 +108,7 @@ async fn run(options: ServeOptions, served: Arc<Served>) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     let address = listener.local_addr()?;
-    let names = served.names();
+    let names = served.models.names();
     say!(
         "serving {} at http://{address}/ (Ctrl-C stops){}",
         if names.is_empty() {

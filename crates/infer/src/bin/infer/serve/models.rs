@@ -2,12 +2,12 @@
 //! conv layer sees), what a network looks at in it (the saliency and occlusion maps) and what
 //! is inside one pixel of its maps: all the API does with a model and an image.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use mnist_data::{IMAGE_PIXELS, LabelledImages, Mnist, translate};
+use anyhow::Result;
+use mnist_data::{IMAGE_PIXELS, translate};
 use model::{KernelChoice, ModelSummary};
 use serde::Serialize;
 
@@ -16,9 +16,6 @@ use infer::inside_pixel::{MapPixel, PixelStory, inside_pixel};
 use infer::render::FeatureMaps;
 use infer::saliency::{Attention, attention};
 use infer::{Classifier, DefaultBackend, Prediction};
-
-use super::ServeOptions;
-use super::train_here::Trainer;
 
 /// One served network.
 pub struct ServedModel {
@@ -160,75 +157,36 @@ fn duration_ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
 
-/// Everything the server holds: the models, in the order given (a model trained from the
-/// page joins them when it finishes), MNIST's test set for the page's random digits, and the
-/// page's training ([`Trainer`]).
-pub struct Served {
-    models: RwLock<Vec<Arc<ServedModel>>>,
-    /// MNIST's test images and labels.
-    pub test_set: LabelledImages,
-    /// Training from the page.
-    pub trainer: Trainer,
-}
+/// The served models, in order (a model trained from the page joins them when it finishes).
+#[derive(Default)]
+pub struct ModelList(RwLock<Vec<Arc<ServedModel>>>);
 
-impl Served {
-    /// Loads every model of `options` (and the finished runs in `--runs`) and the test set.
-    pub fn load(options: &ServeOptions) -> Result<Self> {
-        let mut paths = options.models.clone();
-        if let Some(runs) = &options.runs {
-            paths.extend(finished_runs(runs)?);
-        }
-        if paths.is_empty() && options.runs.is_none() {
-            bail!(
-                "no model to serve: pass --model RUN_DIR (repeat it to serve several), or --runs DIR to train one from the page"
-            );
-        }
-        let served = Self {
-            models: RwLock::default(),
-            test_set: Mnist::load_test(&options.data_dir).with_context(|| {
-                format!(
-                    "cannot read MNIST's test set in {} (pass --data DIR)",
-                    options.data_dir.display()
-                )
-            })?,
-            trainer: Trainer::new(options),
-        };
-        for path in &paths {
-            served.add(ServedModel::load(path, options.kernels)?);
-        }
-        Ok(served)
-    }
-
+impl ModelList {
     fn list(&self) -> RwLockReadGuard<'_, Vec<Arc<ServedModel>>> {
         // The list is whole whatever a panicking holder did: it is only ever pushed to.
-        self.models
+        self.0
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The served models, in order.
-    pub fn models(&self) -> Vec<Arc<ServedModel>> {
+    /// The models, in order.
+    pub fn all(&self) -> Vec<Arc<ServedModel>> {
         self.list().clone()
     }
 
-    /// The model named `name` (the first served without one, or with an empty one); while a training from the page
-    /// runs, its run's name gives its latest snapshot. `None` for an unknown name.
-    pub fn model(&self, name: Option<&str>) -> Option<Arc<ServedModel>> {
+    /// The model named `name`; the first with no name (or an empty one).
+    pub fn find(&self, name: Option<&str>) -> Option<Arc<ServedModel>> {
         let list = self.list();
         match name {
             None | Some("") => list.first().cloned(),
-            Some(name) => list
-                .iter()
-                .find(|m| m.name == name)
-                .cloned()
-                .or_else(|| self.trainer.live_model(name)),
+            Some(name) => list.iter().find(|m| m.name == name).cloned(),
         }
     }
 
     /// Serves `model` too, after the others; a name already served gets a `-2`, `-3`...
     pub fn add(&self, mut model: ServedModel) -> String {
         let mut list = self
-            .models
+            .0
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let base = model.name.clone();
@@ -247,23 +205,8 @@ impl Served {
         self.list().iter().any(|m| m.name == name)
     }
 
-    /// The served models' names, in order.
+    /// The models' names, in order.
     pub fn names(&self) -> Vec<String> {
         self.list().iter().map(|m| m.name.clone()).collect()
     }
-}
-
-/// The run folders in `runs` whose training finished (they hold a model), in name order.
-fn finished_runs(runs: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(runs) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(error).with_context(|| format!("cannot read {}", runs.display())),
-    };
-    let mut folders: Vec<PathBuf> = entries
-        .filter_map(|entry| Some(entry.ok()?.path()))
-        .filter(|path| path.join(workbench_io::names::REPORT_FILE).is_file())
-        .collect();
-    folders.sort();
-    Ok(folders)
 }

@@ -34,8 +34,9 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::api::read_body;
 use super::error::{ApiError, is_json};
-use super::models::Served;
-use super::train_here::{Refusal, RunState, Setting, page_settings, start, training_threads};
+use super::served::Served;
+use super::train_here::{Refusal, RunState, training_threads};
+use super::train_settings::{Setting, page_settings};
 
 /// The largest settings body accepted.
 const MAX_SETTINGS_BYTES: usize = 16 << 10;
@@ -112,7 +113,7 @@ pub(super) async fn begin(
         }
     };
     // Parsing, the run's folder and its thread: quick, but off the async threads all the same.
-    let run = tokio::task::spawn_blocking(move || start(&served, settings))
+    let run = tokio::task::spawn_blocking(move || served.trainer.start(settings))
         .await
         .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?
         .map_err(refused)?;

@@ -3,11 +3,8 @@
 //! into a normal run folder under `--runs DIR`, watched live and stoppable
 //! ([`training::watch`]); when it finishes, its model joins the served ones.
 //!
-//! The page's settings are the training tool's own options, given as JSON (`{"model":
-//! "lenet5", "lr": 0.01}` is `--model lenet5 --lr 0.01`) and parsed and validated by the tool's
-//! own parser ([`training::TrainArgs`]), so the page and the command line cannot disagree on
-//! what a setting means or allows. Only the options that say where and how the server runs a
-//! training ([`SERVER_OWNED`]) are the server's.
+//! The page's settings are the training tool's own options, parsed and validated by its own
+//! parser ([`super::train_settings`]).
 //!
 //! Training must not starve the page: it runs on a thread of its own with a rayon pool of its
 //! own ([`training_threads`]: all cores but [`INFERENCE_CORES`]), so every parallel section of
@@ -19,21 +16,21 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow};
-use clap::CommandFactory;
+use anyhow::{Context, Result};
 use infer::render::FeatureMaps;
 use infer::{Classifier, DefaultBackend};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
-use training::args::{TrainArgs, first_free_dir};
+use training::args::first_free_dir;
 use training::backend::BackendChoice;
 use training::epoch_log::EpochRecord;
 use training::watch::{StepProgress, Watch, WatchEvent};
 use training::{SessionOptions, TrainConfig};
 
 use super::ServeOptions;
-use super::models::{Served, ServedModel};
+use super::models::{ModelList, ServedModel};
+use super::train_settings::parse_settings;
 
 /// Cores left to the page's requests while a training runs (the training gets the rest, at
 /// least one).
@@ -41,26 +38,6 @@ pub const INFERENCE_CORES: usize = 1;
 
 /// The shortest time between two snapshots of the weights the page shows.
 pub const SNAPSHOT_EVERY: Duration = Duration::from_millis(250);
-
-/// The training options that are the server's, not the page's: where the run goes and what
-/// it runs on, and one network per run.
-pub const SERVER_OWNED: [&str; 7] = [
-    "artifacts",
-    "resume",
-    "data_dir",
-    "plain",
-    "backend",
-    "restarts",
-    "ensemble",
-];
-
-/// What the page's form starts from where it differs from the tool's defaults: a run a
-/// classroom laptop finishes in seconds.
-pub const PAGE_PRESET: [(&str, &str); 3] = [
-    ("epochs", "2"),
-    ("train_limit", "10000"),
-    ("test_limit", "2000"),
-];
 
 /// Progress points a run keeps for pages that open while it runs; past it, every second one
 /// is dropped (the curve keeps its whole length at half the detail).
@@ -73,121 +50,6 @@ const EVENT_BACKLOG: usize = 1024;
 pub fn training_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores.saturating_sub(INFERENCE_CORES).max(1)
-}
-
-/// One setting of the form: a training option.
-#[derive(Clone, Debug, Serialize)]
-pub struct Setting {
-    /// Its JSON key: the option's long name without the dashes.
-    pub name: String,
-    /// The option's help line.
-    pub help: String,
-    /// The tool's default, if it has one.
-    pub default: Option<String>,
-    /// The page's starting value where it differs ([`PAGE_PRESET`]).
-    pub preset: Option<String>,
-    /// Its values, for options that take one of a list.
-    pub choices: Vec<String>,
-    /// False for a switch (`true` turns it on).
-    pub takes_value: bool,
-}
-
-/// The options the page may set, from the training tool's own definitions.
-pub fn page_settings() -> Vec<Setting> {
-    TrainArgs::command()
-        .get_arguments()
-        .filter(|arg| !arg.is_hide_set() && arg.get_long().is_some())
-        .filter(|arg| !SERVER_OWNED.contains(&arg.get_id().as_str()))
-        .map(|arg| {
-            let id = arg.get_id().as_str();
-            Setting {
-                name: arg.get_long().unwrap_or(id).to_string(),
-                help: arg.get_help().map(ToString::to_string).unwrap_or_default(),
-                default: arg
-                    .get_default_values()
-                    .first()
-                    .map(|v| v.to_string_lossy().into_owned()),
-                preset: PAGE_PRESET
-                    .iter()
-                    .find(|(name, _)| *name == id)
-                    .map(|(_, value)| (*value).to_string()),
-                choices: arg
-                    .get_possible_values()
-                    .iter()
-                    .filter(|v| !v.is_hide_set())
-                    .map(|v| v.get_name().to_string())
-                    .collect(),
-                takes_value: arg.get_action().takes_values(),
-            }
-        })
-        .collect()
-}
-
-/// The page's settings (a JSON object of option names and values) as the training tool's
-/// command line, parsed and validated by it: the configuration and its warnings, or what is
-/// wrong, naming the setting.
-pub fn parse_settings(
-    settings: &serde_json::Map<String, Value>,
-) -> Result<(TrainConfig, Vec<String>)> {
-    let options = TrainArgs::command();
-    let mut words = vec!["training".to_string()];
-    for (name, value) in settings {
-        let Some(arg) = options
-            .get_arguments()
-            .find(|arg| arg.get_long() == Some(name.as_str()))
-        else {
-            return Err(anyhow!(
-                "unknown setting '{name}' (GET /api/train lists the settings)"
-            ));
-        };
-        if SERVER_OWNED.contains(&arg.get_id().as_str()) {
-            return Err(anyhow!(
-                "'{name}' is the server's to choose, not a setting of the page"
-            ));
-        }
-        let flag = format!("--{name}");
-        if !arg.get_action().takes_values() {
-            // A switch: true (or "true", as a form sends it) turns it on.
-            match value {
-                Value::Bool(true) => words.push(flag),
-                Value::String(text) if text == "true" => words.push(flag),
-                Value::Null | Value::Bool(false) => {}
-                Value::String(text) if text == "false" => {}
-                _ => return Err(anyhow!("'{name}' is a switch: true or false, not {value}")),
-            }
-            continue;
-        }
-        match value {
-            Value::Null => {}
-            Value::Bool(_) | Value::Number(_) | Value::String(_) => {
-                let text = match value {
-                    Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                };
-                words.push(flag);
-                words.push(text);
-            }
-            Value::Array(_) | Value::Object(_) => {
-                return Err(anyhow!(
-                    "'{name}': a setting is a string, a number or true/false"
-                ));
-            }
-        }
-    }
-    let args = TrainArgs::try_parse_words(&words).map_err(|error| {
-        // clap says what is wrong with which option, with the values it takes and a tip; its
-        // usage lines are the command line's, not the page's.
-        let text = error.to_string();
-        let lines: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more"))
-            .collect();
-        anyhow!("{}", lines.join(" ").trim_start_matches("error: "))
-    })?;
-    let config = args.to_config()?;
-    Ok((config, args.warnings()))
 }
 
 /// Where a run is.
@@ -262,6 +124,8 @@ struct Job {
 
 /// Training from the page.
 pub struct Trainer {
+    /// The served models, which a finished run joins.
+    models: Arc<ModelList>,
     runs: Option<PathBuf>,
     data_dir: PathBuf,
     job: Mutex<Job>,
@@ -284,9 +148,10 @@ pub enum Refusal {
 }
 
 impl Trainer {
-    /// The trainer of a server started with `options`.
-    pub fn new(options: &ServeOptions) -> Self {
+    /// The trainer of a server started with `options`, serving `models`.
+    pub fn new(options: &ServeOptions, models: Arc<ModelList>) -> Self {
         Self {
+            models,
             runs: options.runs.clone(),
             data_dir: options.data_dir.clone(),
             job: Mutex::new(Job {
@@ -361,84 +226,86 @@ impl Trainer {
     }
 }
 
-/// Starts a training of `settings` on `served`'s trainer: the run's name.
-pub fn start(
-    served: &Arc<Served>,
-    settings: serde_json::Map<String, Value>,
-) -> Result<RunState, Refusal> {
-    let trainer = &served.trainer;
-    let Some(runs) = trainer.runs.clone() else {
-        return Err(Refusal::Off);
-    };
-    let (config, warnings) =
-        parse_settings(&settings).map_err(|error| Refusal::Invalid(format!("{error:#}")))?;
-    let mut job = trainer.job();
-    if let Some(run) = job.run.as_ref().filter(|run| run.is_active()) {
-        return Err(Refusal::Busy(run.name.clone()));
+impl Trainer {
+    /// Starts a training of `settings`: the run, as it starts.
+    pub fn start(
+        self: &Arc<Self>,
+        settings: serde_json::Map<String, Value>,
+    ) -> Result<RunState, Refusal> {
+        let Some(runs) = self.runs.clone() else {
+            return Err(Refusal::Off);
+        };
+        let (config, warnings) =
+            parse_settings(&settings).map_err(|error| Refusal::Invalid(format!("{error:#}")))?;
+        let mut job = self.job();
+        if let Some(run) = job.run.as_ref().filter(|run| run.is_active()) {
+            return Err(Refusal::Busy(run.name.clone()));
+        }
+        let folder = first_free_dir(&runs, &config.model.kind.to_string(), |dir| {
+            dir.exists()
+                || dir
+                    .file_name()
+                    .is_some_and(|name| self.models.has_name(&name.to_string_lossy()))
+        });
+        workbench_io::create_folder(&folder)
+            .with_context(|| format!("cannot create {}", folder.display()))
+            .map_err(|error| Refusal::Failed(format!("{error:#}")))?;
+        let name = folder
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let run = RunState {
+            name: name.clone(),
+            folder: folder.clone(),
+            status: Status::Running,
+            settings,
+            warnings,
+            config: config.clone(),
+            threads: training_threads(),
+            progress: Vec::new(),
+            history: Vec::new(),
+            snapshots: 0,
+            kernels: None,
+            seconds: 0.0,
+            test_accuracy: None,
+            error: None,
+            started: Instant::now(),
+        };
+        let watch = {
+            let trainer = Arc::clone(self);
+            let config = config.clone();
+            let name = name.clone();
+            Watch::new(
+                move |event| trainer.on_event(&name, &config, event),
+                SNAPSHOT_EVERY,
+            )
+        };
+        let options = SessionOptions {
+            artifacts: folder,
+            data_dir: self.data_dir.clone(),
+            resume: false,
+            plain_output: true,
+            watch: Some(watch.clone()),
+        };
+        let thread = {
+            let trainer = Arc::clone(self);
+            std::thread::Builder::new()
+                .name(format!("train {name}"))
+                .spawn(move || {
+                    let outcome = train(config, &options);
+                    trainer.finish(outcome);
+                })
+        };
+        thread.map_err(|error| {
+            Refusal::Failed(format!("cannot start the training thread: {error}"))
+        })?;
+        job.run = Some(run.clone());
+        job.watch = Some(watch);
+        job.live = None;
+        drop(job);
+        self.publish_run();
+        Ok(run)
     }
-    let folder = first_free_dir(&runs, &config.model.kind.to_string(), |dir| {
-        dir.exists()
-            || dir
-                .file_name()
-                .is_some_and(|name| served.has_name(&name.to_string_lossy()))
-    });
-    workbench_io::create_folder(&folder)
-        .with_context(|| format!("cannot create {}", folder.display()))
-        .map_err(|error| Refusal::Failed(format!("{error:#}")))?;
-    let name = folder
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let run = RunState {
-        name: name.clone(),
-        folder: folder.clone(),
-        status: Status::Running,
-        settings,
-        warnings,
-        config: config.clone(),
-        threads: training_threads(),
-        progress: Vec::new(),
-        history: Vec::new(),
-        snapshots: 0,
-        kernels: None,
-        seconds: 0.0,
-        test_accuracy: None,
-        error: None,
-        started: Instant::now(),
-    };
-    let watch = {
-        let served = Arc::clone(served);
-        let config = config.clone();
-        let name = name.clone();
-        Watch::new(
-            move |event| on_event(&served, &name, &config, event),
-            SNAPSHOT_EVERY,
-        )
-    };
-    let options = SessionOptions {
-        artifacts: folder,
-        data_dir: trainer.data_dir.clone(),
-        resume: false,
-        plain_output: true,
-        watch: Some(watch.clone()),
-    };
-    let thread = {
-        let served = Arc::clone(served);
-        std::thread::Builder::new()
-            .name(format!("train {name}"))
-            .spawn(move || {
-                let outcome = train(config, &options);
-                finish(&served, outcome);
-            })
-    };
-    thread
-        .map_err(|error| Refusal::Failed(format!("cannot start the training thread: {error}")))?;
-    job.run = Some(run.clone());
-    job.watch = Some(watch);
-    job.live = None;
-    drop(job);
-    trainer.publish_run();
-    Ok(run)
 }
 
 /// The backend the server runs its models on, for the training too.
@@ -475,54 +342,57 @@ fn train(config: TrainConfig, options: &SessionOptions) -> Result<f64, String> {
     }
 }
 
-/// What the training reports, recorded for pages that open later and sent to the open ones.
-fn on_event(served: &Served, name: &str, config: &TrainConfig, event: WatchEvent) {
-    let trainer = &served.trainer;
-    match event {
-        WatchEvent::Progress(progress) => {
-            if let Some(run) = trainer.job().run.as_mut() {
-                if run.progress.len() >= MAX_PROGRESS_POINTS {
-                    let mut index = 0;
-                    run.progress.retain(|_| {
-                        index += 1;
-                        index % 2 == 0
-                    });
+impl Trainer {
+    /// What the training reports, recorded for pages that open later and sent to the open ones.
+    fn on_event(&self, name: &str, config: &TrainConfig, event: WatchEvent) {
+        match event {
+            WatchEvent::Progress(progress) => {
+                if let Some(run) = self.job().run.as_mut() {
+                    if run.progress.len() >= MAX_PROGRESS_POINTS {
+                        let mut index = 0;
+                        run.progress.retain(|_| {
+                            index += 1;
+                            index % 2 == 0
+                        });
+                    }
+                    run.progress.push(progress);
                 }
-                run.progress.push(progress);
+                self.publish("progress", &progress);
             }
-            trainer.publish("progress", &progress);
-        }
-        WatchEvent::Epoch(record) => {
-            if let Some(run) = trainer.job().run.as_mut() {
-                run.history.push(record.clone());
+            WatchEvent::Epoch(record) => {
+                if let Some(run) = self.job().run.as_mut() {
+                    run.history.push(record.clone());
+                }
+                self.publish("epoch", &record);
             }
-            trainer.publish("epoch", &record);
-        }
-        WatchEvent::Snapshot(bytes) => {
-            let device = Default::default();
-            // A snapshot that does not load is skipped: the next one will do.
-            let Ok(network) =
-                model::persist::network_from_bytes::<DefaultBackend>(&config.model, bytes, &device)
-            else {
-                return;
-            };
-            let classifier = Classifier::from_network(network, config.model.clone(), device);
-            let model = Arc::new(ServedModel::new(name.to_string(), classifier));
-            let snapshot = {
-                let mut job = trainer.job();
-                let Some(run) = job.run.as_mut() else {
+            WatchEvent::Snapshot(bytes) => {
+                let device = Default::default();
+                // A snapshot that does not load is skipped: the next one will do.
+                let Ok(network) = model::persist::network_from_bytes::<DefaultBackend>(
+                    &config.model,
+                    bytes,
+                    &device,
+                ) else {
                     return;
                 };
-                run.snapshots += 1;
-                run.kernels = model.kernels.clone();
-                let snapshot = Snapshot {
-                    snapshots: run.snapshots,
-                    kernels: run.kernels.clone(),
+                let classifier = Classifier::from_network(network, config.model.clone(), device);
+                let model = Arc::new(ServedModel::new(name.to_string(), classifier));
+                let snapshot = {
+                    let mut job = self.job();
+                    let Some(run) = job.run.as_mut() else {
+                        return;
+                    };
+                    run.snapshots += 1;
+                    run.kernels = model.kernels.clone();
+                    let snapshot = Snapshot {
+                        snapshots: run.snapshots,
+                        kernels: run.kernels.clone(),
+                    };
+                    job.live = Some(model);
+                    snapshot
                 };
-                job.live = Some(model);
-                snapshot
-            };
-            trainer.publish("snapshot", &snapshot);
+                self.publish("snapshot", &snapshot);
+            }
         }
     }
 }
@@ -534,48 +404,49 @@ struct Snapshot {
     kernels: Option<FeatureMaps>,
 }
 
-/// Records how the training ended; a finished run's model joins the served ones (before the
-/// snapshot under its name goes, so its name always answers).
-fn finish(served: &Served, outcome: Result<f64, String>) {
-    let trainer = &served.trainer;
-    let (folder, stopped) = {
-        let job = trainer.job();
-        let Some(run) = job.run.as_ref() else {
-            return;
+impl Trainer {
+    /// Records how the training ended; a finished run's model joins the served ones (before
+    /// the snapshot under its name goes, so its name always answers).
+    fn finish(&self, outcome: Result<f64, String>) {
+        let (folder, stopped) = {
+            let job = self.job();
+            let Some(run) = job.run.as_ref() else {
+                return;
+            };
+            (run.folder.clone(), run.status == Status::Stopping)
         };
-        (run.folder.clone(), run.status == Status::Stopping)
-    };
-    let outcome = outcome.and_then(|accuracy| {
-        let model = ServedModel::load(&folder, None).map_err(|error| {
-            format!(
-                "the run finished but its model cannot be loaded from {}: {error:#}",
-                folder.display()
-            )
-        })?;
-        served.add(model);
-        Ok(accuracy)
-    });
-    {
-        let mut job = trainer.job();
-        if let Some(run) = job.run.as_mut() {
-            run.seconds = run.started.elapsed().as_secs_f64();
-            match outcome {
-                Ok(accuracy) => {
-                    run.status = if stopped {
-                        Status::Stopped
-                    } else {
-                        Status::Finished
-                    };
-                    run.test_accuracy = Some(accuracy);
-                }
-                Err(error) => {
-                    run.status = Status::Failed;
-                    run.error = Some(error);
+        let outcome = outcome.and_then(|accuracy| {
+            let model = ServedModel::load(&folder, None).map_err(|error| {
+                format!(
+                    "the run finished but its model cannot be loaded from {}: {error:#}",
+                    folder.display()
+                )
+            })?;
+            self.models.add(model);
+            Ok(accuracy)
+        });
+        {
+            let mut job = self.job();
+            if let Some(run) = job.run.as_mut() {
+                run.seconds = run.started.elapsed().as_secs_f64();
+                match outcome {
+                    Ok(accuracy) => {
+                        run.status = if stopped {
+                            Status::Stopped
+                        } else {
+                            Status::Finished
+                        };
+                        run.test_accuracy = Some(accuracy);
+                    }
+                    Err(error) => {
+                        run.status = Status::Failed;
+                        run.error = Some(error);
+                    }
                 }
             }
+            job.watch = None;
+            job.live = None;
         }
-        job.watch = None;
-        job.live = None;
+        self.publish_run();
     }
-    trainer.publish_run();
 }

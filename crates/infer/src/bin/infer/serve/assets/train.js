@@ -7,7 +7,7 @@
 // The options the form shows, in order (the API takes every option the server lists).
 const FORM_SETTINGS = [
   "model", "optimizer", "lr", "momentum", "batch-size", "epochs", "train-limit",
-  "pool", "dropout", "init", "augment-shift", "augment-rotate", "jitter", "seed",
+  "pool", "dropout", "init", "augment-shift", "augment-rotate", "jitter", "seed", "test-limit",
 ];
 
 // Prefix of the training settings in the page's address.
@@ -44,6 +44,7 @@ function buildForm(settings, params) {
     input.name = setting.name;
     input.value = start;
     input.dataset.start = setting.preset ?? setting.default ?? "";
+    input.dataset.default = setting.default ?? "";
     input.addEventListener("change", () => saveState());
     label.append(input);
     return label;
@@ -51,11 +52,13 @@ function buildForm(settings, params) {
   $("train-form").replaceChildren(...fields);
 }
 
-// The form's settings: every field with a value (an empty box leaves the option unset).
+// The form's settings: the fields set to other than the tool's default (an empty box leaves
+// the option unset), so that the tool warns only about what was chosen.
 function formSettings() {
   const settings = {};
   for (const input of $("train-form").elements) {
-    if (input.value.trim() !== "") settings[input.name] = input.value.trim();
+    const value = input.value.trim();
+    if (value !== "" && value !== input.dataset.default) settings[input.name] = value;
   }
   return settings;
 }
