@@ -618,6 +618,7 @@ async function loadModels() {
     ...models.map((m) => Object.assign(document.createElement("option"), { value: m.name, textContent: `${m.name} (${m.kind}${m.members > 1 ? `, committee of ${m.members}` : ""})` })),
   );
   if (models.some((m) => m.name === chosen)) $("model").value = chosen;
+  showModel();
   showSummaries();
 }
 
