@@ -5,8 +5,7 @@
 use burn::train::LearnerSummary;
 use burn::train::metric::MetricDefinition;
 use burn::train::renderer::{
-    EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
-    MetricsRendererTraining, ProgressType, TrainingProgress,
+    MetricState, MetricsRenderer, MetricsRendererTraining, ProgressType, TrainingProgress,
 };
 
 /// A [`MetricsRenderer`] that renders nothing.
@@ -30,18 +29,38 @@ impl MetricsRendererTraining for QuietRenderer {
     }
 }
 
-impl MetricsRendererEvaluation for QuietRenderer {
-    fn update_test(&mut self, _name: EvaluationName, _state: MetricState) {}
+/// Implements Burn's `MetricsRendererEvaluation` for `$renderer` as drawing nothing: the
+/// training tool's renderers ([`QuietRenderer`], [`crate::watch::WatchRenderer`]) serve
+/// training only (the test set is scored by [`crate::evaluate`]).
+macro_rules! renders_no_evaluation {
+    ($renderer:ty) => {
+        impl burn::train::renderer::MetricsRendererEvaluation for $renderer {
+            fn update_test(
+                &mut self,
+                _name: burn::train::renderer::EvaluationName,
+                _state: burn::train::renderer::MetricState,
+            ) {
+            }
 
-    fn render_test(&mut self, _item: EvaluationProgress, _indicators: Vec<ProgressType>) {}
+            fn render_test(
+                &mut self,
+                _item: burn::train::renderer::EvaluationProgress,
+                _indicators: Vec<burn::train::renderer::ProgressType>,
+            ) {
+            }
 
-    fn on_test_end(
-        &mut self,
-        _summary: Option<LearnerSummary>,
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        Ok(())
-    }
+            fn on_test_end(
+                &mut self,
+                _summary: Option<burn::train::LearnerSummary>,
+            ) -> Result<(), Box<dyn std::error::Error>> {
+                Ok(())
+            }
+        }
+    };
 }
+pub(crate) use renders_no_evaluation;
+
+renders_no_evaluation!(QuietRenderer);
 
 impl MetricsRenderer for QuietRenderer {
     fn manual_close(&mut self) {}

@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 use burn::train::LearnerSummary;
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use burn::train::renderer::{
-    EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
-    MetricsRendererTraining, ProgressType, TrainingProgress,
+    MetricState, MetricsRenderer, MetricsRendererTraining, ProgressType, TrainingProgress,
 };
 use serde::Serialize;
 
 use crate::epoch_log::EpochRecord;
+use crate::quiet_renderer::renders_no_evaluation;
 use crate::score_metrics::{ACCURACY, LOSS};
 use crate::stop::StopFlag;
 
@@ -214,18 +214,7 @@ impl MetricsRendererTraining for WatchRenderer {
     }
 }
 
-impl MetricsRendererEvaluation for WatchRenderer {
-    fn update_test(&mut self, _name: EvaluationName, _state: MetricState) {}
-
-    fn render_test(&mut self, _item: EvaluationProgress, _indicators: Vec<ProgressType>) {}
-
-    fn on_test_end(
-        &mut self,
-        _summary: Option<LearnerSummary>,
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        Ok(())
-    }
-}
+renders_no_evaluation!(WatchRenderer);
 
 impl MetricsRenderer for WatchRenderer {
     fn manual_close(&mut self) {}

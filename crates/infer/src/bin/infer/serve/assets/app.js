@@ -483,15 +483,17 @@ $("measure").addEventListener("click", async () => {
   }
 });
 
+// An SVG element `name` with `attributes` and, if given, `text`.
+function svgElement(name, attributes, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", name);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
 function showCurves(curves) {
   const svg = $("curve");
-  const ns = "http://www.w3.org/2000/svg";
-  const element = (name, attributes, text) => {
-    const node = document.createElementNS(ns, name);
-    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  };
+  const element = svgElement;
   const [left, right, top, bottom] = [44, 500, 12, 224];
   const last = curves.shifts[curves.shifts.length - 1];
   const x = (shift) => left + ((right - left) * shift) / last;

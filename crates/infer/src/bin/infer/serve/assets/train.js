@@ -189,13 +189,7 @@ function showProgress() {
 // epochs: lines for the training batches, dots for each epoch's validation.
 function drawTrainCurve(run) {
   const svg = $("train-curve");
-  const ns = "http://www.w3.org/2000/svg";
-  const element = (name, attributes, text) => {
-    const node = document.createElementNS(ns, name);
-    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  };
+  const element = svgElement;
   const [left, right, top, bottom] = [44, 476, 10, 190];
   const epochs = Math.max(run.config.epochs, 1);
   const at = (p) => p.epoch - 1 + (p.epoch_images ? p.images / p.epoch_images : 1);
