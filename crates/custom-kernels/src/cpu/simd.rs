@@ -21,6 +21,9 @@ pub(super) trait Simd: Copy {
     const FILTERS: usize;
     /// Vectors of filters per filter-lane weight-gradient tile (x the kernel's columns).
     const GRAD_VECTORS: usize;
+    /// Output positions per filter-lane forward tile, and vectors of filters.
+    const LANE_TILE_POSITIONS: usize;
+    const LANE_TILE_VECTORS: usize;
     /// A mask of the low `lanes` lanes (all of them when `lanes >= LANES`).
     unsafe fn mask(lanes: usize) -> Self::Mask;
     unsafe fn zero() -> Self::V;
@@ -57,6 +60,11 @@ impl Simd for Avx512 {
     /// GRAD_VECTORS x 5 kernel columns = 20 accumulators, the 4 gradient vectors of a
     /// position and the broadcast input: 25 of the 32 registers.
     const GRAD_VECTORS: usize = 4;
+    /// 14 positions (a row of the ConvNet's conv2) x 1 vector: 14 accumulators, and each
+    /// input value used once, so its broadcast folds into the multiply-add's load (a separate
+    /// broadcast, shared by 2 vectors, took a shuffle slot per 2 multiply-adds).
+    const LANE_TILE_POSITIONS: usize = 14;
+    const LANE_TILE_VECTORS: usize = 1;
 
     #[inline(always)]
     unsafe fn mask(lanes: usize) -> __mmask16 {
@@ -135,6 +143,10 @@ impl Simd for Avx2 {
     /// GRAD_VECTORS x 5 kernel columns = 10 accumulators, the 2 gradient vectors of a
     /// position and the broadcast input: 13 of the 16 registers.
     const GRAD_VECTORS: usize = 2;
+    /// 6 x 2 = 12 accumulators, the 2 weight vectors of a tap and the broadcast input: 15 of
+    /// the 16 registers.
+    const LANE_TILE_POSITIONS: usize = 6;
+    const LANE_TILE_VECTORS: usize = 2;
 
     #[inline(always)]
     unsafe fn mask(lanes: usize) -> Avx2Mask {

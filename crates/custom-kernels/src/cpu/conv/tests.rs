@@ -17,8 +17,10 @@ type Case = ([usize; 4], usize, [usize; 2], [usize; 2], [usize; 2]);
 /// lanes of AVX2: shares of 16 and 8). On AVX2, cases 2-4 and 9 put filters in the lanes
 /// (16 filters: in the forward and weight gradient; 32 channels: in the input gradient
 /// too), with partial tiles of positions. On AVX-512, cases 2, 3 and 9 put them in the lanes
-/// of the weight gradient (case 9: 112 filters, a tile of 4 vectors and one of 3).
-const CASES: [Case; 10] = [
+/// (case 9: 112 filters, a weight-gradient tile of 4 vectors and one of 3). Case 10 puts
+/// them in the lanes of every pass on both sets, its 32 and 48 channels in several blocks
+/// of the forward tiles (`FILTER_LANE_BLOCK_BYTES`), with a group of 3 vectors of 16.
+const CASES: [Case; 11] = [
     ([11, 3, 9, 20], 5, [5, 5], [2, 2], [1, 1]),
     ([1, 24, 20, 24], 9, [5, 5], [2, 2], [1, 1]),
     ([5, 6, 10, 10], 16, [5, 5], [0, 0], [1, 1]),
@@ -29,6 +31,7 @@ const CASES: [Case; 10] = [
     ([3, 4, 6, 18], 7, [2, 4], [1, 3], [1, 1]),
     ([9, 2, 9, 9], 3, [3, 6], [1, 2], [2, 1]),
     ([3, 4, 7, 7], 112, [5, 5], [2, 2], [1, 1]),
+    ([2, 32, 9, 9], 48, [5, 5], [2, 2], [1, 1]),
 ];
 
 fn values(len: usize, seed: u32) -> Vec<f32> {
@@ -133,4 +136,38 @@ fn paths(g: &ConvGeometry) -> Vec<ConvPath> {
     let paths: Vec<ConvPath> = std::iter::once(ConvPath::Gemm).chain(direct).collect();
     eprintln!("{g:?}: checking {paths:?}");
     paths
+}
+
+/// The forward and the input gradient are the same fused sums in the same order whichever
+/// values the lanes hold (positions, or filters in blocks of channels): bit for bit, so the
+/// layout a CPU takes changes the speed, not the results. (The weight gradient's lanes decide
+/// how its sums are added, so it agrees only to rounding, above.)
+#[test]
+fn both_lane_layouts_give_the_same_forward_and_input_gradient_bit_for_bit() {
+    for (i, (input, filters, kernel, padding, stride)) in CASES.into_iter().enumerate() {
+        let spec = ConvSpec {
+            stride,
+            padding,
+            relu: true,
+        };
+        let g = ConvGeometry::new(input, [filters, input[1], kernel[0], kernel[1]], spec);
+        if !direct::fits(&g) {
+            continue;
+        }
+        let x = values(g.batch * g.input_len(), 1 + i as u32);
+        let w = values(filters * g.patch_len(), 2 + i as u32);
+        let b = values(filters, 4 + i as u32);
+        let dy = values(g.batch * g.output_len(), 3 + i as u32);
+        for isa in Isa::available() {
+            let [best, positions] = [Lanes::Best, Lanes::Positions].map(|lanes| {
+                let path = ConvPath::Direct(isa, lanes);
+                let y = conv2d_forward_on(path, &x, &w, Some(&b), &g);
+                let (dx, _, _) = conv2d_backward_on(path, &x, &w, &y, &dy, &g, true);
+                (y, dx.unwrap())
+            });
+            let label = format!("case {i} {input:?} {filters} filters on {isa}");
+            assert!(best.0 == positions.0, "{label}: forward differs");
+            assert!(best.1 == positions.1, "{label}: input gradient differs");
+        }
+    }
 }

@@ -5,8 +5,8 @@
 
 use super::super::transpose::transpose_into;
 use super::{
-    Avx2, Avx512, FILTER_LANE_POSITIONS, FILTER_LANE_VECTORS, GRADS_BY_POSITION, Isa, PassOperands,
-    Simd, WEIGHT_GRAD_BY_TAP, WeightGrad, with_buffer,
+    Avx2, Avx512, FILTER_LANE_BLOCK_BYTES, GRADS_BY_POSITION, Isa, LANE_TILE_VALUES, PARTIAL_SUMS,
+    PassOperands, Simd, WEIGHT_GRAD_BY_TAP, WeightGrad, with_buffer,
 };
 
 /// [`add_weight_grad`] with the filters in the lanes: the output gradients transposed to
@@ -183,17 +183,47 @@ unsafe fn filter_lane_grad_tile<S: Simd, const V: usize, const T: usize>(t: &Fil
 
 compiled_per_isa!(
     /// [`run_filter_lane_tiles`] compiled for an instruction set.
-    pub(super) fn run_filter_lane_tiles_for => run_filter_lane_tiles(operands: &PassOperands<'_>, out: &mut [f32])
+    fn run_filter_lane_tiles_for => run_filter_lane_tiles(operands: &PassOperands<'_>, partial: &mut [f32], out: &mut [f32])
 );
 
+/// The filter-lane forward tiles over the outputs of the operands' filters (a range of whole
+/// vectors), into `out` (which starts at the range's first filter).
+pub(super) fn run_filter_lanes(isa: Isa, operands: &PassOperands<'_>, out: &mut [f32]) {
+    let pass = operands.pass;
+    let partial_len = pass.output[0] * pass.output[1] * isa.lane_tile_vectors() * isa.lanes();
+    with_buffer(&PARTIAL_SUMS, partial_len, |partial| {
+        // SAFETY: the CPU has `isa` and `run_pass` checked the operands' lengths and that the
+        // filter range is in whole vectors; `partial` holds a tile group's sums of every
+        // output position.
+        unsafe { run_filter_lane_tiles_for(isa, operands, partial, out) }
+    });
+}
+
+/// Input channels per block of the filter-lane forward tiles: as many as keep a block's
+/// weights for one tile group (`channels x taps x LANE_TILE_VECTORS x LANES` floats) within
+/// [`FILTER_LANE_BLOCK_BYTES`], at least one.
+fn channels_per_block<S: Simd>(taps: usize) -> usize {
+    let per_channel = taps * S::LANE_TILE_VECTORS * S::LANES * std::mem::size_of::<f32>();
+    (FILTER_LANE_BLOCK_BYTES / per_channel).max(1)
+}
+
 /// The filter-lane forward tiles of instruction set `S` over the outputs of the operands'
-/// filters (a range of whole vectors).
+/// filters (a range of whole vectors): for each group of filter vectors, the input channels
+/// in blocks whose weights stay in the L1 cache while every tile of positions uses them; a
+/// tile's sums wait in `partial` (`[position][filter]`) between blocks. Each output is still
+/// the bias plus every channel's and tap's product, fused, in channel and tap order: the
+/// same sum, bit for bit, as the tiles with positions in the lanes.
 ///
 /// # Safety
-/// The CPU must have `S`, the operands the lengths [`run_pass`] checks, and the filter range
-/// must start and end on a multiple of `S::LANES`.
+/// The CPU must have `S`, the operands the lengths [`run_pass`] checks, the filter range
+/// must start and end on a multiple of `S::LANES`, and `partial` must hold
+/// `oh x ow x S::LANE_TILE_VECTORS x S::LANES` floats.
 #[inline(always)]
-unsafe fn run_filter_lane_tiles<S: Simd>(operands: &PassOperands<'_>, out: &mut [f32]) {
+unsafe fn run_filter_lane_tiles<S: Simd>(
+    operands: &PassOperands<'_>,
+    partial: &mut [f32],
+    out: &mut [f32],
+) {
     let PassOperands {
         pass,
         padded,
@@ -204,64 +234,104 @@ unsafe fn run_filter_lane_tiles<S: Simd>(operands: &PassOperands<'_>, out: &mut 
     } = *operands;
     let [oh, ow] = pass.output;
     let [hp, wp] = pass.padded;
-    for k0 in filters.clone().step_by(FILTER_LANE_VECTORS * S::LANES) {
-        let vectors = ((filters.end - k0) / S::LANES).min(FILTER_LANE_VECTORS);
-        for oy in 0..oh {
-            for ox0 in (0..ow).step_by(FILTER_LANE_POSITIONS) {
-                let tile = FilterLaneTile {
-                    input: padded[oy * wp + ox0..].as_ptr(),
-                    plane: hp * wp,
-                    row_stride: wp,
-                    channels: pass.channels,
-                    kernel: pass.kernel,
-                    weights: packed[k0..].as_ptr(),
-                    filters: pass.filters,
-                    bias: bias.map(|b| b[k0..].as_ptr()),
-                    relu,
-                    out: out[(k0 - filters.start) * oh * ow + oy * ow + ox0..].as_mut_ptr(),
-                    out_plane: oh * ow,
-                };
-                // SAFETY: the CPU has `S`. The tile reads rows `oy..oy + kh <= hp` of every
-                // padded plane at columns `ox0..ox0 + positions + kw - 1 <= ow + kw - 1 <=
-                // wp`; weight vectors `[c][tap][k0..k0 + vectors * LANES]` (within the range,
-                // which ends on a vector); the bias there; and it writes positions
-                // `ox0..ox0 + positions <= ow` of row `oy` of output planes
-                // `k0..k0 + vectors * LANES` (`out` starts at plane `filters.start`): all
-                // inside the slices, whose lengths the caller checked.
-                unsafe {
-                    filter_lane_tile_dispatch::<S>(
-                        (ow - ox0).min(FILTER_LANE_POSITIONS),
-                        vectors,
-                        &tile,
-                    )
-                };
+    let taps = pass.taps();
+    let block = channels_per_block::<S>(taps);
+    let group = S::LANE_TILE_VECTORS * S::LANES;
+    for k0 in filters.clone().step_by(group) {
+        let vectors = ((filters.end - k0) / S::LANES).min(S::LANE_TILE_VECTORS);
+        for c0 in (0..pass.channels).step_by(block) {
+            let channels = (pass.channels - c0).min(block);
+            let start = if c0 == 0 {
+                TileStart::Bias(bias.map(|b| b[k0..].as_ptr()))
+            } else {
+                TileStart::Partial
+            };
+            let end = if c0 + channels == pass.channels {
+                TileEnd::Store { relu }
+            } else {
+                TileEnd::Partial
+            };
+            for oy in 0..oh {
+                for ox0 in (0..ow).step_by(S::LANE_TILE_POSITIONS) {
+                    let tile = FilterLaneTile {
+                        input: padded[c0 * hp * wp + oy * wp + ox0..].as_ptr(),
+                        plane: hp * wp,
+                        row_stride: wp,
+                        channels,
+                        kernel: pass.kernel,
+                        weights: packed[c0 * taps * pass.filters + k0..].as_ptr(),
+                        filters: pass.filters,
+                        start,
+                        end,
+                        partial: partial[(oy * ow + ox0) * group..].as_mut_ptr(),
+                        out: out[(k0 - filters.start) * oh * ow + oy * ow + ox0..].as_mut_ptr(),
+                        out_plane: oh * ow,
+                    };
+                    // SAFETY: the CPU has `S`. The tile reads rows `oy..oy + kh <= hp` of
+                    // padded planes `c0..c0 + channels` at columns
+                    // `ox0..ox0 + positions + kw - 1 <= ow + kw - 1 <= wp`; weight vectors
+                    // `[c0..c0 + channels][tap][k0..k0 + vectors * LANES]` (within the range,
+                    // which ends on a vector); the bias there; the sums of its positions in
+                    // `partial` (`group` floats per position, `oh * ow` positions); and it
+                    // writes positions `ox0..ox0 + positions <= ow` of row `oy` of output
+                    // planes `k0..k0 + vectors * LANES` (`out` starts at plane
+                    // `filters.start`): all inside the slices, whose lengths the caller
+                    // checked.
+                    unsafe {
+                        filter_lane_tile_dispatch::<S>(
+                            (ow - ox0).min(S::LANE_TILE_POSITIONS),
+                            vectors,
+                            &tile,
+                        )
+                    };
+                }
             }
         }
     }
 }
 
+/// Where a filter-lane forward tile's sums start: the bias (or zero) at the first block of
+/// channels, the sums the previous block left in `partial` after it.
+#[derive(Clone, Copy)]
+enum TileStart {
+    Bias(Option<*const f32>),
+    Partial,
+}
+
+/// Where they go: to `partial` for the next block of channels, or, after the last, through
+/// the ReLU (if asked) to the filters' planes.
+#[derive(Clone, Copy)]
+enum TileEnd {
+    Partial,
+    Store { relu: bool },
+}
+
 /// Where one filter-lane forward tile reads and writes.
 struct FilterLaneTile {
-    /// Padded input, plane 0, at the tile's output row and first column.
+    /// Padded input at the tile's first channel, output row and first column.
     input: *const f32,
     plane: usize,
     row_stride: usize,
+    /// Channels of the tile's block.
     channels: usize,
     kernel: [usize; 2],
-    /// Packed weights `[c][ky][kx][k]` at the tile's first filter.
+    /// Packed weights `[c][ky][kx][k]` at the block's first channel and the tile's first
+    /// filter.
     weights: *const f32,
     /// Filters in the packed weights (the stride between taps).
     filters: usize,
-    /// Bias at the tile's first filter.
-    bias: Option<*const f32>,
-    relu: bool,
+    start: TileStart,
+    end: TileEnd,
+    /// The sums between blocks at the tile's first position: `LANE_TILE_VECTORS x LANES`
+    /// floats per position.
+    partial: *mut f32,
     /// Output at the tile's first filter, row and column.
     out: *mut f32,
     out_plane: usize,
 }
 
-/// Calls the filter-lane forward tile of `positions` (1..=FILTER_LANE_POSITIONS) x `vectors`
-/// (1..=FILTER_LANE_VECTORS).
+/// Calls the filter-lane forward tile of `positions` (1..=S::LANE_TILE_POSITIONS) x `vectors`
+/// (1..=S::LANE_TILE_VECTORS).
 ///
 /// # Safety
 /// The CPU must have `S`, and `tile` must describe memory as [`run_filter_lane_tiles`] does.
@@ -272,32 +342,34 @@ unsafe fn filter_lane_tile_dispatch<S: Simd>(
     tile: &FilterLaneTile,
 ) {
     debug_assert!(
-        (1..=FILTER_LANE_POSITIONS).contains(&positions)
-            && (1..=FILTER_LANE_VECTORS).contains(&vectors)
+        (1..=S::LANE_TILE_POSITIONS).contains(&positions)
+            && (1..=S::LANE_TILE_VECTORS).contains(&vectors)
     );
     macro_rules! by_vectors {
         ($p:literal) => {
+            // The arms above S::LANE_TILE_VECTORS are never taken; the compiler drops them.
             match vectors {
                 1 => filter_lane_tile::<S, $p, 1>(tile),
-                _ => filter_lane_tile::<S, $p, 2>(tile),
+                2 if S::LANE_TILE_VECTORS >= 2 => filter_lane_tile::<S, $p, 2>(tile),
+                _ => unreachable!("filter-lane tile of {vectors} vectors"),
+            }
+        };
+    }
+    macro_rules! by_positions {
+        ($($p:literal)*) => {
+            match positions {
+                $($p if S::LANE_TILE_POSITIONS >= $p => by_vectors!($p),)*
+                _ => unreachable!("filter-lane tile of {positions} positions"),
             }
         };
     }
     // SAFETY: forwarded from the caller.
-    unsafe {
-        match positions {
-            1 => by_vectors!(1),
-            2 => by_vectors!(2),
-            3 => by_vectors!(3),
-            4 => by_vectors!(4),
-            5 => by_vectors!(5),
-            _ => by_vectors!(6),
-        }
-    }
+    unsafe { by_positions!(1 2 3 4 5 6 7 8 9 10 11 12 13 14) }
 }
 
-/// `P` positions x `V` vectors of filters: every channel and tap, then bias, ReLU, and each
-/// lane stored to its filter's plane.
+/// `P` positions x `V` vectors of filters: from the bias (or the previous block's sums), every
+/// channel of the block and tap; then to `partial` for the next block, or after the last
+/// through the ReLU, each lane to its filter's plane.
 ///
 /// # Safety
 /// As [`filter_lane_tile_dispatch`].
@@ -307,12 +379,23 @@ unsafe fn filter_lane_tile<S: Simd, const P: usize, const V: usize>(t: &FilterLa
     // SAFETY: (for the whole body) the CPU has `S`; pointer offsets stay inside the regions the
     // caller vouched for.
     unsafe {
+        let stride = S::LANE_TILE_VECTORS * S::LANES;
         let mut acc = [[S::zero(); V]; P];
-        if let Some(bias) = t.bias {
-            for v in 0..V {
-                let b = S::load_all(bias.add(v * S::LANES));
-                for position in acc.iter_mut() {
-                    position[v] = b;
+        match t.start {
+            TileStart::Bias(None) => {}
+            TileStart::Bias(Some(bias)) => {
+                for v in 0..V {
+                    let b = S::load_all(bias.add(v * S::LANES));
+                    for position in acc.iter_mut() {
+                        position[v] = b;
+                    }
+                }
+            }
+            TileStart::Partial => {
+                for (p, accs) in acc.iter_mut().enumerate() {
+                    for (v, a) in accs.iter_mut().enumerate() {
+                        *a = S::load_all(t.partial.add(p * stride + v * S::LANES));
+                    }
                 }
             }
         }
@@ -332,13 +415,25 @@ unsafe fn filter_lane_tile<S: Simd, const P: usize, const V: usize>(t: &FilterLa
                 }
             }
         }
+        let relu = match t.end {
+            TileEnd::Partial => {
+                for (p, accs) in acc.iter().enumerate() {
+                    for (v, &a) in accs.iter().enumerate() {
+                        S::store_all(t.partial.add(p * stride + v * S::LANES), a);
+                    }
+                }
+                return;
+            }
+            TileEnd::Store { relu } => relu,
+        };
         // The vectors go to a buffer first, in unrolled stores, and the scatter loop reads
         // that: a loop reading `acc` itself made the compiler keep `acc` in memory, storing
         // every accumulator on every tap.
-        let mut values = [0.0f32; FILTER_LANE_POSITIONS * FILTER_LANE_VECTORS * 16];
+        let mut values = [0.0f32; LANE_TILE_VALUES];
+        debug_assert!(P * V * S::LANES <= LANE_TILE_VALUES);
         for (p, accs) in acc.iter().enumerate() {
             for (v, &a) in accs.iter().enumerate() {
-                let a = if t.relu { S::relu(a) } else { a };
+                let a = if relu { S::relu(a) } else { a };
                 S::store_all(values.as_mut_ptr().add((p * V + v) * S::LANES), a);
             }
         }

@@ -16,15 +16,18 @@
 //!   then sums each register's lanes once.
 //!
 //! Those tiles waste lanes where an output row is not a multiple of the lane count (the
-//! ConvNet's conv2 rows of 14 fill 14 of 16 AVX2 lanes, LeNet-5's rows of 10 fill 10 of 16).
-//! Where a pass's filter count is a multiple of the lane count and its rows are not, the
-//! filters go in the lanes instead (`Lanes::Best`), so every lane computes: on AVX2 in all
-//! three passes, on AVX-512 in the weight gradient only (its forward tile measured slower
-//! with filters in the lanes; [`DirectKernels::pass_filter_lanes`]):
-//! * forward and input gradient: a tile of [`FILTER_LANE_POSITIONS`] positions of an output
-//!   row x [`FILTER_LANE_VECTORS`] vectors of filters accumulates `broadcast input value *
-//!   weight vector` (the packed weights already hold a tap's filters side by side), then
-//!   scatters its lanes to the filters' planes;
+//! ConvNet's conv2 rows of 14 fill 14 of 16 AVX-512 lanes, LeNet-5's rows of 10 fill 10 of
+//! 16). Where a pass's filter count is a multiple of the lane count and its rows are not, the
+//! filters go in the lanes instead (`Lanes::Best`), so every lane computes, in all three
+//! passes on both instruction sets:
+//! * forward and input gradient: a tile of `Simd::LANE_TILE_POSITIONS` positions of an
+//!   output row x `Simd::LANE_TILE_VECTORS` vectors of filters (6 x 2 on AVX2, 14 x 1 on
+//!   AVX-512, where each broadcast input then folds into its multiply-add) accumulates
+//!   `broadcast input value * weight vector` (the packed weights already hold a tap's filters
+//!   side by side) over a block of input channels whose weights stay in L1
+//!   ([`FILTER_LANE_BLOCK_BYTES`]), keeps its sums for the next block, and after the last
+//!   scatters its lanes to the filters' planes: the same sums in the same order as with
+//!   positions in the lanes, so both layouts give the same values bit for bit;
 //! * weight gradient: a tile of `Simd::GRAD_VECTORS` vectors of filters (2 on AVX2, 4 on
 //!   AVX-512) x the kernel's columns
 //!   accumulates `broadcast input value * output gradient vector` over every position, from
@@ -74,7 +77,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use self::filter_lanes::{add_weight_grad_by_filter_lanes, run_filter_lane_tiles_for};
+use self::filter_lanes::{add_weight_grad_by_filter_lanes, run_filter_lanes};
 use self::forward::run_tiles_for;
 use self::weight_grad::weight_grad_for;
 use super::geometry::ConvGeometry;
@@ -91,10 +94,15 @@ const MAX_TAPS: usize = 5;
 /// instruction set's tile, so no share ends in a partial tile that a whole one could cover
 /// (with filters in the lanes, shares are whole vectors: a multiple of the lane count).
 const SPREAD_FILTERS: usize = 4;
-/// Output positions per filter-lane forward tile, and vectors of filters: 12 accumulators,
-/// the 2 weight vectors of a tap and the broadcast input take 15 of AVX2's 16 registers.
-const FILTER_LANE_POSITIONS: usize = 6;
-const FILTER_LANE_VECTORS: usize = 2;
+/// Room for one filter-lane forward tile's values on their way to the filters' planes: the
+/// largest tile of any instruction set (`LANE_TILE_POSITIONS x LANE_TILE_VECTORS x LANES`).
+const LANE_TILE_VALUES: usize = 14 * 16;
+/// Bytes of weights a filter-lane forward tile group reads per block of input channels: half
+/// of a 32 KiB L1 data cache, so the weights that every tile of positions reads on every tap
+/// stay there (the input rows and the tile's partial sums take the rest). Without blocks, the
+/// ConvNet's conv2 streamed 100 KB (forward) and 200 KB (input gradient) of weights from L2
+/// for every 6 positions.
+const FILTER_LANE_BLOCK_BYTES: usize = 16 * 1024;
 /// Multiply-adds per output value (`channels x taps`) below which a pass keeps positions in
 /// the lanes even where filters would fill more of them: a filter-lane forward tile scatters
 /// each of its values to its own plane, and the weight gradient transposes the output
@@ -155,6 +163,14 @@ impl Isa {
             Isa::Avx2 => Avx2::LANES,
         }
     }
+
+    /// Vectors of filters per filter-lane forward tile.
+    fn lane_tile_vectors(self) -> usize {
+        match self {
+            Isa::Avx512 => Avx512::LANE_TILE_VECTORS,
+            Isa::Avx2 => Avx2::LANE_TILE_VECTORS,
+        }
+    }
 }
 
 impl std::fmt::Display for Isa {
@@ -187,13 +203,9 @@ impl DirectKernels {
             && depth >= FILTER_LANES_MIN_DEPTH
     }
 
-    /// Whether the forward or input-gradient `pass` puts its filters in the lanes. On AVX2
-    /// only: on AVX-512 the filter-lane forward tile ran slower than positions in the lanes
-    /// (its 2 x 16 filters per tile stream the weights from L2 for every 6 positions, and the
-    /// 4-vector tiles tried kept their accumulators on the stack; docs/kernels.md).
+    /// Whether the forward or input-gradient `pass` puts its filters in the lanes.
     fn pass_filter_lanes(self, pass: &Pass) -> bool {
-        self.isa == Isa::Avx2
-            && self.filter_lanes(pass.filters, pass.output[1], pass.channels * pass.taps())
+        self.filter_lanes(pass.filters, pass.output[1], pass.channels * pass.taps())
     }
 
     /// Whether the weight gradient of `g` puts its filters in the lanes (the output
@@ -209,6 +221,9 @@ thread_local! {
     static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// Per-thread output gradients of a group of images as `[n][position][filter]`.
     static GRADS_BY_POSITION: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread sums of the filter-lane forward tiles between blocks of input channels, as
+    /// `[position][filter]` for one group of filter vectors.
+    static PARTIAL_SUMS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// Per-thread weight gradient of a group of images as `[c][ky][kx][k]`.
     static WEIGHT_GRAD_BY_TAP: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
@@ -487,8 +502,7 @@ fn run_pass(kernels: DirectKernels, operands: &PassOperands<'_>, out: &mut [f32]
             filters.start.is_multiple_of(isa.lanes()) && filters.len().is_multiple_of(isa.lanes()),
             "direct conv: filter range {filters:?} is not in whole vectors"
         );
-        // SAFETY: as below; the filter range is in whole vectors (checked above).
-        return unsafe { run_filter_lane_tiles_for(isa, operands, out) };
+        return run_filter_lanes(isa, operands, out);
     }
     // SAFETY: the CPU has `isa` (checked above); the lengths the tiles rely on were checked
     // above.
@@ -546,19 +560,13 @@ mod tests {
             ..best
         };
         assert_eq!(layouts(positions, [64, 32, 14, 14], 64, 2), [false; 3]);
-        // AVX-512: filters in the lanes for the weight gradient only, where 16 lanes fit.
+        // AVX-512: the same rule with 16 lanes.
         let avx512 = DirectKernels {
             isa: Isa::Avx512,
             ..best
         };
-        assert_eq!(
-            layouts(avx512, [64, 32, 14, 14], 64, 2),
-            [false, false, true]
-        );
-        assert_eq!(
-            layouts(avx512, [64, 6, 14, 14], 16, 0),
-            [false, false, true]
-        );
+        assert_eq!(layouts(avx512, [64, 32, 14, 14], 64, 2), [true; 3]);
+        assert_eq!(layouts(avx512, [64, 6, 14, 14], 16, 0), [true, false, true]);
         assert_eq!(layouts(avx512, [64, 1, 28, 28], 32, 2), [false; 3]);
     }
 }
