@@ -61,8 +61,9 @@ impl Simd for Avx512 {
     /// position and the broadcast input: 25 of the 32 registers.
     const GRAD_VECTORS: usize = 4;
     /// 14 positions (a row of the ConvNet's conv2) x 1 vector: 14 accumulators, and each
-    /// input value used once, so its broadcast folds into the multiply-add's load (a separate
-    /// broadcast, shared by 2 vectors, took a shuffle slot per 2 multiply-adds).
+    /// input value used once, so its broadcast folds into the multiply-add's load (with 2
+    /// vectors, a broadcast instruction per 2 multiply-adds, and no faster than positions in
+    /// the lanes; docs/kernels.md).
     const LANE_TILE_POSITIONS: usize = 14;
     const LANE_TILE_VECTORS: usize = 1;
 
