@@ -45,6 +45,21 @@ fn values(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// Case `i`'s geometry (with or without the ReLU) and its input, weights and output gradient.
+fn case_operands(i: usize, case: Case, relu: bool) -> (ConvGeometry, [Vec<f32>; 3]) {
+    let (input, filters, kernel, padding, stride) = case;
+    let spec = ConvSpec {
+        stride,
+        padding,
+        relu,
+    };
+    let g = ConvGeometry::new(input, [filters, input[1], kernel[0], kernel[1]], spec);
+    let x = values(g.batch * g.input_len(), 1 + i as u32);
+    let w = values(filters * g.patch_len(), 2 + i as u32);
+    let dy = values(g.batch * g.output_len(), 3 + i as u32);
+    (g, [x, w, dy])
+}
+
 /// The flat index of input `(n, c, y, x)`, or `None` in the padding.
 fn index(g: &ConvGeometry, n: usize, c: usize, y: isize, x: isize) -> Option<usize> {
     let [h, w] = g.input;
@@ -101,17 +116,9 @@ fn assert_close(label: &str, got: &[f32], want: &[f64]) {
 
 #[test]
 fn forward_and_gradients_match_the_definition() {
-    for (i, (input, filters, kernel, padding, stride)) in CASES.into_iter().enumerate() {
-        let spec = ConvSpec {
-            stride,
-            padding,
-            relu: false,
-        };
-        let weight_dims = [filters, input[1], kernel[0], kernel[1]];
-        let g = ConvGeometry::new(input, weight_dims, spec);
-        let x = values(g.batch * g.input_len(), 1 + i as u32);
-        let w = values(filters * g.patch_len(), 2 + i as u32);
-        let dy = values(g.batch * g.output_len(), 3 + i as u32);
+    for (i, case) in CASES.into_iter().enumerate() {
+        let (input, filters, kernel) = (case.0, case.1, case.2);
+        let (g, [x, w, dy]) = case_operands(i, case, false);
         let [y, dx, dw, db] = reference(&x, &w, &dy, &g);
         for path in paths(&g) {
             let label = format!("case {i} {input:?} {filters} filters {kernel:?} {path:?}");
@@ -144,20 +151,13 @@ fn paths(g: &ConvGeometry) -> Vec<ConvPath> {
 /// how its sums are added, so it agrees only to rounding, above.)
 #[test]
 fn both_lane_layouts_give_the_same_forward_and_input_gradient_bit_for_bit() {
-    for (i, (input, filters, kernel, padding, stride)) in CASES.into_iter().enumerate() {
-        let spec = ConvSpec {
-            stride,
-            padding,
-            relu: true,
-        };
-        let g = ConvGeometry::new(input, [filters, input[1], kernel[0], kernel[1]], spec);
+    for (i, case) in CASES.into_iter().enumerate() {
+        let (input, filters) = (case.0, case.1);
+        let (g, [x, w, dy]) = case_operands(i, case, true);
         if !direct::fits(&g) {
             continue;
         }
-        let x = values(g.batch * g.input_len(), 1 + i as u32);
-        let w = values(filters * g.patch_len(), 2 + i as u32);
         let b = values(filters, 4 + i as u32);
-        let dy = values(g.batch * g.output_len(), 3 + i as u32);
         for isa in Isa::available() {
             let [best, positions] = [Lanes::Best, Lanes::Positions].map(|lanes| {
                 let path = ConvPath::Direct(isa, lanes);
